@@ -1,0 +1,63 @@
+"""The running parts of one serving process: store, source and recorder, started lazily.
+
+Nothing starts at import or in ``create_app``: ``ensure_started`` runs on the first
+request of the process that serves (so threads survive ``gunicorn --preload`` forks).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+
+from app.config import Config
+from app.points import Thresholds
+from app.recorder import Recorder
+from app.sources import make_source
+from app.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = MemoryStore(config.capacity)
+        self.source = make_source(config, self.store)
+        self.recorder = Recorder(config.data_dir, self.store,
+                                 Thresholds(config.prob_threshold, config.value_threshold))
+        self._started_pid: int | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        """Restore history, then start recorder and source; once per process."""
+        if self._started_pid == os.getpid():
+            return
+        with self._lock:
+            if self._started_pid == os.getpid():
+                return
+            restored = self.recorder.restore(self.config.capacity)
+            log.info("restored %d points from %s", restored, self.recorder.path)
+            self.recorder.start()
+            self.source.start()
+            atexit.register(self.stop)
+            self._started_pid = os.getpid()
+
+    def stop(self) -> None:
+        """Stop the source, then record what is left."""
+        if self._started_pid != os.getpid():
+            return
+        self.source.stop()
+        self.recorder.stop()
+        self._started_pid = None
+
+    def readiness(self) -> dict:
+        health = self.source.health()
+        stats = self.store.stats()
+        return {
+            "ready": self._started_pid == os.getpid() and health.state in ("starting", "running"),
+            "source": {"kind": self.config.source, "state": health.state, "message": health.message},
+            "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
+                      "rate": round(stats.rate, 2)},
+        }

@@ -1,0 +1,69 @@
+"""A realistic inspection-line simulator: drift, machine cycle, noise and defect bursts."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from app.scoring import Scorer, ZScoreScorer
+from app.sources.base import ThreadedSource
+
+BASELINE = 0.42
+MAX_STEP_S = 0.05  # at high rates, readings are generated in batches this often
+
+
+class SensorModel:
+    """Generates raw readings: a slowly drifting baseline, a 30 s machine cycle, sensor
+    noise, and scratch bursts (a few seconds of raised readings) about every ``burst_every_s``."""
+
+    def __init__(self, rng: np.random.Generator, burst_every_s: float = 40.0) -> None:
+        self.rng = rng
+        self.burst_every_s = burst_every_s
+        self._drift = 0.0
+        self._burst_left_s = 0.0
+        self._burst_severity = 0.0
+
+    def readings(self, ts: np.ndarray) -> np.ndarray:
+        values = np.empty(len(ts))
+        dt = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.2
+        for i, t in enumerate(ts):
+            self._drift += -0.01 * self._drift + self.rng.normal(0.0, 0.002)
+            if self._burst_left_s <= 0 and self.rng.random() < dt / self.burst_every_s:
+                self._burst_left_s = self.rng.uniform(1.5, 6.0)
+                self._burst_severity = self.rng.uniform(0.12, 0.35)
+            burst = 0.0
+            if self._burst_left_s > 0:
+                burst = self._burst_severity * self.rng.uniform(0.4, 1.0)
+                self._burst_left_s -= dt
+            cycle = 0.03 * np.sin(2 * np.pi * t / 30.0)
+            values[i] = BASELINE + self._drift + cycle + self.rng.normal(0.0, 0.02) + burst
+        return values
+
+
+class SimulatorSource(ThreadedSource):
+    """The built-in source: ``rate`` scored readings per second, appended to ``store``."""
+
+    name = "simulator"
+
+    def __init__(self, store, rate: float, scorer: Scorer | None = None, seed: int | None = None,
+                 clock=time.time) -> None:
+        super().__init__(interval=max(1.0 / rate, MAX_STEP_S))
+        self.store = store
+        self.rate = rate
+        self.scorer = scorer or ZScoreScorer(initial_mean=BASELINE)
+        self.sensor = SensorModel(np.random.default_rng(seed))
+        self.clock = clock
+        self._last_ts: float | None = None
+
+    def step(self) -> None:
+        now = self.clock()
+        if self._last_ts is None:
+            self._last_ts = now - 1.0 / self.rate
+        n = int((now - self._last_ts) * self.rate)
+        if n <= 0:
+            return
+        ts = self._last_ts + np.arange(1, n + 1) / self.rate
+        self._last_ts = float(ts[-1])
+        values = self.sensor.readings(ts)
+        self.store.append(ts, values, self.scorer.score(values))

@@ -1,0 +1,116 @@
+"""In-memory ring buffer of points, safe for concurrent writers and readers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import NamedTuple
+
+import numpy as np
+
+from app.points import PointBatch
+
+RATE_SPAN_S = 10.0
+
+
+class StoreStats(NamedTuple):
+    """What the store can say about the stream without copying points."""
+
+    count: int
+    next_seq: int
+    newest_ts: float | None
+    rate: float  # points appended per second over the last RATE_SPAN_S
+
+
+class MemoryStore:
+    """Keeps the newest ``capacity`` points; sequence ids start at ``first_seq`` and never repeat.
+
+    A cursor is the last sequence id a reader has seen (``-1`` before any).  ``since``
+    returns what follows it, starting at the oldest point still held when the reader
+    fell behind by more than the capacity.
+    """
+
+    def __init__(self, capacity: int, first_seq: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._ts = np.zeros(capacity)
+        self._value = np.zeros(capacity)
+        self._prob = np.zeros(capacity)
+        self._first_seq = first_seq
+        self._next_seq = first_seq
+        self._appends: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def append(self, ts, value, prob) -> np.ndarray:
+        """Append readings (equal-length array-likes); return their sequence ids."""
+        ts, value, prob = (np.asarray(column, dtype=float).ravel() for column in (ts, value, prob))
+        if not len(ts) == len(value) == len(prob):
+            raise ValueError("ts, value and prob must have the same length")
+        n = len(ts)
+        with self._lock:
+            start = self._next_seq
+            keep = min(n, self.capacity)
+            for column, data in ((self._ts, ts), (self._value, value), (self._prob, prob)):
+                self._write(column, start + n - keep, data[n - keep:])
+            self._next_seq = start + n
+            now = time.monotonic()
+            self._appends.append((now, n))
+            while self._appends and now - self._appends[0][0] > RATE_SPAN_S:
+                self._appends.popleft()
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def load(self, batch: PointBatch) -> None:
+        """Fill an empty store with recorded points, keeping their sequence ids."""
+        with self._lock:
+            if self._next_seq != self._first_seq:
+                raise RuntimeError("load() needs an empty store")
+            if len(batch):
+                self._first_seq = self._next_seq = int(batch.seq[0])
+        if len(batch):
+            self.append(batch.ts, batch.value, batch.prob)
+            with self._lock:
+                self._appends.clear()  # a restore is not throughput
+
+    def since(self, cursor: int, limit: int | None = None) -> PointBatch:
+        """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""
+        with self._lock:
+            low = max(cursor + 1, self._oldest_seq())
+            high = self._next_seq if limit is None else min(self._next_seq, low + max(limit, 0))
+            return self._read(low, high)
+
+    def tail(self, n: int) -> PointBatch:
+        """The newest ``n`` points, oldest first."""
+        with self._lock:
+            return self._read(max(self._next_seq - max(n, 0), self._oldest_seq()), self._next_seq)
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            count = self._next_seq - self._oldest_seq()
+            newest = float(self._ts[(self._next_seq - 1) % self.capacity]) if count else None
+            now = time.monotonic()
+            recent = sum(n for t, n in self._appends if now - t <= RATE_SPAN_S)
+            return StoreStats(count, self._next_seq, newest, recent / RATE_SPAN_S)
+
+    def _oldest_seq(self) -> int:
+        return max(self._first_seq, self._next_seq - self.capacity)
+
+    def _write(self, column: np.ndarray, seq: int, data: np.ndarray) -> None:
+        start = seq % self.capacity
+        head = min(len(data), self.capacity - start)
+        column[start:start + head] = data[:head]
+        column[:len(data) - head] = data[head:]
+
+    def _read(self, low: int, high: int) -> PointBatch:
+        if high <= low:
+            return PointBatch.empty()
+        start, n = low % self.capacity, high - low
+        head = min(n, self.capacity - start)
+
+        def take(column: np.ndarray) -> np.ndarray:
+            if head == n:
+                return column[start:start + n].copy()
+            return np.concatenate((column[start:], column[:n - head]))
+
+        return PointBatch(np.arange(low, high, dtype=np.int64), take(self._ts), take(self._value), take(self._prob))

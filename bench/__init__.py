@@ -1,0 +1,1 @@
+"""LineWatch streaming benchmark: run with ``python -m bench`` (see bench/README.md)."""

@@ -1,0 +1,80 @@
+"""Viewer cost: server CPU and wire bytes per viewer-minute with K real Chromium tabs, floor vs LineWatch."""
+import time
+from collections import Counter
+
+from . import procstat, report
+from .apps import FLOOR, LINEWATCH
+from .browsers import Viewer, chromium
+from .wire import ByteCounter
+
+VIEWERS = (1, 4)
+MAX_RATIO = 2.0
+
+
+def _per_output(counts):
+    return sum((per_output for _, _, per_output in counts), Counter())
+
+
+def measure(spec, k, duration, idle=5.0, warmup=5.0):
+    """Serve ``spec``, open ``k`` tabs through a byte-counting proxy, measure ``duration`` s."""
+    with spec.serve() as (proc, base), ByteCounter(int(base.rsplit(":", 1)[1])) as wire, \
+            chromium() as browser:
+        cpu0 = procstat.cpu_seconds(proc.pid)
+        time.sleep(idle)
+        idle_cpu = procstat.cpu_seconds(proc.pid) - cpu0
+        viewers = [Viewer(browser, wire.url) for _ in range(k)]
+        for v in viewers:
+            v.wait_for_callback(spec.tick_output)
+        viewers[0].wait(warmup)
+        before = ([v.counts() for v in viewers], wire.snapshot(), procstat.cpu_seconds(proc.pid),
+                  time.monotonic())
+        viewers[0].wait(duration)
+        after = ([v.counts() for v in viewers], wire.snapshot(), procstat.cpu_seconds(proc.pid),
+                 time.monotonic())
+        errors = [e for v in viewers for e in v.errors]
+    (c0, (up0, down0), cpu0, t0), (c1, (up1, down1), cpu1, t1) = before, after
+    viewer_min = k * (t1 - t0) / 60
+    callbacks = _per_output(c1) - _per_output(c0)
+    ticks = sum(n for out, n in callbacks.items() if spec.tick_output in out)
+    return {
+        "app": spec.name, "viewers": k, "seconds": round(t1 - t0, 2),
+        "cpu_s_per_viewer_min": (cpu1 - cpu0) / viewer_min,
+        "down_bytes_per_viewer_min": (down1 - down0) / viewer_min,
+        "up_bytes_per_viewer_min": (up1 - up0) / viewer_min,
+        "idle_cpu_s_per_min": idle_cpu / idle * 60,
+        "ticks_per_viewer_s": ticks / k / (t1 - t0),
+        "callback_posts_per_tick": sum(callbacks.values()) / max(ticks, 1),
+        "http_requests_per_tick": (sum(b[0] for b in c1) - sum(a[0] for a in c0)) / max(ticks, 1),
+        "callbacks": dict(callbacks),
+        "console_errors": errors[:20],
+    }
+
+
+def run(quick):
+    duration = 20 if quick else 60
+    runs = [measure(spec, k, duration) for k in VIEWERS for spec in (FLOOR, LINEWATCH)]
+    by = {(r["app"], r["viewers"]): r for r in runs}
+    checks, notes = [], []
+    for k in VIEWERS:
+        floor, lw = by[("floor", k)], by[("linewatch", k)]
+        for key, label in (("cpu_s_per_viewer_min", "CPU"), ("down_bytes_per_viewer_min", "bytes down")):
+            ratio = lw[key] / floor[key]
+            print(f"  K={k}: LineWatch/floor {label} ratio {ratio:.2f}")
+            checks.append(report.check(f"viewer {label} LineWatch/floor, K={k}", f"{ratio:.2f}",
+                                       f"≤ {MAX_RATIO}", ratio <= MAX_RATIO))
+    for r in runs:
+        if r["callback_posts_per_tick"] > 1.05:
+            notes.append(f"{r['app']} K={r['viewers']}: {r['callback_posts_per_tick']:.2f} server "
+                         f"callback requests per tick: {r['callbacks']}")
+        if r["console_errors"]:
+            notes.append(f"{r['app']} K={r['viewers']}: browser console errors: {r['console_errors'][:3]}")
+    notes.append(f"Measured {duration} s per run after a 5 s warm-up; bytes counted by a TCP proxy "
+                 "(HTTP headers + bodies, no IP/TCP overhead); CPU = utime+stime of the gunicorn tree.")
+    rows = [[r["app"], r["viewers"], f"{r['cpu_s_per_viewer_min']:.3f}",
+             f"{r['down_bytes_per_viewer_min'] / 1000:.1f}", f"{r['up_bytes_per_viewer_min'] / 1000:.1f}",
+             f"{r['ticks_per_viewer_s']:.2f}", f"{r['callback_posts_per_tick']:.2f}",
+             f"{r['http_requests_per_tick']:.2f}", f"{r['idle_cpu_s_per_min']:.3f}"] for r in runs]
+    columns = ["app", "K", "CPU s / viewer-min", "KB down / viewer-min", "KB up / viewer-min",
+               "ticks / viewer-s", "callback POSTs / tick", "HTTP requests / tick",
+               "idle CPU s / min (no viewer)"]
+    return report.result("viewer", quick, checks, columns, rows, notes, {"runs": runs})

@@ -1,0 +1,10 @@
+"""Callback registration: functions that receive the app and what the callbacks need."""
+
+from callbacks import tick, views
+
+__all__ = ["register_all"]
+
+
+def register_all(app, store, source_health, config) -> None:
+    tick.register(app, store, source_health, config.window)
+    views.register(app)

@@ -1,0 +1,73 @@
+"""The one server callback per tick: send the browser the points after its cursor."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from dash import Dash, Input, Output, State, ctx
+
+from app.config import MAX_WINDOW
+from app.sources import SourceHealth
+from layouts import ids
+
+log = logging.getLogger(__name__)
+
+
+def build_tick(store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float) -> dict:
+    """The delta for one browser: points after ``cursor``, or the whole window on a reset.
+
+    A reset happens when asked (the window changed), on the first tick (no cursor), and
+    when the cursor cannot be continued: it fell more than a window behind, or it is
+    ahead of the store (the server restarted without its history).
+    """
+    stats = store.stats()
+    newest = stats.next_seq - 1
+    reset = reset or cursor is None or cursor > newest or newest - cursor > window
+    batch = store.tail(window) if reset else store.since(cursor, limit=window)
+    payload = {
+        "at": now,
+        "cursor": int(batch.seq[-1]) if len(batch) else (newest if reset else cursor),
+        "reset": reset,
+        "window": window,
+        "seq": batch.seq.tolist(),
+        "ts": batch.ts.round(3).tolist(),
+        "value": batch.value.round(4).tolist(),
+        "prob": batch.prob.round(4).tolist(),
+        "rate": round(stats.rate, 2),
+        "source": health.state,
+    }
+    if health.message:
+        payload["message"] = health.message
+    return payload
+
+
+def error_tick(cursor: int | None, message: str, now: float) -> dict:
+    """A tick that carries no points, keeps the cursor and tells the page what went wrong."""
+    return {"at": now, "cursor": cursor, "reset": False, "seq": [], "ts": [], "value": [], "prob": [],
+            "error": message}
+
+
+def valid_window(value, fallback: int) -> int:
+    """The window the viewer typed, or ``fallback`` while the input is empty or out of range."""
+    if isinstance(value, (int, float)) and 10 <= value <= MAX_WINDOW:
+        return int(value)
+    return fallback
+
+
+def register(app: Dash, store, source_health: Callable[[], SourceHealth], default_window: int) -> None:
+    @app.callback(
+        Output(ids.TICK, "data"),
+        Input(ids.TICK_INTERVAL, "n_intervals"),
+        Input(ids.WINDOW, "value"),
+        State(ids.CURSOR, "data"),
+    )
+    def tick(_n_intervals, window_value, cursor):
+        now = time.time()
+        try:
+            window = valid_window(window_value, default_window)
+            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_health(), now)
+        except Exception as exc:  # the page shows it and keeps polling
+            log.exception("tick failed")
+            return error_tick(cursor, f"{type(exc).__name__}: {exc}", now)

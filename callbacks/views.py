@@ -1,0 +1,87 @@
+"""Clientside fan-out: the tick's delta feeds the chart, KPI cards and alert table in the
+browser (assets/linewatch.js), so a tick costs one server request whatever the views."""
+
+from __future__ import annotations
+
+from dash import ClientsideFunction, Dash, Input, Output, State
+
+from layouts import ids
+
+NAMESPACE = "linewatch"
+
+
+def _clientside(name: str) -> ClientsideFunction:
+    return ClientsideFunction(namespace=NAMESPACE, function_name=name)
+
+
+def register(app: Dash) -> None:
+    app.clientside_callback(
+        _clientside("cursor"),
+        Output(ids.CURSOR, "data"),
+        Input(ids.TICK, "data"),
+    )
+    app.clientside_callback(
+        _clientside("chart"),
+        Output(ids.CHART, "figure"),
+        Output(ids.CHART, "extendData"),
+        Output(ids.WAITING_OVERLAY, "hidden"),
+        Input(ids.TICK, "data"),
+        Input(ids.PROB_THRESHOLD, "value"),
+        Input(ids.VALUE_THRESHOLD, "value"),
+        Input(ids.THEME_SWITCH, "value"),
+        State(ids.CHART, "figure"),
+        State(ids.LABELS, "data"),
+    )
+    app.clientside_callback(
+        _clientside("alerts"),
+        Output(ids.ALERTS, "rowData"),
+        Output(ids.ALERTS, "rowTransaction"),
+        Input(ids.TICK, "data"),
+        Input(ids.PROB_THRESHOLD, "value"),
+        Input(ids.VALUE_THRESHOLD, "value"),
+    )
+    app.clientside_callback(
+        _clientside("kpis"),
+        Output(ids.KPI_VALUE, "children"),
+        Output(ids.KPI_VALUE_DELTA, "children"),
+        Output(ids.KPI_ANOMALIES, "children"),
+        Output(ids.KPI_DEFECT_RATE, "children"),
+        Output(ids.KPI_DEFECT_RATE_NOTE, "children"),
+        Output(ids.KPI_THROUGHPUT, "children"),
+        Output(ids.KPI_STATUS, "children"),
+        Output(ids.KPI_STATUS_CARD, "className"),
+        Output(ids.ERROR_BANNER, "children"),
+        Output(ids.ERROR_BANNER, "is_open"),
+        Input(ids.TICK, "data"),
+        Input(ids.TICK_INTERVAL, "n_intervals"),
+        Input(ids.PROB_THRESHOLD, "value"),
+        Input(ids.VALUE_THRESHOLD, "value"),
+        Input(ids.PAUSED, "data"),
+        State(ids.TICK_INTERVAL, "interval"),
+        State(ids.LABELS, "data"),
+    )
+    app.clientside_callback(
+        _clientside("pause"),
+        Output(ids.PAUSED, "data"),
+        Output(ids.TICK_INTERVAL, "disabled"),
+        Output(ids.PAUSE_BUTTON, "children"),
+        Input(ids.PAUSE_BUTTON, "n_clicks"),
+        State(ids.LABELS, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function (period) { return Math.round(period * 1000); }",
+        Output(ids.TICK_INTERVAL, "interval"),
+        Input(ids.PERIOD, "value"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        _clientside("theme"),
+        Input(ids.THEME_SWITCH, "value"),
+    )
+    app.clientside_callback(
+        "function (n) { return n > 0; }",
+        Output(ids.ALERTS, "exportDataAsCsv"),
+        Input(ids.EXPORT_BUTTON, "n_clicks"),
+        prevent_initial_call=True,
+    )
