@@ -15,6 +15,8 @@ from app.i18n import TEXT, choose_lang, labels
 from app.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
+LANG_COOKIE = "linewatch_lang"
+LANG_COOKIE_AGE_S = 365 * 24 * 3600
 
 
 def create_app(config: Config) -> dash.Dash:
@@ -35,9 +37,19 @@ def create_app(config: Config) -> dash.Dash:
     server.register_blueprint(create_api(runtime), url_prefix=config.url_prefix.rstrip("/") or None)
     server.before_request(runtime.ensure_started)
 
+    @server.after_request
+    def remember_language(response):
+        """``?lang=`` on the page sticks (a cookie), since Dash fetches the layout separately."""
+        requested = request.args.get("lang")
+        if requested in TEXT:
+            response.set_cookie(LANG_COOKIE, requested, max_age=LANG_COOKIE_AGE_S, path=config.url_prefix,
+                                samesite="Lax")
+        return response
+
     def layout():
         if has_request_context():  # Dash also calls this once at start-up, to validate
-            lang = choose_lang(config.lang, request.args.get("lang"), request.accept_languages.values())
+            requested = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+            lang = choose_lang(config.lang, requested, request.accept_languages.values())
         else:
             lang = choose_lang(config.lang, None, ())
         other = next(code for code in TEXT if code != lang)

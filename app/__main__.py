@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from app import create_app
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(config)
     runtime = app.server.extensions["linewatch"]
     runtime.ensure_started()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl+C: record what is left
     print(f"LineWatch on http://{config.host}:{config.port}{config.url_prefix}", flush=True)
     try:
         app.run(host=config.host, port=config.port, debug=config.debug, use_reloader=False)

@@ -2,7 +2,7 @@
 
 Run as ``python -m bench.loadgen CONFIG_JSON`` (the synthetic experiment does this, pinned with
 taskset). It prints ``measure-start`` and ``measure-end`` lines at the edges of the measured
-window and then one JSON line with per-request latencies (ms) and errors.
+window and then one JSON line with per-request latencies (ms), errors and response body bytes.
 """
 import asyncio
 import copy
@@ -55,6 +55,7 @@ async def viewer(url, spec, template, start, warm_end, end, period, out):
                     out["errors"].append(error)
                 else:
                     out["latency_ms"].append((done - sent) * 1000)
+                    out["body_bytes"] += len(payload)
             n += 1
             due = max(due + period, done)  # never burst to catch up, like a browser interval
 
@@ -64,7 +65,7 @@ async def main(cfg):
     now = time.monotonic()
     warm_end = now + 1.0 + cfg["warmup"]
     end = warm_end + cfg["duration"]
-    out = {"latency_ms": [], "errors": []}
+    out = {"latency_ms": [], "errors": [], "body_bytes": 0}
     tasks = [asyncio.create_task(viewer(cfg["url"], spec, cfg["body"], now + random.random(),
                                         warm_end, end, cfg["period"], out))
              for _ in range(cfg["clients"])]

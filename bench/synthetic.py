@@ -50,6 +50,7 @@ def measure(spec, clients, duration, warmup=5.0, period=1.0):
     return {"app": spec.name, "clients": clients, "seconds": duration, "requests": len(lat),
             "rate_per_s": len(lat) / duration, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
             "max_ms": float(lat.max()) if len(lat) else float("nan"),
+            "body_bytes_per_tick": out["body_bytes"] / max(len(lat), 1),
             "errors": len(out["errors"]), "error_samples": sorted(set(out["errors"]))[:5],
             "server_cpu_s": cpu["measure-end"] - cpu["measure-start"],
             "client_cpu_s": out["client_cpu_s"]}
@@ -64,9 +65,9 @@ def run(quick):
               report.check(f"synthetic errors, {top['clients']} viewers", str(top["errors"]), "0",
                            top["errors"] == 0)]
     columns = ["viewers", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-               "server CPU s", "server CPU %", "client CPU s"]
+               "response body B / tick", "server CPU s", "server CPU %", "client CPU s"]
     rows = [[r["clients"], r["requests"], f"{r['rate_per_s']:.1f}", f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-             f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", r["errors"], f"{r['server_cpu_s']:.2f}",
+             f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}", r["errors"], f"{r['body_bytes_per_tick']:.0f}", f"{r['server_cpu_s']:.2f}",
              f"{100 * r['server_cpu_s'] / r['seconds']:.0f}", f"{r['client_cpu_s']:.2f}"] for r in runs]
     notes = [f"aiohttp clients in one process pinned to core {CLIENT_CPU} (taskset); gunicorn 1 gthread "
              f"worker, {THREADS} threads, not pinned. Each client has its own keep-alive connection and "

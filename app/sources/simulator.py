@@ -59,7 +59,7 @@ class SimulatorSource(ThreadedSource):
     def step(self) -> None:
         now = self.clock()
         if self._last_ts is None:
-            self._last_ts = now - 1.0 / self.rate
+            self._last_ts = now  # the first reading comes one period after start
         n = int((now - self._last_ts) * self.rate)
         if n <= 0:
             return

@@ -1,0 +1,156 @@
+"""The page in real headless Chromium: live points, thresholds, pause, languages, clean console."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from app.points import Thresholds
+from app.recorder import Recorder
+from app.store import MemoryStore
+from layouts import ids
+from tests.browser import ConsoleLog, chromium
+
+pytestmark = pytest.mark.browser
+
+SEEDED = 200
+MODERATE = range(50, 60)  # probability 0.8: anomalies at the default 0.5, not at 0.95
+SEVERE = range(100, 105)  # probability 0.97: anomalies at both
+
+
+def seed_history(data_dir) -> None:
+    """Recorded history the app restores at start, with known anomalies."""
+    values, probs = np.full(SEEDED, 0.4), np.full(SEEDED, 0.05)
+    values[list(MODERATE)], probs[list(MODERATE)] = 0.7, 0.8
+    values[list(SEVERE)], probs[list(SEVERE)] = 0.8, 0.97
+    store = MemoryStore(SEEDED)
+    store.append(time.time() - SEEDED + np.arange(SEEDED), values, probs)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    Recorder(data_dir, store, Thresholds(0.5, 50)).flush()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as instance:
+        yield instance
+
+
+@pytest.fixture
+def server(start_server, tmp_path):
+    seed_history(tmp_path / "data")
+    return start_server({"LINEWATCH_SIM_RATE": "10"})
+
+
+def chart_points(page) -> int:
+    return page.evaluate(f"document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data[0].x.length")
+
+
+def highlighted(page) -> dict:
+    """Markers drawn, anomalies recomputed from the chart's own data, rows in the table."""
+    return page.evaluate(f"""([prob, value]) => {{
+        const data = document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data;
+        const expected = data[0].y.filter((v, i) => data[1].y[i] > prob && v > value).length;
+        return {{markers: data[2].y.filter((y) => y !== null).length, expected: expected,
+                rows: document.querySelectorAll('#{ids.ALERTS} .ag-center-cols-container .ag-row').length}};
+    }}""", [float(page.input_value(f"#{ids.PROB_THRESHOLD} input[type=number]")),
+           float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]")) / 100])
+
+
+def text(page, element_id: str) -> str:
+    return page.inner_text(f"#{element_id}").strip()
+
+
+def wait_text(page, element_id: str, expected: str) -> None:
+    page.wait_for_function("([id, text]) => document.getElementById(id)?.innerText.trim() === text",
+                           arg=[element_id, expected], timeout=15_000)
+
+
+def set_slider(page, element_id: str, value: str) -> None:
+    box = page.locator(f"#{element_id} input[type=number]")
+    box.fill(value)
+    box.press("Tab")  # Dash 4's slider number box commits on blur
+
+
+def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(server.url)
+
+    # restored history shows at once, then points stream in
+    wait_text(page, ids.KPI_STATUS, "Live")
+    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.length >= {SEEDED}")
+    before = chart_points(page)
+    page.wait_for_timeout(2500)
+    assert chart_points(page) >= before + 10
+    assert page.is_hidden(f"#{ids.WAITING_OVERLAY}")
+    assert float(text(page, ids.KPI_VALUE)) > 0
+    assert float(text(page, ids.KPI_THROUGHPUT)) > 0
+
+    # the default thresholds highlight every seeded anomaly, in the chart and the table
+    loose = highlighted(page)
+    assert loose["markers"] == loose["expected"] >= len(MODERATE) + len(SEVERE)
+    assert loose["rows"] == loose["markers"]
+    assert int(text(page, ids.KPI_ANOMALIES)) >= len(MODERATE) + len(SEVERE)
+
+    # a stricter probability threshold re-highlights the whole window at once
+    set_slider(page, ids.PROB_THRESHOLD, "0.95")
+    page.wait_for_function(
+        f"document.querySelectorAll('#{ids.ALERTS} .ag-center-cols-container .ag-row').length < {loose['rows']}")
+    strict = highlighted(page)
+    assert strict["markers"] == strict["expected"] >= len(SEVERE)
+    assert strict["markers"] <= loose["markers"] - len(MODERATE)
+    assert strict["rows"] == strict["markers"]
+    shapes = page.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot').layout.shapes.map(s => s.y0)")
+    assert shapes == [0.5, 0.95]
+    page.screenshot(path=str(tmp_path / "page.png"))
+
+    # pause stops updates; resume starts them again
+    page.click(f"#{ids.PAUSE_BUTTON}")
+    wait_text(page, ids.PAUSE_BUTTON, "Resume")
+    page.wait_for_timeout(1500)  # a tick already in flight may still land
+    paused_at = chart_points(page)
+    page.wait_for_timeout(3000)
+    assert chart_points(page) == paused_at
+    assert text(page, ids.KPI_STATUS) == "Paused"
+    page.click(f"#{ids.PAUSE_BUTTON}")
+    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot').data[0].x.length > {paused_at}")
+
+    assert console.entries == []
+    page.close()
+
+
+def test_chinese_page_renders_and_dark_theme_applies(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 720}, locale="zh-CN")
+    console = ConsoleLog(page)
+    page.goto(server.url)
+    wait_text(page, ids.KPI_STATUS, "实时")
+    assert "实时缺陷监测" in page.inner_text("header")
+    assert text(page, ids.PAUSE_BUTTON) == "停止监控"
+    # the CJK glyphs come from an installed font, not the fallback box
+    width = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
+        c.font = '20px "Noto Sans CJK SC"'; return c.measureText('实时缺陷').width; }""")
+    assert width > 60
+    page.click("a.lw-lang")  # the header link switches language and it sticks
+    wait_text(page, ids.PAUSE_BUTTON, "Pause")
+    assert "Live defect monitoring" in page.inner_text("header")
+    page.click(f"label[for={ids.THEME_SWITCH}]")
+    page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(28, 31, 35)"
+    assert console.entries == []
+    page.close()
+
+
+def test_waiting_state_and_error_banner_when_the_stream_is_silent(start_server, browser):
+    server = start_server({"LINEWATCH_SIM_RATE": "0.1"})  # first reading after ~10 s
+    page = browser.new_page(locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(server.url)
+    page.wait_for_selector(f"#{ids.CHART} .js-plotly-plot")
+    page.wait_for_timeout(1500)
+    assert page.is_visible(f"#{ids.WAITING_OVERLAY}")
+    assert text(page, ids.KPI_STATUS) == "Waiting for data…"
+    assert text(page, ids.ALERTS).endswith("No anomalies in the current window")
+    assert console.entries == []
+    page.close()

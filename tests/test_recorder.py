@@ -1,0 +1,68 @@
+import io
+import sqlite3
+
+import numpy as np
+import pandas as pd
+
+from app.points import Thresholds
+from app.recorder import Recorder, alerts_csv
+from app.store import MemoryStore
+
+VALUES = np.array([0.4, 0.7, 0.45, 0.8, 0.3])
+PROBS = np.array([0.1, 0.9, 0.95, 0.6, 0.2])
+
+
+def make(tmp_path, capacity=100):
+    store = MemoryStore(capacity)
+    return store, Recorder(tmp_path, store, Thresholds(0.5, 50))
+
+
+def test_flush_records_points_and_alerts_in_wal_mode(tmp_path):
+    store, recorder = make(tmp_path)
+    store.append(np.arange(5.0) + 1000, VALUES, PROBS)
+    assert recorder.flush() == 5
+    assert recorder.flush() == 0  # nothing new, nothing written twice
+    db = sqlite3.connect(recorder.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT seq FROM points ORDER BY seq").fetchall() == [(i,) for i in range(5)]
+    alerts = recorder.alerts()
+    assert [a["seq"] for a in alerts] == [3, 1]  # newest first; 2 is below the value threshold
+    assert alerts[0]["id"] != alerts[1]["id"] and alerts[0]["line"] == "line-1"
+    assert alerts[0]["prob_threshold"] == 0.5 and alerts[0]["value_threshold"] == 0.5
+
+
+def test_restart_restores_the_newest_points_with_their_ids(tmp_path):
+    store, recorder = make(tmp_path)
+    store.append(np.arange(5.0) + 1000, VALUES, PROBS)
+    recorder.flush()
+    fresh_store, fresh = make(tmp_path)
+    assert fresh.restore(3) == 3
+    batch = fresh_store.since(-1)
+    assert batch.seq.tolist() == [2, 3, 4]
+    assert batch.value.tolist() == VALUES[2:].tolist()
+    assert fresh_store.append([1005.0], [0.5], [0.5]).tolist() == [5]
+    assert fresh.flush() == 1  # continues after the restored points, no duplicates
+    assert fresh.alerts(since_ts=1001.5, until_ts=1003.5)[0]["seq"] == 3
+
+
+def test_restore_of_an_empty_history_is_a_no_op(tmp_path):
+    store, recorder = make(tmp_path)
+    assert recorder.restore(10) == 0
+    assert store.stats().count == 0
+
+
+def test_stop_flushes_what_is_left(tmp_path):
+    store, recorder = make(tmp_path)
+    recorder.start()
+    store.append([1.0, 2.0], [0.9, 0.9], [0.9, 0.9])
+    recorder.stop()
+    assert len(recorder.alerts()) == 2
+
+
+def test_alerts_csv_has_a_readable_utc_time(tmp_path):
+    store, recorder = make(tmp_path)
+    store.append([0.0, 1.5], [0.9, 0.9], [0.9, 0.99])
+    recorder.flush()
+    frame = pd.read_csv(io.StringIO(alerts_csv(recorder.alerts())))
+    assert list(frame.columns[:3]) == ["time_utc", "id", "seq"]
+    assert frame["time_utc"].tolist() == ["1970-01-01T00:00:01.500000Z", "1970-01-01T00:00:00.000000Z"]

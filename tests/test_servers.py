@@ -1,0 +1,78 @@
+"""The app as users start it: ``python -m app`` and gunicorn from the Procfile, as real processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from layouts import ids
+from tests.conftest import ROOT
+from tests.test_tick import tick_request
+
+pytestmark = pytest.mark.server
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def post_tick(base: str, n: int, cursor) -> dict:
+    request = urllib.request.Request(base + "/_dash-update-component", data=json.dumps(tick_request(n, cursor)).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())["response"][ids.TICK]["data"]
+
+
+def procfile_web_argv() -> list[str]:
+    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
+    return shlex.split(line.removeprefix("web:").replace("${PORT:-8050}", "{port}"))
+
+
+def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_path):
+    server = start_server({"LINEWATCH_SIM_RATE": "20"}, argv=procfile_web_argv())
+    assert server.proc.poll() is None
+    status, page = get(server.url + "/")
+    assert status == 200 and "_dash-config" in page and "bootstrap-5.3.9.min.css" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # every script and stylesheet from the app itself
+    first = post_tick(server.url, 1, None)
+    assert first["reset"] is True
+    time.sleep(0.5)
+    delta = post_tick(server.url, 2, first["cursor"])
+    assert delta["reset"] is False and delta["seq"] and delta["seq"][0] == first["cursor"] + 1
+    assert json.loads(get(server.url + "/readyz")[1])["source"]["state"] == "running"
+    assert server.stop(signal.SIGTERM) == 0
+    recorded = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
+    assert recorded.fetchone()[0] >= delta["cursor"]  # the last batch was recorded on the way out
+
+
+def test_a_bad_setting_stops_start_up_with_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "app", "--port", "http"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "linewatch: invalid configuration: LINEWATCH_PORT='http': must be a whole number"
+
+
+def test_history_survives_a_restart(start_server, tmp_path):
+    first = start_server({"LINEWATCH_SIM_RATE": "50"})
+    time.sleep(2.5)
+    before = post_tick(first.url, 1, None)
+    assert first.stop(signal.SIGTERM) == 0  # graceful: the recorder flushes on exit
+    recorded = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
+    assert recorded.fetchone()[0] >= before["cursor"]
+
+    second = start_server({"LINEWATCH_SIM_RATE": "50"})
+    after = post_tick(second.url, 1, None)
+    assert after["seq"][:len(before["seq"])] == before["seq"]  # the last window is back at once
+    assert after["value"][:len(before["value"])] == before["value"]
+    continued = post_tick(second.url, 2, before["cursor"])
+    assert continued["reset"] is False  # a browser's cursor from before the restart continues

@@ -1,0 +1,103 @@
+"""The server tick: a plain function over the store, and the real Dash endpoint."""
+
+import numpy as np
+import pytest
+
+from app.sources import SourceHealth
+from app.store import MemoryStore
+from callbacks.tick import build_tick, error_tick, valid_window
+from layouts import ids
+
+RUNNING = SourceHealth("running")
+
+
+def filled(n, capacity=10_000):
+    store = MemoryStore(capacity)
+    store.append(np.arange(n) + 1_000.0, np.full(n, 0.4), np.full(n, 0.1))
+    return store
+
+
+def test_first_tick_sends_the_window_and_later_ticks_only_the_delta():
+    store = filled(50)
+    first = build_tick(store, None, window=20, reset=False, health=RUNNING, now=1.0)
+    assert first["reset"] is True and first["seq"] == list(range(30, 50)) and first["cursor"] == 49
+    store.append([2000.0], [0.61234567], [0.98765432])
+    second = build_tick(store, first["cursor"], window=20, reset=False, health=RUNNING, now=2.0)
+    assert second["reset"] is False
+    assert (second["seq"], second["value"], second["prob"]) == ([50], [0.6123], [0.9877])
+    assert second["cursor"] == 50 and second["window"] == 20 and second["source"] == "running"
+    idle = build_tick(store, 50, window=20, reset=False, health=RUNNING, now=3.0)
+    assert idle["seq"] == [] and idle["cursor"] == 50
+
+
+@pytest.mark.parametrize("cursor, reason", [(5, "fell more than a window behind"), (500, "ahead of the store")])
+def test_a_cursor_that_cannot_continue_gets_the_window_again(cursor, reason):
+    tick = build_tick(filled(100), cursor, window=10, reset=False, health=RUNNING, now=0.0)
+    assert tick["reset"] is True, reason
+    assert tick["seq"] == list(range(90, 100))
+
+
+def test_a_window_change_resets_even_a_current_cursor():
+    tick = build_tick(filled(100), 99, window=30, reset=True, health=RUNNING, now=0.0)
+    assert tick["reset"] and len(tick["seq"]) == 30
+
+
+def test_empty_store_waits_without_points():
+    tick = build_tick(MemoryStore(10), None, window=10, reset=False, health=SourceHealth("starting"), now=0.0)
+    assert tick["seq"] == [] and tick["cursor"] == -1 and tick["source"] == "starting"
+    follow = build_tick(MemoryStore(10), -1, window=10, reset=False, health=RUNNING, now=0.0)
+    assert follow["reset"] is False
+
+
+def test_source_errors_travel_with_the_tick():
+    tick = build_tick(filled(3), 2, window=10, reset=False, health=SourceHealth("error", "broker gone"), now=0.0)
+    assert tick["source"] == "error" and tick["message"] == "broker gone"
+    assert error_tick(7, "boom", 0.0)["cursor"] == 7
+
+
+def test_window_input_falls_back_while_invalid():
+    assert valid_window(5000, 1000) == 5000
+    assert valid_window(None, 1000) == 1000
+    assert valid_window(3, 1000) == 1000
+    assert valid_window(10**7, 1000) == 1000
+
+
+def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL):
+    prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
+    return {
+        "output": f"{ids.TICK}.data",
+        "outputs": {"id": ids.TICK, "property": "data"},
+        "inputs": [{"id": ids.TICK_INTERVAL, "property": "n_intervals", "value": n},
+                   {"id": ids.WINDOW, "property": "value", "value": window}],
+        "changedPropIds": [f"{trigger}.{prop}"],
+        "state": [{"id": ids.CURSOR, "property": "data", "value": cursor}],
+    }
+
+
+def test_the_dash_endpoint_answers_a_tick_with_the_delta(client, dash_app):
+    store = dash_app.server.extensions["linewatch"].store
+    client.get("/healthz")  # first request starts the simulator (50 points/s in tests)
+    first = client.post("/_dash-update-component", json=tick_request(1, None)).get_json()
+    tick = first["response"][ids.TICK]["data"]
+    assert tick["reset"] is True
+    cursor = tick["cursor"]
+    store.append([9e9], [0.5], [0.5])
+    second = client.post("/_dash-update-component", json=tick_request(2, cursor)).get_json()
+    delta = second["response"][ids.TICK]["data"]
+    assert delta["reset"] is False and delta["seq"][0] == cursor + 1
+    resized = client.post("/_dash-update-component", json=tick_request(3, delta["cursor"], 10, ids.WINDOW))
+    assert resized.get_json()["response"][ids.TICK]["data"]["reset"] is True
+
+
+def test_a_failing_tick_shows_an_error_and_keeps_the_cursor(client, dash_app, monkeypatch):
+    store = dash_app.server.extensions["linewatch"].store
+
+    def broken(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(store, "since", broken)
+    store.append([1.0], [0.5], [0.5])
+    response = client.post("/_dash-update-component", json=tick_request(1, -1))
+    assert response.status_code == 200
+    tick = response.get_json()["response"][ids.TICK]["data"]
+    assert tick["error"] == "OSError: disk on fire" and tick["cursor"] == -1
