@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 import pytest
+from werkzeug.serving import make_server
 
 from app.points import Thresholds
 from app.recorder import Recorder
 from app.store import MemoryStore
 from layouts import ids
 from tests.browser import ConsoleLog, chromium
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -106,6 +109,20 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
     assert shapes == [0.5, 0.95]
     page.screenshot(path=str(tmp_path / "page.png"))
 
+    # the table exports as CSV, one line per row
+    with page.expect_download() as download:
+        page.click(f"#{ids.EXPORT_BUTTON}")
+    lines = open(download.value.path(), encoding="utf-8-sig").read().strip().splitlines()
+    assert download.value.suggested_filename == "linewatch-alerts.csv"
+    assert lines[0].startswith('"Time","Value","Defect probability"') and len(lines) == strict["rows"] + 1
+
+    # a zoom the operator chose stays while points stream in
+    page.evaluate(f"""Plotly.relayout(document.querySelector('#{ids.CHART} .js-plotly-plot'),
+                     {{'yaxis.range': [0.3, 0.9]}})""")
+    grown = chart_points(page)
+    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot').data[0].x.length > {grown}")
+    assert page.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot').layout.yaxis.range") == [0.3, 0.9]
+
     # pause stops updates; resume starts them again
     page.click(f"#{ids.PAUSE_BUTTON}")
     wait_text(page, ids.PAUSE_BUTTON, "Resume")
@@ -152,5 +169,38 @@ def test_waiting_state_and_error_banner_when_the_stream_is_silent(start_server, 
     assert page.is_visible(f"#{ids.WAITING_OVERLAY}")
     assert text(page, ids.KPI_STATUS) == "Waiting for data…"
     assert text(page, ids.ALERTS).endswith("No anomalies in the current window")
+    assert console.entries == []
+    page.close()
+
+
+@pytest.fixture
+def in_process_server(dash_app):
+    """The app served from this test process, so a test can break its parts on purpose."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", dash_app.server.extensions["linewatch"]
+    server.shutdown()
+
+
+def test_a_failing_tick_shows_a_banner_and_the_page_recovers(in_process_server, browser, monkeypatch):
+    url, runtime = in_process_server
+    page = browser.new_page(locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(url)
+    wait_text(page, ids.KPI_STATUS, "Live")
+
+    def broken(*args, **kwargs):
+        raise OSError("store read failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.store, "since", broken)
+        page.wait_for_selector(f"#{ids.ERROR_BANNER}", state="visible")
+        assert text(page, ids.ERROR_BANNER) == "Error: OSError: store read failed"
+        stuck = chart_points(page)
+    page.wait_for_selector(f"#{ids.ERROR_BANNER}", state="hidden")
+    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot').data[0].x.length > {stuck}")
+    wait_text(page, ids.KPI_STATUS, "Live")
     assert console.entries == []
     page.close()

@@ -38,8 +38,10 @@ def procfile_web_argv() -> list[str]:
     return shlex.split(line.removeprefix("web:").replace("${PORT:-8050}", "{port}"))
 
 
-def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_path):
-    server = start_server({"LINEWATCH_SIM_RATE": "20"}, argv=procfile_web_argv())
+@pytest.mark.parametrize("preload", [False, True], ids=["fork-then-import", "preload"])
+def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_path, preload):
+    argv = procfile_web_argv() + (["--preload"] if preload else [])
+    server = start_server({"LINEWATCH_SIM_RATE": "20"}, argv=argv)
     assert server.proc.poll() is None
     status, page = get(server.url + "/")
     assert status == 200 and "_dash-config" in page and "bootstrap-5.3.9.min.css" in page
@@ -53,6 +55,14 @@ def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_
     assert server.stop(signal.SIGTERM) == 0
     recorded = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
     assert recorded.fetchone()[0] >= delta["cursor"]  # the last batch was recorded on the way out
+
+
+def test_importing_the_app_starts_no_thread(tmp_path):
+    probe = "import threading, app.wsgi; print(sorted(t.name for t in threading.enumerate()))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['MainThread']"
 
 
 def test_a_bad_setting_stops_start_up_with_one_clear_line(tmp_path):
