@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 PREFIX = "LINEWATCH_"
-SOURCES = ("simulator",)
+SOURCES = ("simulator", "mqtt", "http", "replay")
 STORES = ("memory",)
 LANGS = ("auto", "zh", "en")
+AUTH_MODES = ("none", "basic", "header")
+LOG_FORMATS = ("text", "json")
 PERIODS = (0.5, 1.0, 2.0, 5.0)
 MAX_WINDOW = 100_000
 
@@ -40,6 +43,20 @@ class Config:
     period: float = 1.0
     sim_rate: float = 5.0
     debug: bool = False
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_topic: str = "linewatch/points"
+    ingest_token: str = ""
+    replay_file: Path | None = None
+    replay_speed: float = 1.0
+    replay_loop: bool = False
+    retention_days: float = 30.0
+    retention_points: int = 10_000_000
+    frame_ancestors: str = "'self'"
+    trusted_proxies: int = 0
+    auth: str = "none"
+    auth_users_file: Path | None = None
+    auth_header: str = "X-Forwarded-User"
+    log_format: str = "text"
 
     @property
     def capacity(self) -> int:
@@ -60,7 +77,20 @@ class Config:
                 values[field_name] = parse(raw.strip())
             except ValueError as exc:
                 raise ConfigError(f"{key}={raw!r}: {exc}") from None
-        return cls(**values)
+        config = cls(**values)
+        config._check()
+        return config
+
+    def _check(self) -> None:
+        """Rules that join several settings."""
+        if self.source == "replay" and (self.replay_file is None or not self.replay_file.is_file()):
+            raise ConfigError(f"LINEWATCH_REPLAY_FILE={str(self.replay_file or '')!r}: "
+                              "LINEWATCH_SOURCE=replay needs an existing CSV or Parquet file")
+        if self.auth == "basic" and (self.auth_users_file is None or not self.auth_users_file.is_file()):
+            raise ConfigError(f"LINEWATCH_AUTH_USERS_FILE={str(self.auth_users_file or '')!r}: "
+                              "LINEWATCH_AUTH=basic needs an existing users file")
+        if self.auth == "header" and not self.trusted_proxies:
+            raise ConfigError("LINEWATCH_AUTH='header': trusting a user header needs LINEWATCH_TRUSTED_PROXIES")
 
 
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
@@ -112,6 +142,17 @@ def _url_prefix(raw: str) -> str:
     return raw if raw.endswith("/") else raw + "/"
 
 
+def _mqtt_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("must look like mqtt://user:pass@host:1883 or mqtts://host:8883")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return raw
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -135,4 +176,18 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "period": _period,
     "sim_rate": _float_range(0.1, 10_000.0),
     "debug": _flag,
+    "mqtt_url": _mqtt_url,
+    "mqtt_topic": str,
+    "ingest_token": str,
+    "replay_file": Path,
+    "replay_speed": _float_range(0.01, 1000.0),
+    "replay_loop": _flag,
+    "retention_days": _float_range(0.001, 36_500.0),
+    "retention_points": _int_range(MAX_WINDOW, 10**10),
+    "frame_ancestors": str,
+    "trusted_proxies": _int_range(0, 10),
+    "auth": _choice(AUTH_MODES),
+    "auth_users_file": Path,
+    "auth_header": str,
+    "log_format": _choice(LOG_FORMATS),
 }

@@ -15,21 +15,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.points import DEFAULT_LINE, PointBatch, Thresholds, anomaly_mask
+from app.points import PointBatch, Thresholds, anomaly_mask
+from app.store import LineStores
 
 log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
-    seq INTEGER PRIMARY KEY,
     line TEXT NOT NULL,
+    seq INTEGER NOT NULL,
     ts REAL NOT NULL,
     value REAL NOT NULL,
-    prob REAL NOT NULL
-);
+    prob REAL NOT NULL,
+    PRIMARY KEY (line, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    seq INTEGER NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
     line TEXT NOT NULL,
     ts REAL NOT NULL,
     value REAL NOT NULL,
@@ -37,22 +39,26 @@ CREATE TABLE IF NOT EXISTS alerts (
     prob_threshold REAL NOT NULL,
     value_threshold REAL NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_point ON alerts (line, seq);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
 """
 ALERT_COLUMNS = ("id", "seq", "line", "ts", "value", "prob", "prob_threshold", "value_threshold")
 
 
 class Recorder:
-    """Writes what the store receives to ``<data_dir>/linewatch.sqlite3`` every ``interval`` s."""
+    """Writes what the line stores receive to ``<data_dir>/linewatch.sqlite3``.
 
-    def __init__(self, data_dir: Path, store, thresholds: Thresholds, interval: float = 1.0,
-                 line: str = DEFAULT_LINE) -> None:
+    A background thread flushes every ``interval`` seconds; sources whose senders wait
+    for an acknowledgement call :meth:`flush` themselves before acknowledging.
+    """
+
+    def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0) -> None:
         self.path = Path(data_dir) / "linewatch.sqlite3"
-        self.store = store
+        self.stores = stores
         self.thresholds = thresholds
         self.interval = interval
-        self.line = line
-        self.cursor = -1
+        self.cursors: dict[str, int] = {}
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,51 +66,61 @@ class Recorder:
     def connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=10)
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
         connection.executescript(SCHEMA)
         return connection
 
     def restore(self, n: int) -> int:
-        """Load the newest ``n`` recorded points into the (empty) store; return how many."""
+        """Load each line's newest ``n`` recorded points into its (empty) store; return how many."""
+        restored = 0
         with self.connect() as db:
-            rows = db.execute(
-                "SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?",
-                (self.line, n),
-            ).fetchall()
-        if not rows:
-            return 0
-        data = np.array(rows[::-1])
-        seq = data[:, 0].astype(np.int64)
-        gaps = np.flatnonzero(np.diff(seq) != 1)
-        start = int(gaps[-1]) + 1 if len(gaps) else 0  # keep the newest contiguous run
-        self.store.load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]))
-        self.cursor = int(seq[-1])
-        return len(seq) - start
+            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points")]
+            for line in lines:
+                rows = db.execute("SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?",
+                                  (line, n)).fetchall()
+                data = np.array(rows[::-1])
+                seq = data[:, 0].astype(np.int64)
+                gaps = np.flatnonzero(np.diff(seq) != 1)
+                start = int(gaps[-1]) + 1 if len(gaps) else 0  # keep the newest contiguous run
+                self.stores.get(line).load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]))
+                self.cursors[line] = int(seq[-1])
+                restored += len(seq) - start
+        return restored
 
     def flush(self) -> int:
-        """Record everything the store received since the last flush; return the count."""
+        """Record everything the stores received since the last flush; return the count."""
         with self._flush_lock:
-            batch = self.store.since(self.cursor)
-            if not len(batch):
+            pending = []
+            for line, store in self.stores.items():
+                cursor = self.cursors.get(line, -1)
+                batch = store.since(cursor)
+                if len(batch):
+                    if cursor >= 0 and int(batch.seq[0]) != cursor + 1:
+                        log.warning("recorder fell behind on %s: %d points were overwritten before being recorded",
+                                    line, int(batch.seq[0]) - cursor - 1)
+                    pending.append((line, batch))
+            if not pending:
                 return 0
-            if int(batch.seq[0]) != self.cursor + 1 and self.cursor >= 0:
-                log.warning("recorder fell behind: %d points were overwritten before being recorded",
-                            int(batch.seq[0]) - self.cursor - 1)
-            alerts = anomaly_mask(batch, self.thresholds)
             with self.connect() as db:
-                db.executemany(
-                    "INSERT OR IGNORE INTO points (seq, line, ts, value, prob) VALUES (?, ?, ?, ?, ?)",
-                    zip(batch.seq.tolist(), [self.line] * len(batch), batch.ts.tolist(),
-                        batch.value.tolist(), batch.prob.tolist()),
-                )
-                db.executemany(
-                    "INSERT OR IGNORE INTO alerts (seq, line, ts, value, prob, prob_threshold, value_threshold)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    ((int(s), self.line, float(t), float(v), float(p), self.thresholds.prob, self.thresholds.value)
-                     for s, t, v, p in zip(batch.seq[alerts], batch.ts[alerts], batch.value[alerts], batch.prob[alerts])),
-                )
-            self.cursor = int(batch.seq[-1])
-            return len(batch)
+                for line, batch in pending:
+                    self._write(db, line, batch)
+            for line, batch in pending:
+                self.cursors[line] = int(batch.seq[-1])
+            return sum(len(batch) for _, batch in pending)
+
+    def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO points (line, seq, ts, value, prob) VALUES (?, ?, ?, ?, ?)",
+            zip([line] * len(batch), batch.seq.tolist(), batch.ts.tolist(), batch.value.tolist(),
+                batch.prob.tolist()),
+        )
+        alerts = anomaly_mask(batch, self.thresholds)
+        db.executemany(
+            "INSERT OR IGNORE INTO alerts (seq, line, ts, value, prob, prob_threshold, value_threshold)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((int(s), line, float(t), float(v), float(p), self.thresholds.prob, self.thresholds.value)
+             for s, t, v, p in zip(batch.seq[alerts], batch.ts[alerts], batch.value[alerts], batch.prob[alerts])),
+        )
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         """Recorded alerts, newest first."""
@@ -131,7 +147,7 @@ class Recorder:
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
-            except sqlite3.Error:
+            except Exception:  # the thread must outlive any failure; the next flush retries
                 log.exception("recording to %s failed; will retry", self.path)
 
 

@@ -12,10 +12,10 @@ import os
 import threading
 
 from app.config import Config
-from app.points import Thresholds
+from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
 from app.sources import make_source
-from app.store import MemoryStore
+from app.store import LineStores
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = MemoryStore(config.capacity)
+        self.stores = LineStores(config.capacity)
+        self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.source = make_source(config, self.store)
-        self.recorder = Recorder(config.data_dir, self.store,
-                                 Thresholds(config.prob_threshold, config.value_threshold))
+        self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold))
         self._started_pid: int | None = None
         self._lock = threading.Lock()
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from werkzeug.serving import make_server
 
-from app.points import Thresholds
+from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
-from app.store import MemoryStore
+from app.store import LineStores
 from layouts import ids
 from tests.browser import ConsoleLog, chromium
 from tests.conftest import free_port
@@ -28,10 +28,10 @@ def seed_history(data_dir) -> None:
     values, probs = np.full(SEEDED, 0.4), np.full(SEEDED, 0.05)
     values[list(MODERATE)], probs[list(MODERATE)] = 0.7, 0.8
     values[list(SEVERE)], probs[list(SEVERE)] = 0.8, 0.97
-    store = MemoryStore(SEEDED)
-    store.append(time.time() - SEEDED + np.arange(SEEDED), values, probs)
+    stores = LineStores(SEEDED)
+    stores.get(DEFAULT_LINE).append(time.time() - SEEDED + np.arange(SEEDED), values, probs)
     data_dir.mkdir(parents=True, exist_ok=True)
-    Recorder(data_dir, store, Thresholds(0.5, 50)).flush()
+    Recorder(data_dir, stores, Thresholds(0.5, 50)).flush()
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,15 @@ import pandas as pd
 
 from app.points import Thresholds
 from app.recorder import Recorder, alerts_csv
-from app.store import MemoryStore
+from app.store import LineStores
 
 VALUES = np.array([0.4, 0.7, 0.45, 0.8, 0.3])
 PROBS = np.array([0.1, 0.9, 0.95, 0.6, 0.2])
 
 
 def make(tmp_path, capacity=100):
-    store = MemoryStore(capacity)
-    return store, Recorder(tmp_path, store, Thresholds(0.5, 50))
+    stores = LineStores(capacity)
+    return stores.get("line-1"), Recorder(tmp_path, stores, Thresholds(0.5, 50))
 
 
 def test_flush_records_points_and_alerts_in_wal_mode(tmp_path):
@@ -66,3 +66,16 @@ def test_alerts_csv_has_a_readable_utc_time(tmp_path):
     frame = pd.read_csv(io.StringIO(alerts_csv(recorder.alerts())))
     assert list(frame.columns[:3]) == ["time_utc", "id", "seq"]
     assert frame["time_utc"].tolist() == ["1970-01-01T00:00:01.500000Z", "1970-01-01T00:00:00.000000Z"]
+
+
+def test_lines_are_recorded_and_restored_apart(tmp_path):
+    stores = LineStores(100)
+    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 50))
+    stores.get("line-1").append([1.0, 2.0], [0.4, 0.4], [0.1, 0.1])
+    stores.get("line-2").append([1.0], [0.9], [0.9])
+    assert recorder.flush() == 3
+    fresh = LineStores(100)
+    assert Recorder(tmp_path, fresh, Thresholds(0.5, 50)).restore(10) == 3
+    assert [line for line, _ in fresh.items()] == ["line-1", "line-2"]
+    assert fresh.get("line-2").since(-1).seq.tolist() == [0]  # each line has its own sequence ids
+    assert [a["line"] for a in recorder.alerts()] == ["line-2"]
