@@ -1,12 +1,20 @@
-"""HTTP endpoints beside the dashboard: health, readiness, points and alerts (JSON, CSV)."""
+"""HTTP endpoints beside the dashboard: health, readiness, ingest, points and alerts."""
 
 from __future__ import annotations
 
+import hmac
+import json
+import time
+
 from flask import Blueprint, Response, jsonify, request
 
+from app.ingest import LINE_ID, InvalidPoint, validate_points
+from app.points import DEFAULT_LINE
 from app.recorder import alerts_csv
 
 MAX_LIMIT = 10_000
+MAX_POINTS_PER_REQUEST = 10_000
+MAX_BODY_BYTES = 1 << 20
 
 
 class BadRequest(ValueError):
@@ -36,6 +44,37 @@ def _float_arg(name: str) -> float | None:
         raise BadRequest(f"{name} must be epoch seconds") from None
 
 
+def _line_arg() -> str:
+    line = request.args.get("line", DEFAULT_LINE)
+    if not LINE_ID.match(line):
+        raise BadRequest("line must be 1-64 letters, digits or _.:-")
+    return line
+
+
+def _error(status: int, message: str, **extra):
+    return jsonify(error=message, **extra), status
+
+
+def _authorized(token: str) -> bool:
+    scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(provided.strip().encode(), token.encode())
+
+
+def _json_body():
+    """The decoded JSON body, or an error response tuple."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    if not request.is_json:
+        return _error(415, "send JSON with Content-Type: application/json")
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _error(400, f"body is not valid JSON: {exc}")
+
+
 def create_api(runtime) -> Blueprint:
     api = Blueprint("linewatch_api", __name__)
 
@@ -52,13 +91,38 @@ def create_api(runtime) -> Blueprint:
         detail = runtime.readiness()
         return jsonify(detail), 200 if detail["ready"] else 503
 
+    @api.post("/api/v1/points")
+    def ingest_points():
+        """One point or a list; all stored (and on disk) or none, with the first error named."""
+        token = runtime.config.ingest_token
+        if token and not _authorized(token):
+            response = jsonify(error="a valid bearer token is required (Authorization: Bearer ...)")
+            return response, 401, {"WWW-Authenticate": 'Bearer realm="linewatch-ingest"'}
+        payload = _json_body()
+        if isinstance(payload, tuple):
+            return payload
+        items = payload if isinstance(payload, list) else [payload]
+        if len(items) > MAX_POINTS_PER_REQUEST:
+            return _error(413, f"at most {MAX_POINTS_PER_REQUEST} points per request, got {len(items)}")
+        if not items:
+            return _error(400, "no points in the request")
+        try:
+            readings = validate_points(items, time.time())
+        except InvalidPoint as exc:
+            runtime.ingestor.count_rejected(len(items))
+            return jsonify(exc.to_dict()), 400
+        seqs = runtime.ingestor.ingest(readings, durable=True)
+        return jsonify(accepted=len(readings), seqs={line: [ids[0], ids[-1]] for line, ids in seqs.items()}), 201
+
     @api.get("/api/v1/points")
     def points():
         since = _int_arg("since", -1, -1, 2**62)
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
-        batch = runtime.store.since(since, limit)
-        cursor = int(batch.seq[-1]) if len(batch) else since
-        return jsonify(cursor=cursor, points=batch.to_columns())
+        store = runtime.stores.find(_line_arg())
+        batch = store.since(since, limit) if store else None
+        if not batch:
+            return jsonify(cursor=since, points={"seq": [], "ts": [], "value": [], "prob": []})
+        return jsonify(cursor=int(batch.seq[-1]), points=batch.to_columns())
 
     def _alerts() -> list[dict]:
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)

@@ -12,6 +12,7 @@ import os
 import threading
 
 from app.config import Config
+from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
 from app.sources import make_source
@@ -25,8 +26,9 @@ class Runtime:
         self.config = config
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
-        self.source = make_source(config, self.store)
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold))
+        self.ingestor = Ingestor(self.stores, self.recorder)
+        self.source = make_source(config, self.store, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()
 
@@ -57,7 +59,8 @@ class Runtime:
         stats = self.store.stats()
         return {
             "ready": self._started_pid == os.getpid() and health.state in ("starting", "running"),
-            "source": {"kind": self.config.source, "state": health.state, "message": health.message},
+            "source": {"kind": self.config.source, "state": health.state, "message": health.message,
+                       "accepted": self.ingestor.accepted, "rejected": self.ingestor.rejected},
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
                       "rate": round(stats.rate, 2)},
         }

@@ -24,6 +24,10 @@ class LineStores:
                 store = self._stores.setdefault(line, self._factory(self.capacity))
         return store
 
+    def find(self, line: str) -> MemoryStore | None:
+        """The line's store if it has one (reading never creates a line)."""
+        return self._stores.get(line)
+
     def items(self) -> list[tuple[str, MemoryStore]]:
         with self._lock:
             return sorted(self._stores.items())
