@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import time
 
+import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
 from app.ingest import LINE_ID, InvalidPoint, validate_points
@@ -15,6 +17,7 @@ from app.recorder import alerts_csv
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
 MAX_BODY_BYTES = 1 << 20
+MAX_EXPORT_ROWS = 1_000_000
 
 
 class BadRequest(ValueError):
@@ -123,6 +126,28 @@ def create_api(runtime) -> Blueprint:
         if not batch:
             return jsonify(cursor=since, points={"seq": [], "ts": [], "value": [], "prob": []})
         return jsonify(cursor=int(batch.seq[-1]), points=batch.to_columns())
+
+    def _history():
+        limit = _int_arg("limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
+        frame = runtime.recorder.history(_line_arg(), _float_arg("from"), _float_arg("to"), limit)
+        frame.insert(0, "time_utc", pd.to_datetime(frame["ts"], unit="s", utc=True))
+        return frame
+
+    def _download(body: bytes | str, mimetype: str, extension: str) -> Response:
+        name = f"linewatch-{request.args.get('line', DEFAULT_LINE)}.{extension}"
+        return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})
+
+    @api.get("/api/v1/points.csv")
+    def points_as_csv():
+        frame = _history()
+        frame["time_utc"] = frame["time_utc"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _download(frame.to_csv(index=False), "text/csv", "csv")
+
+    @api.get("/api/v1/points.parquet")
+    def points_as_parquet():
+        buffer = io.BytesIO()
+        _history().to_parquet(buffer, index=False)
+        return _download(buffer.getvalue(), "application/vnd.apache.parquet", "parquet")
 
     def _alerts() -> list[dict]:
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)

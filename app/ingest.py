@@ -29,7 +29,7 @@ class InvalidPoint(ValueError):
     """A point failed validation; ``index`` and ``field`` say which."""
 
     def __init__(self, index: int, field: str, message: str) -> None:
-        self.index, self.field = index, field
+        self.index, self.field, self.reason = index, field, message
         super().__init__(f"point {index}: {field} {message}")
 
     def to_dict(self) -> dict:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS alerts_point ON alerts (line, seq);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
 CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
 """
+RETENTION_EVERY_S = 60.0
+RETENTION_CHUNK = 5000
+
+
+class Retention(NamedTuple):
+    """How much history to keep: points younger than ``days`` and at most ``points`` per line."""
+
+    days: float = 30.0
+    points: int = 10_000_000
+
+
 ALERT_COLUMNS = ("id", "seq", "line", "ts", "value", "prob", "prob_threshold", "value_threshold")
 
 
@@ -53,11 +66,13 @@ class Recorder:
     for an acknowledgement call :meth:`flush` themselves before acknowledging.
     """
 
-    def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0) -> None:
+    def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0,
+                 retention: Retention = Retention()) -> None:
         self.path = Path(data_dir) / "linewatch.sqlite3"
         self.stores = stores
         self.thresholds = thresholds
         self.interval = interval
+        self.retention = retention
         self.cursors: dict[str, int] = {}
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -122,6 +137,42 @@ class Recorder:
              for s, t, v, p in zip(batch.seq[alerts], batch.ts[alerts], batch.value[alerts], batch.prob[alerts])),
         )
 
+    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
+        """Recorded points of ``line`` in a time range, oldest first."""
+        with self.connect() as db:
+            return pd.read_sql_query(
+                "SELECT seq, ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
+                db, params=(line, since_ts or 0.0, until_ts or float("inf"), limit))
+
+    def enforce_retention(self, now: float) -> int:
+        """Delete points and alerts past the retention, in small transactions; return the count."""
+        cutoff_ts = now - self.retention.days * 86400
+        deleted = 0
+        with self.connect() as db:
+            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points")]
+            for line in lines:
+                newest, first_recent = db.execute(
+                    "SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = ?1 AND ts >= ?2)"
+                    " FROM points WHERE line = ?1", (line, cutoff_ts)).fetchone()
+                keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
+                deleted += self._delete_chunked(
+                    db, "DELETE FROM points WHERE line = ?1 AND seq IN"
+                        " (SELECT seq FROM points WHERE line = ?1 AND seq < ?2 LIMIT ?3)", (line, keep_from))
+            deleted += self._delete_chunked(
+                db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < ?1 LIMIT ?2)", (cutoff_ts,))
+        return deleted
+
+    @staticmethod
+    def _delete_chunked(db: sqlite3.Connection, statement: str, params: tuple) -> int:
+        """Run a DELETE ... LIMIT until it deletes nothing; each chunk commits, so writers wait briefly."""
+        total = 0
+        while True:
+            count = db.execute(statement, params + (RETENTION_CHUNK,)).rowcount
+            db.commit()
+            total += count
+            if count < RETENTION_CHUNK:
+                return total
+
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         """Recorded alerts, newest first."""
         query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= ? AND ts <= ? ORDER BY ts DESC LIMIT ?"
@@ -144,10 +195,16 @@ class Recorder:
         self.flush()
 
     def _run(self) -> None:
+        next_retention = time.monotonic()
         while not self._stop.wait(self.interval):
             try:
                 self.flush()
-            except Exception:  # the thread must outlive any failure; the next flush retries
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                    deleted = self.enforce_retention(time.time())
+                    if deleted:
+                        log.info("retention removed %d old rows", deleted)
+            except Exception:  # the thread must outlive any failure; the next round retries
                 log.exception("recording to %s failed; will retry", self.path)
 
 

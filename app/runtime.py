@@ -14,7 +14,7 @@ import threading
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import Recorder
+from app.recorder import Recorder, Retention
 from app.sources import make_source
 from app.store import LineStores
 
@@ -26,7 +26,8 @@ class Runtime:
         self.config = config
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
-        self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold))
+        self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
+                                 retention=Retention(config.retention_days, config.retention_points))
         self.ingestor = Ingestor(self.stores, self.recorder)
         self.source = make_source(config, self.store, self.ingestor)
         self._started_pid: int | None = None
@@ -58,7 +59,7 @@ class Runtime:
         health = self.source.health()
         stats = self.store.stats()
         return {
-            "ready": self._started_pid == os.getpid() and health.state in ("starting", "running"),
+            "ready": self._started_pid == os.getpid() and health.state in ("starting", "running", "finished"),
             "source": {"kind": self.config.source, "state": health.state, "message": health.message,
                        "accepted": self.ingestor.accepted, "rejected": self.ingestor.rejected},
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,

@@ -79,3 +79,30 @@ def test_lines_are_recorded_and_restored_apart(tmp_path):
     assert [line for line, _ in fresh.items()] == ["line-1", "line-2"]
     assert fresh.get("line-2").since(-1).seq.tolist() == [0]  # each line has its own sequence ids
     assert [a["line"] for a in recorder.alerts()] == ["line-2"]
+
+
+def test_retention_drops_old_and_excess_points_per_line(tmp_path):
+    from app.recorder import Retention
+
+    stores = LineStores(1000)
+    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 50), retention=Retention(days=1, points=500))
+    now = 10 * 86400.0
+    ts = np.concatenate([np.full(100, now - 3 * 86400), np.full(700, now - 3600)])  # 100 too old
+    stores.get("line-1").append(ts, np.full(800, 0.9), np.full(800, 0.9))
+    stores.get("line-2").append([now - 5 * 86400, now], [0.1, 0.1], [0.1, 0.1])
+    recorder.flush()
+    assert recorder.enforce_retention(now) == 300 + 1 + 100  # line-1 by count (and age), line-2 by age, old alerts
+    db = sqlite3.connect(recorder.path)
+    assert db.execute("SELECT MIN(seq), COUNT(*) FROM points WHERE line = 'line-1'").fetchone() == (300, 500)
+    assert db.execute("SELECT seq FROM points WHERE line = 'line-2'").fetchall() == [(1,)]
+    assert db.execute("SELECT MIN(ts) FROM alerts").fetchone()[0] == now - 3600
+    assert recorder.enforce_retention(now) == 0
+
+
+def test_history_of_a_time_range(tmp_path):
+    store, recorder = make(tmp_path)
+    store.append(np.arange(5.0) + 1000, VALUES, PROBS)
+    recorder.flush()
+    frame = recorder.history("line-1", 1001, 1003, limit=10)
+    assert frame["seq"].tolist() == [1, 2, 3] and frame["value"].tolist() == VALUES[1:4].tolist()
+    assert len(recorder.history("line-1", None, None, limit=2)) == 2

@@ -57,6 +57,8 @@ class ThreadedSource:
                 self.step()
                 self._health = SourceHealth("running")
             except Exception as exc:  # keep the stream alive; surface the error
-                log.exception("%s failed", self.name)
-                self._health = SourceHealth("error", f"{type(exc).__name__}: {exc}")
+                message = f"{type(exc).__name__}: {exc}"
+                if message != self._health.message:  # log each new error once, not every step
+                    log.exception("%s failed", self.name)
+                self._health = SourceHealth("error", message)
             self._stop.wait(self.interval)

@@ -24,9 +24,9 @@ class SensorModel:
         self._burst_left_s = 0.0
         self._burst_severity = 0.0
 
-    def readings(self, ts: np.ndarray) -> np.ndarray:
+    def readings(self, ts: np.ndarray, dt: float) -> np.ndarray:
+        """Values at times ``ts`` (epoch s), ``dt`` seconds apart."""
         values = np.empty(len(ts))
-        dt = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.2
         for i, t in enumerate(ts):
             self._drift += -0.01 * self._drift + self.rng.normal(0.0, 0.002)
             if self._burst_left_s <= 0 and self.rng.random() < dt / self.burst_every_s:
@@ -65,5 +65,5 @@ class SimulatorSource(ThreadedSource):
             return
         ts = self._last_ts + np.arange(1, n + 1) / self.rate
         self._last_ts = float(ts[-1])
-        values = self.sensor.readings(ts)
+        values = self.sensor.readings(ts, 1.0 / self.rate)
         self.store.append(ts, values, self.scorer.score(values))
