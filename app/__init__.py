@@ -56,5 +56,5 @@ def create_app(config: Config) -> dash.Dash:
         return layouts.build_layout(config, lang, labels(lang), other)
 
     app.layout = layout
-    callbacks.register_all(app, runtime.store, runtime.source.health, config)
+    callbacks.register_all(app, runtime.store, runtime.source_status, config)
     return app

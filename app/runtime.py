@@ -15,7 +15,7 @@ from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder, Retention
-from app.sources import make_source
+from app.sources import SourceHealth, make_source
 from app.store import LineStores
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,10 @@ class Runtime:
         self.source.stop()
         self.recorder.stop()
         self._started_pid = None
+
+    def source_status(self) -> SourceHealth:
+        """The source's health with the count of points the ingest refused."""
+        return self.source.health()._replace(rejected=self.ingestor.rejected)
 
     def readiness(self) -> dict:
         health = self.source.health()

@@ -13,7 +13,7 @@
 
   function newWindowState() {
     return {at: null, cursor: null, window: 0, seq: [], ts: [], x: [], value: [], prob: [],
-            rate: 0, source: "starting", message: "", error: "",
+            rate: 0, source: "starting", message: "", rejected: 0, error: "",
             lastTickAt: null, lastNewAt: null, chartCursor: null, alertCursor: null, alertSeqs: []};
   }
 
@@ -51,6 +51,7 @@
     state.rate = tick.rate;
     state.source = tick.source;
     state.message = tick.message || "";
+    state.rejected = tick.rejected || 0;
     state.window = tick.window;
     let first = 0;
     if (tick.reset) {
@@ -219,7 +220,7 @@
     const status = streamStatus(state, paused, periodMs, nowMs);
     const kpis = {value: "—", delta: labels.delta, anomalies: "—", defectRate: "—",
                   defectRateNote: labels.of_window.replace("{n}", n), throughput: state.rate.toFixed(1),
-                  status: status, statusText: labels["status_" + status]};
+                  status: status, statusText: labels["status_" + status], source: sourceText(state, labels)};
     if (status === "stale") {
       kpis.statusText = labels.status_stale.replace("{s}", Math.round((nowMs - state.lastNewAt) / 1000));
     }
@@ -248,6 +249,20 @@
     return kpis;
   }
 
+  function sourceText(state, labels) {
+    const text = labels["source_" + state.source] || state.source;
+    return state.rejected ? text + " · " + labels.rejected.replace("{n}", state.rejected) : text;
+  }
+
+  /* The history export links, for the time range the window covers. */
+  function historyHref(state, href) {
+    const base = href.split("?")[0];
+    if (!state.seq.length) {
+      return base;
+    }
+    return base + "?from=" + state.ts[0] + "&to=" + state.ts[state.ts.length - 1];
+  }
+
   function errorText(state, labels, clientError) {
     const message = clientError || state.error || (state.source === "error" ? state.message : "");
     return message ? labels.error_prefix + ": " + message : "";
@@ -257,7 +272,7 @@
     MAX_ALERT_ROWS: MAX_ALERT_ROWS, newWindowState: newWindowState, localStamp: localStamp,
     ingest: ingest, chartExtension: chartExtension, rebuildFigure: rebuildFigure, alertRows: alertRows,
     alertTransaction: alertTransaction, computeKpis: computeKpis, streamStatus: streamStatus,
-    thresholdsOf: thresholdsOf, errorText: errorText,
+    thresholdsOf: thresholdsOf, errorText: errorText, historyHref: historyHref,
   };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
@@ -327,12 +342,16 @@
           const k = computeKpis(view, thresholdsOf(probThreshold, valuePercent), paused, periodMs, Date.now(), labels);
           const error = errorText(view, labels, clientError);
           return [k.value, k.delta, k.anomalies, k.defectRate, k.defectRateNote, k.throughput, k.statusText,
-                  "lw-kpi lw-status-" + k.status, error, Boolean(error)];
+                  "lw-kpi lw-status-" + k.status, k.source, error, Boolean(error)];
         } catch (err) {
           console.warn("LineWatch KPIs failed:", err);
-          return Array(8).fill(noUpdate()).concat([labels.error_prefix + ": " + err.message, true]);
+          return Array(9).fill(noUpdate()).concat([labels.error_prefix + ": " + err.message, true]);
         }
       },
+      historyLinks: guarded(2, function (tick, csvHref, parquetHref) {
+        ingest(view, tick, Date.now());
+        return [historyHref(view, csvHref), historyHref(view, parquetHref)];
+      }),
       pause: function (clicks, labels) {
         const paused = clicks % 2 === 1;
         return [paused, paused, paused ? labels.resume : labels.pause];

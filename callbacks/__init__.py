@@ -5,6 +5,6 @@ from callbacks import tick, views
 __all__ = ["register_all"]
 
 
-def register_all(app, store, source_health, config) -> None:
-    tick.register(app, store, source_health, config.window)
+def register_all(app, store, source_status, config) -> None:
+    tick.register(app, store, source_status, config.window)
     views.register(app)

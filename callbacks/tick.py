@@ -40,6 +40,8 @@ def build_tick(store, cursor: int | None, window: int, reset: bool, health: Sour
     }
     if health.message:
         payload["message"] = health.message
+    if health.rejected:
+        payload["rejected"] = health.rejected
     return payload
 
 
@@ -56,7 +58,7 @@ def valid_window(value, fallback: int) -> int:
     return fallback
 
 
-def register(app: Dash, store, source_health: Callable[[], SourceHealth], default_window: int) -> None:
+def register(app: Dash, store, source_status: Callable[[], SourceHealth], default_window: int) -> None:
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
@@ -67,7 +69,7 @@ def register(app: Dash, store, source_health: Callable[[], SourceHealth], defaul
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_health(), now)
+            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now)
         except Exception as exc:  # the page shows it and keeps polling
             log.exception("tick failed")
             return error_tick(cursor, f"{type(exc).__name__}: {exc}", now)

@@ -50,6 +50,7 @@ def register(app: Dash) -> None:
         Output(ids.KPI_THROUGHPUT, "children"),
         Output(ids.KPI_STATUS, "children"),
         Output(ids.KPI_STATUS_CARD, "className"),
+        Output(ids.KPI_SOURCE_STATE, "children"),
         Output(ids.ERROR_BANNER, "children"),
         Output(ids.ERROR_BANNER, "is_open"),
         Input(ids.TICK, "data"),
@@ -59,6 +60,14 @@ def register(app: Dash) -> None:
         Input(ids.PAUSED, "data"),
         State(ids.TICK_INTERVAL, "interval"),
         State(ids.LABELS, "data"),
+    )
+    app.clientside_callback(
+        _clientside("historyLinks"),
+        Output(ids.EXPORT_HISTORY_CSV, "href"),
+        Output(ids.EXPORT_HISTORY_PARQUET, "href"),
+        Input(ids.TICK, "data"),
+        State(ids.EXPORT_HISTORY_CSV, "href"),
+        State(ids.EXPORT_HISTORY_PARQUET, "href"),
     )
     app.clientside_callback(
         _clientside("pause"),

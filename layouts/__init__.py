@@ -32,7 +32,7 @@ def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: 
         html.Div(className="lw-body", children=[
             control_panel(labels, config),
             html.Main(className="lw-main", children=[
-                kpi_row(labels),
+                kpi_row(labels, config.source),
                 chart_panel(labels, thresholds),
                 alerts_panel(labels),
             ]),

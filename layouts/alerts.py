@@ -8,12 +8,21 @@ from dash import html
 
 from layouts import ids
 
+# relative, so they stay under the page's URL prefix; the browser adds the window's time range
+HISTORY_CSV = "api/v1/points.csv"
+HISTORY_PARQUET = "api/v1/points.parquet"
+
 
 def alerts_panel(labels: dict[str, str]) -> html.Div:
     return html.Div(className="lw-panel lw-alerts-panel", children=[
         html.Div(className="lw-panel-head", children=[
             html.H2(labels["alerts"], className="lw-panel-title"),
-            dbc.Button(labels["export_csv"], id=ids.EXPORT_BUTTON, size="sm", color="secondary", outline=True),
+            html.Div(className="lw-exports", children=[
+                dbc.Button(labels["export_csv"], id=ids.EXPORT_BUTTON, size="sm", color="secondary", outline=True),
+                html.Span(labels["history"], className="lw-exports-label"),
+                html.A("CSV", id=ids.EXPORT_HISTORY_CSV, href=HISTORY_CSV, download=True),
+                html.A("Parquet", id=ids.EXPORT_HISTORY_PARQUET, href=HISTORY_PARQUET, download=True),
+            ]),
         ]),
         dag.AgGrid(
             id=ids.ALERTS,

@@ -9,7 +9,7 @@ from layouts import ids
 EMPTY = "—"
 
 
-def kpi_row(labels: dict[str, str]) -> html.Div:
+def kpi_row(labels: dict[str, str], source_kind: str) -> html.Div:
     return html.Div(className="lw-kpis", children=[
         _card(labels["kpi_value"], ids.KPI_VALUE, "", ids.KPI_VALUE_DELTA, labels["delta"]),
         _card(labels["kpi_anomalies"], ids.KPI_ANOMALIES, labels["unit_events"]),
@@ -18,6 +18,8 @@ def kpi_row(labels: dict[str, str]) -> html.Div:
         html.Div(id=ids.KPI_STATUS_CARD, className="lw-kpi lw-status-waiting", children=[
             html.Div(labels["kpi_status"], className="lw-kpi-label"),
             html.Div(labels["status_waiting"], id=ids.KPI_STATUS, className="lw-kpi-status", role="status"),
+            html.Div([html.Span(f"{labels['source']}: {source_kind} · "),
+                      html.Span(labels["source_starting"], id=ids.KPI_SOURCE_STATE)], className="lw-kpi-note"),
         ]),
     ])
 

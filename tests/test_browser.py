@@ -90,6 +90,15 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
     assert page.is_hidden(f"#{ids.WAITING_OVERLAY}")
     assert float(text(page, ids.KPI_VALUE)) > 0
     assert float(text(page, ids.KPI_THROUGHPUT)) > 0
+    assert text(page, ids.KPI_SOURCE_STATE) == "running"
+
+    # the window's history downloads from the recorder (the restored points are in it)
+    href = page.get_attribute(f"#{ids.EXPORT_HISTORY_CSV}", "href")
+    assert href.startswith("api/v1/points.csv?from=")
+    with page.expect_download() as history:
+        page.click(f"#{ids.EXPORT_HISTORY_CSV}")
+    exported = open(history.value.path(), encoding="utf-8").read().splitlines()
+    assert exported[0] == "time_utc,seq,ts,value,prob" and len(exported) > SEEDED
 
     # the default thresholds highlight every seeded anomaly, in the chart and the table
     loose = highlighted(page)

@@ -50,8 +50,9 @@ def test_empty_store_waits_without_points():
 
 
 def test_source_errors_travel_with_the_tick():
-    tick = build_tick(filled(3), 2, window=10, reset=False, health=SourceHealth("error", "broker gone"), now=0.0)
-    assert tick["source"] == "error" and tick["message"] == "broker gone"
+    tick = build_tick(filled(3), 2, window=10, reset=False, health=SourceHealth("error", "broker gone", 4), now=0.0)
+    assert tick["source"] == "error" and tick["message"] == "broker gone" and tick["rejected"] == 4
+    assert "rejected" not in build_tick(filled(3), 2, window=10, reset=False, health=RUNNING, now=0.0)
     assert error_tick(7, "boom", 0.0)["cursor"] == 7
 
 

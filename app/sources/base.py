@@ -10,10 +10,12 @@ log = logging.getLogger(__name__)
 
 
 class SourceHealth(NamedTuple):
-    """``state`` is one of starting, running, error, stopped; ``message`` says why."""
+    """``state``: starting, running, reconnecting, error, finished or stopped; ``message`` says
+    why; ``rejected`` counts points refused as invalid so far."""
 
     state: str
     message: str = ""
+    rejected: int = 0
 
 
 class ThreadedSource:

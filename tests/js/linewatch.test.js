@@ -114,3 +114,12 @@ test("stream status: waiting, live, stale after three periods, paused, source er
   assert.equal(lw.streamStatus(state, false, 1000, 9100), "error");
   assert.equal(lw.errorText(state, LABELS, ""), "Error: broker gone");
 });
+
+test("source state in words, with the rejected count; history links cover the window", () => {
+  const labels = Object.assign({source_running: "running", rejected: "{n} rejected"}, LABELS);
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2], [0.4, 0.5], [0.1, 0.1], {reset: true, rejected: 3}), 0);
+  assert.equal(lw.computeKpis(state, TH, false, 1000, 0, labels).source, "running · 3 rejected");
+  assert.equal(lw.historyHref(state, "api/v1/points.csv?from=1&to=2"), "api/v1/points.csv?from=1001&to=1002");
+  assert.equal(lw.historyHref(lw.newWindowState(), "api/v1/points.csv"), "api/v1/points.csv");
+});
