@@ -36,7 +36,8 @@ class ZScoreScorer:
             if self._mean is None:
                 self._mean = value
             z = (value - self._mean) / math.sqrt(self._var)
-            probs[i] = 1.0 / (1.0 + math.exp(-self.steepness * (z - self.midpoint_z)))
+            logit = min(max(self.steepness * (z - self.midpoint_z), -60.0), 60.0)  # exp() stays finite
+            probs[i] = 1.0 / (1.0 + math.exp(-logit))
             if abs(z) < self.outlier_z:
                 deviation = value - self._mean
                 self._mean += self.alpha * deviation

@@ -55,3 +55,10 @@ def test_simulator_has_noise_drift_and_defect_bursts_not_uniform_noise():
     assert anomalies.sum() / len(starts) >= 3  # ... several readings long
     assert abs(np.median(batch.value) - BASELINE) < 0.05
     assert np.median(batch.prob) < 0.05  # not uniform noise
+
+
+def test_extreme_values_score_without_overflow():
+    scorer = ZScoreScorer(initial_mean=0.4, initial_std=0.02)
+    probs = scorer.score(np.array([-35.0, 1e12, -1e300, 0.4]))
+    assert probs[0] < 1e-20 and probs[1] > 0.999 and probs[2] < 1e-20
+    assert np.isfinite(probs).all() and ((probs >= 0) & (probs <= 1)).all()
