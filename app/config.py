@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 PREFIX = "LINEWATCH_"
 SOURCES = ("simulator", "mqtt", "http", "replay")
-STORES = ("memory",)
+STORES = ("memory", "redis")
 LANGS = ("auto", "zh", "en")
 AUTH_MODES = ("none", "basic", "header")
 LOG_FORMATS = ("text", "json")
@@ -43,6 +43,7 @@ class Config:
     period: float = 1.0
     sim_rate: float = 5.0
     debug: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_topic: str = "linewatch/points"
     ingest_token: str = ""
@@ -153,6 +154,13 @@ def _mqtt_url(raw: str) -> str:
     return raw
 
 
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError("must look like redis://host:6379/0 (or rediss://, unix://)")
+    return raw
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -176,6 +184,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "period": _period,
     "sim_rate": _float_range(0.1, 10_000.0),
     "debug": _flag,
+    "redis_url": _redis_url,
     "mqtt_url": _mqtt_url,
     "mqtt_topic": str,
     "ingest_token": str,
