@@ -21,12 +21,6 @@ class PointBatch(NamedTuple):
     def empty(cls) -> "PointBatch":
         return cls(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))
 
-    @classmethod
-    def concat(cls, parts: list["PointBatch"]) -> "PointBatch":
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate(column) for column in zip(*parts)))
-
     def __len__(self) -> int:
         return len(self.seq)
 
