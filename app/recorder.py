@@ -11,7 +11,8 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import NamedTuple
+from contextlib import contextmanager
+from typing import Iterator, NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -74,16 +75,30 @@ class Recorder:
         self.interval = interval
         self.retention = retention
         self.cursors: dict[str, int] = {}
+        self._schema_ready = False
+        self._writer: sqlite3.Connection | None = None  # kept open: a flush a second is cheap
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10)
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
-        connection.executescript(SCHEMA)
+        if not self._schema_ready:
+            connection.executescript(SCHEMA)
+            self._schema_ready = True
         return connection
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection for reads and maintenance; commits on success."""
+        connection = self._open()
+        try:
+            with connection:
+                yield connection
+        finally:
+            connection.close()
 
     def restore(self, n: int) -> int:
         """Load each line's newest ``n`` recorded points into its (empty) store; return how many."""
@@ -116,7 +131,9 @@ class Recorder:
                     pending.append((line, batch))
             if not pending:
                 return 0
-            with self.connect() as db:
+            if self._writer is None:
+                self._writer = self._open()
+            with self._writer as db:
                 for line, batch in pending:
                     self._write(db, line, batch)
             for line, batch in pending:
@@ -183,7 +200,8 @@ class Recorder:
     def start(self) -> None:
         if self._thread and self._thread.is_alive():
             return
-        self.connect().close()  # fail here, visibly, if the data dir is unusable
+        with self.connect():  # fail here, visibly, if the data dir is unusable
+            pass
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="linewatch-recorder", daemon=True)
         self._thread.start()
@@ -193,6 +211,10 @@ class Recorder:
         if self._thread:
             self._thread.join(10)
         self.flush()
+        with self._flush_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def _run(self) -> None:
         next_retention = time.monotonic()
