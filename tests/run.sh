@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v openssl >/dev/null || missing+=(openssl)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
