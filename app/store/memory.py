@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from typing import NamedTuple
 
 import numpy as np
 
 from app.points import PointBatch
 
-RATE_SPAN_S = 10.0
+RATE_SPAN_S = 10  # seconds of appends the rate is averaged over, one counter per second
 
 
 class StoreStats(NamedTuple):
@@ -40,7 +39,8 @@ class MemoryStore:
         self._prob = np.zeros(capacity)
         self._first_seq = first_seq
         self._next_seq = first_seq
-        self._appends: deque[tuple[float, int]] = deque()
+        self._per_second = np.zeros(RATE_SPAN_S, dtype=np.int64)  # appends, by whole second mod span
+        self._counted_second = 0  # the newest second the counters describe
         self._lock = threading.Lock()
 
     def append(self, ts, value, prob) -> np.ndarray:
@@ -55,10 +55,7 @@ class MemoryStore:
             for column, data in ((self._ts, ts), (self._value, value), (self._prob, prob)):
                 self._write(column, start + n - keep, data[n - keep:])
             self._next_seq = start + n
-            now = time.monotonic()
-            self._appends.append((now, n))
-            while self._appends and now - self._appends[0][0] > RATE_SPAN_S:
-                self._appends.popleft()
+            self._per_second[self._advance_to_now() % RATE_SPAN_S] += n
         return np.arange(start, start + n, dtype=np.int64)
 
     def load(self, batch: PointBatch) -> None:
@@ -71,7 +68,7 @@ class MemoryStore:
         if len(batch):
             self.append(batch.ts, batch.value, batch.prob)
             with self._lock:
-                self._appends.clear()  # a restore is not throughput
+                self._per_second[:] = 0  # a restore is not throughput
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""
@@ -89,9 +86,20 @@ class MemoryStore:
         with self._lock:
             count = self._next_seq - self._oldest_seq()
             newest = float(self._ts[(self._next_seq - 1) % self.capacity]) if count else None
-            now = time.monotonic()
-            recent = sum(n for t, n in self._appends if now - t <= RATE_SPAN_S)
-            return StoreStats(count, self._next_seq, newest, recent / RATE_SPAN_S)
+            self._advance_to_now()
+            return StoreStats(count, self._next_seq, newest, float(self._per_second.sum()) / RATE_SPAN_S)
+
+    def _advance_to_now(self) -> int:
+        """Clear the counters of seconds that passed without appends; return the current second."""
+        second = int(time.monotonic())
+        passed = second - self._counted_second
+        if passed >= RATE_SPAN_S:
+            self._per_second[:] = 0
+        else:
+            for old in range(self._counted_second + 1, second + 1):
+                self._per_second[old % RATE_SPAN_S] = 0
+        self._counted_second = second
+        return second
 
     def _oldest_seq(self) -> int:
         return max(self._first_seq, self._next_seq - self.capacity)
