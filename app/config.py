@@ -7,6 +7,7 @@ message is one line naming the variable, so start-up fails fast and clearly.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -18,6 +19,7 @@ STORES = ("memory", "redis")
 LANGS = ("auto", "zh", "en")
 AUTH_MODES = ("none", "basic", "header")
 LOG_FORMATS = ("text", "json")
+TRANSPORTS = ("polling", "websocket")
 PERIODS = (0.5, 1.0, 2.0, 5.0)
 MAX_WINDOW = 100_000
 
@@ -54,10 +56,12 @@ class Config:
     retention_points: int = 10_000_000
     frame_ancestors: str = "'self'"
     trusted_proxies: int = 0
+    trusted_proxy_ips: str = "127.0.0.1/8,::1"
     auth: str = "none"
     auth_users_file: Path | None = None
     auth_header: str = "X-Forwarded-User"
     log_format: str = "text"
+    transport: str = "polling"
 
     @property
     def capacity(self) -> int:
@@ -161,6 +165,16 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> str:
+    try:
+        networks = [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        networks = []
+    if not networks:
+        raise ValueError("must be IP addresses or networks separated by commas, e.g. 10.0.0.5,192.168.1.0/24")
+    return raw
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -195,8 +209,10 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "retention_points": _int_range(MAX_WINDOW, 10**10),
     "frame_ancestors": str,
     "trusted_proxies": _int_range(0, 10),
+    "trusted_proxy_ips": _networks,
     "auth": _choice(AUTH_MODES),
     "auth_users_file": Path,
     "auth_header": str,
     "log_format": _choice(LOG_FORMATS),
+    "transport": _choice(TRANSPORTS),
 }
