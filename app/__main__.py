@@ -8,8 +8,13 @@ import os
 import signal
 import sys
 
+import flask.cli
+
 from app import create_app
 from app.config import Config, ConfigError
+from app.logs import setup_logging
+
+log = logging.getLogger("app")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,18 +25,24 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {f"LINEWATCH_{name.upper()}": value for name, value in vars(args).items() if value is not None}
     try:
         config = Config.from_env(os.environ, overrides)
+        setup_logging(config.log_format)  # text or JSON lines on stderr; werkzeug: no line per tick
+        app = create_app(config)  # may still refuse a setting it checks (users file, frame ancestors)
     except ConfigError as exc:
         print(f"linewatch: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per tick
-    app = create_app(config)
     runtime = app.server.extensions["linewatch"]
     runtime.ensure_started()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl+C: record what is left
-    print(f"LineWatch on http://{config.host}:{config.port}{config.url_prefix}", flush=True)
+    log.info("LineWatch on http://%s:%s%s (debug %s)", config.host, config.port, config.url_prefix,
+             "on" if config.debug else "off")
+    flask.cli.show_server_banner = lambda *args, **kwargs: None  # its lines bypass logging (not JSON); ours above
+    # Debug (Werkzeug's debugger, Dash's dev tools) only with LINEWATCH_DEBUG=1: each dev tool
+    # is set explicitly, so DASH_* or FLASK_DEBUG variables in the environment cannot turn one on.
+    debug = config.debug
     try:
-        app.run(host=config.host, port=config.port, debug=config.debug, use_reloader=False)
+        app.run(host=config.host, port=config.port, debug=debug, use_reloader=False, load_dotenv=False,
+                dev_tools_ui=debug, dev_tools_props_check=debug, dev_tools_serve_dev_bundles=debug,
+                dev_tools_hot_reload=debug, dev_tools_prune_errors=debug)
     finally:
         runtime.stop()
     return 0

@@ -1,14 +1,15 @@
-"""WSGI entry point for gunicorn: ``gunicorn app.wsgi:server``."""
+"""WSGI entry point for gunicorn: ``gunicorn -c gunicorn.conf.py app.wsgi:server`` (the Procfile)."""
 
 import os
 import sys
 
 from app import create_app
 from app.config import Config, ConfigError
+from app.logs import setup_logging
 
 try:
     config = Config.from_env(os.environ)
+    setup_logging(config.log_format)  # the app's lines; gunicorn.conf.py formats gunicorn's own alike
+    server = create_app(config).server
 except ConfigError as exc:
     sys.exit(f"linewatch: invalid configuration: {exc}")
-
-server = create_app(config).server

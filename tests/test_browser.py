@@ -50,15 +50,27 @@ def chart_points(page) -> int:
     return page.evaluate(f"document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data[0].x.length")
 
 
+ROW_COUNT = f"dash_ag_grid.getApi('{ids.ALERTS}').getDisplayedRowCount()"  # all rows, drawn or not
+
+
 def highlighted(page) -> dict:
-    """Markers drawn, anomalies recomputed from the chart's own data, rows in the table."""
-    return page.evaluate(f"""([prob, value]) => {{
+    """Markers drawn, anomalies recomputed from the chart's own data, rows in the table.
+
+    Read once chart and table agree: the views update one after the other within a tick.
+    """
+    thresholds = [float(page.input_value(f"#{ids.PROB_THRESHOLD} input[type=number]")),
+                  float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]")) / 100]
+    script = f"""([prob, value]) => {{
         const data = document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data;
         const expected = data[0].y.filter((v, i) => data[1].y[i] > prob && v > value).length;
-        return {{markers: data[2].y.filter((y) => y !== null).length, expected: expected,
-                rows: document.querySelectorAll('#{ids.ALERTS} .ag-center-cols-container .ag-row').length}};
-    }}""", [float(page.input_value(f"#{ids.PROB_THRESHOLD} input[type=number]")),
-           float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]")) / 100])
+        return {{markers: data[2].y.filter((y) => y !== null).length, expected: expected, rows: {ROW_COUNT}}};
+    }}"""
+    for _ in range(20):
+        counts = page.evaluate(script, thresholds)
+        if counts["rows"] == counts["markers"]:
+            break
+        page.wait_for_timeout(100)
+    return counts
 
 
 def text(page, element_id: str) -> str:
@@ -108,8 +120,7 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
 
     # a stricter probability threshold re-highlights the whole window at once
     set_slider(page, ids.PROB_THRESHOLD, "0.95")
-    page.wait_for_function(
-        f"document.querySelectorAll('#{ids.ALERTS} .ag-center-cols-container .ag-row').length < {loose['rows']}")
+    page.wait_for_function(f"{ROW_COUNT} < {loose['rows']}")
     strict = highlighted(page)
     assert strict["markers"] == strict["expected"] >= len(SEVERE)
     assert strict["markers"] <= loose["markers"] - len(MODERATE)
