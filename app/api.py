@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.ingest import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import alerts_csv
+from app.store import StoreUnavailable
 
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
@@ -84,6 +85,11 @@ def create_api(runtime) -> Blueprint:
     @api.errorhandler(BadRequest)
     def bad_request(exc):
         return jsonify(error=str(exc)), 400
+
+    @api.errorhandler(StoreUnavailable)
+    def store_unavailable(exc):
+        """Redis away (STORE=redis): a short answer, no stack trace; the store logs the outage once."""
+        return jsonify(error=f"store unavailable: {exc}"), 503, {"Retry-After": "1"}
 
     @api.get("/healthz")
     def healthz():

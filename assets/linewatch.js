@@ -13,7 +13,7 @@
 
   function newWindowState() {
     return {at: null, cursor: null, window: 0, seq: [], ts: [], x: [], value: [], prob: [],
-            rate: 0, source: "starting", message: "", rejected: 0, error: "",
+            rate: 0, source: "starting", message: "", rejected: 0, error: "", store: "ok",
             lastTickAt: null, lastNewAt: null, chartCursor: null, alertCursor: null, alertSeqs: []};
   }
 
@@ -45,6 +45,7 @@
     state.at = tick.at;
     state.lastTickAt = nowMs;
     state.error = tick.error || "";
+    state.store = tick.store || "ok";
     if (tick.error) {
       return;
     }
@@ -202,8 +203,11 @@
     if (state.lastTickAt !== null && nowMs - state.lastTickAt > limit + periodMs) {
       return "offline";
     }
-    if (state.source === "error") {
-      return "error";
+    if (state.store === "unavailable") {
+      return "unavailable";
+    }
+    if (state.source === "error" || state.source === "reconnecting") {
+      return state.source;
     }
     if (!state.seq.length) {
       return "waiting";
@@ -264,6 +268,9 @@
   }
 
   function errorText(state, labels, clientError) {
+    if (!clientError && state.store === "unavailable") {
+      return labels.error_prefix + ": " + labels.status_unavailable + " — " + state.error;
+    }
     const message = clientError || state.error || (state.source === "error" ? state.message : "");
     return message ? labels.error_prefix + ": " + message : "";
   }

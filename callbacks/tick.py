@@ -10,6 +10,7 @@ from dash import Dash, Input, Output, State, ctx
 
 from app.config import MAX_WINDOW
 from app.sources import SourceHealth
+from app.store import StoreUnavailable
 from layouts import ids
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,11 @@ def error_tick(cursor: int | None, message: str, now: float) -> dict:
             "error": message}
 
 
+def store_unavailable_tick(cursor: int | None, message: str, now: float) -> dict:
+    """An error tick that also says the store is away: the page shows "store unavailable"."""
+    return {**error_tick(cursor, message, now), "store": "unavailable"}
+
+
 def valid_window(value, fallback: int) -> int:
     """The window the viewer typed, or ``fallback`` while the input is empty or out of range."""
     if isinstance(value, (int, float)) and 10 <= value <= MAX_WINDOW:
@@ -70,6 +76,8 @@ def register(app: Dash, store, source_status: Callable[[], SourceHealth], defaul
         try:
             window = valid_window(window_value, default_window)
             return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now)
+        except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
+            return store_unavailable_tick(cursor, str(exc), now)
         except Exception as exc:  # the page shows it and keeps polling
             log.exception("tick failed")
             return error_tick(cursor, f"{type(exc).__name__}: {exc}", now)

@@ -110,6 +110,9 @@ test("stream status: waiting, live, stale after three periods, paused, source er
   assert.equal(lw.computeKpis(state, TH, false, 1000, 4100, LABELS).statusText, "Stale 3 s");
   assert.equal(lw.streamStatus(state, true, 1000, 4100), "paused");
   assert.equal(lw.streamStatus(state, false, 1000, 9000), "offline");
+  lw.ingest(state, tick([], [], [], {cursor: 1, source: "reconnecting", message: "connection lost"}), 8800);
+  assert.equal(lw.streamStatus(state, false, 1000, 8900), "reconnecting");
+  assert.equal(lw.errorText(state, LABELS, ""), "");  // a reconnect is shown in the status, not as an error
   lw.ingest(state, tick([], [], [], {cursor: 1, source: "error", message: "broker gone"}), 9000);
   assert.equal(lw.streamStatus(state, false, 1000, 9100), "error");
   assert.equal(lw.errorText(state, LABELS, ""), "Error: broker gone");
@@ -122,4 +125,17 @@ test("source state in words, with the rejected count; history links cover the wi
   assert.equal(lw.computeKpis(state, TH, false, 1000, 0, labels).source, "running · 3 rejected");
   assert.equal(lw.historyHref(state, "api/v1/points.csv?from=1&to=2"), "api/v1/points.csv?from=1001&to=1002");
   assert.equal(lw.historyHref(lw.newWindowState(), "api/v1/points.csv"), "api/v1/points.csv");
+});
+
+test("store unavailable: status and banner while the store is away, the window kept, then live again", () => {
+  const labels = Object.assign({status_unavailable: "Store unavailable"}, LABELS);
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2, 3], [0.1, 0.2, 0.3], [0, 0, 0], {reset: true}), 0);
+  lw.ingest(state, {at: 99, cursor: 3, seq: [], error: "Redis at h:1/0 is not answering", store: "unavailable"}, 500);
+  assert.equal(lw.streamStatus(state, false, 1000, 900), "unavailable");
+  assert.equal(lw.errorText(state, labels, ""), "Error: Store unavailable — Redis at h:1/0 is not answering");
+  assert.equal(state.seq.length, 3);
+  lw.ingest(state, tick([4], [0.4], [0]), 1000);
+  assert.equal(lw.streamStatus(state, false, 1000, 1100), "live");
+  assert.equal(lw.errorText(state, labels, ""), "");
 });

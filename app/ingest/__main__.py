@@ -1,0 +1,297 @@
+"""``python -m app.ingest``: the ingest worker of a Redis deployment (the Procfile's ``worker:`` line).
+
+With ``LINEWATCH_STORE=redis`` exactly one of these runs per deployment (web processes only
+read, and append what HTTP ingest brings).  It
+
+- fills Redis from the SQLite history when a line's stream is empty (first start, or Redis
+  restarted without its data), with the points it sent but had not recorded yet, and only
+  then marks the store ready (until then every reader sees "store unavailable");
+- runs the source (simulator, MQTT or replay; with ``http`` the web processes append);
+- records every line's stream into SQLite in ``LINEWATCH_DATA_DIR`` (points, alerts,
+  retention), following the streams like any reader, so points any web process appended
+  are recorded too; it publishes how far it got (durable HTTP ingest waits for that) and
+  the alerts (the alerts stream the web processes serve);
+- publishes a heartbeat with the source's health, which every page shows.
+
+While Redis is unavailable the source's points wait in memory, up to
+``INGEST_BUFFER_POINTS`` (app/store/redis.py); beyond that the oldest are dropped and the
+count is logged.  SIGTERM stops the source, sends what waits and records what is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import numpy as np
+
+from app.config import Config, ConfigError
+from app.ingest import Ingestor
+from app.logs import setup_logging
+from app.points import DEFAULT_LINE, PointBatch, Thresholds
+from app.recorder import ALERT_COLUMNS, Recorder, Retention
+from app.sources import make_source
+from app.store import StoreUnavailable
+from app.store.redis import (ALERTS_CAPACITY, WORKER_KEY, BufferedLineStores, RedisLineStores, RedisLink,
+                             alerts_held, counters, publish_alerts, publish_recorded, publish_worker, record_gap,
+                             set_ready)
+
+log = logging.getLogger("app.ingest.worker")
+
+RECORD_INTERVAL_S = 0.25  # the recorder follows the streams this often (durable HTTP ingest waits for it)
+SUPERVISE_S = 0.5  # heartbeat, refill check and sending what waits, this often
+NEWEST_POINTS = "SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?"
+# The highest id handed out per line, as last seen in Redis: after Redis and this worker were
+# both lost, the refill still goes on after it (ids are never given to two points).
+HANDED_OUT_SCHEMA = "CREATE TABLE IF NOT EXISTS handed_out (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)"
+
+
+class StreamRecorder(Recorder):
+    """The SQLite recorder following the Redis streams; it also refills them and publishes progress."""
+
+    def __init__(self, data_dir, stores: RedisLineStores, buffer: BufferedLineStores, thresholds: Thresholds,
+                 retention: Retention, interval: float = RECORD_INTERVAL_S) -> None:
+        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention)
+        self.link = stores.link
+        self.buffer = buffer
+        self._alerts_published = 0
+        self._alerts_dirty = True
+        self._handed_out: dict[str, int] = {}
+
+    def load_cursors(self) -> None:
+        """Start after what SQLite has, per line (before the first flush)."""
+        with self.connect() as db:
+            for line, last in db.execute("SELECT line, MAX(seq) FROM points GROUP BY line"):
+                self.cursors[line] = max(self.cursors.get(line, -1), int(last))
+            db.execute(HANDED_OUT_SCHEMA)
+            self._handed_out = dict(db.execute("SELECT line, last_seq FROM handed_out"))
+
+    def remember_handed_out(self, last_ids: dict[str, int]) -> None:
+        """Keep the highest ids seen in Redis on disk (only when they changed)."""
+        changed = {line: seq for line, seq in last_ids.items() if seq > self._handed_out.get(line, -1)}
+        if changed:
+            with self.connect() as db:
+                db.execute(HANDED_OUT_SCHEMA)
+                db.executemany("INSERT INTO handed_out (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE"
+                               " SET last_seq = MAX(last_seq, excluded.last_seq)", changed.items())
+            self._handed_out.update(changed)
+
+    def record(self) -> int:
+        """Record what the streams received since the last call; raises StoreUnavailable."""
+        count = Recorder.flush(self)
+        publish_recorded(self.link, self.cursors)
+        self.buffer.forget_recorded(self.cursors)
+        if count or self._alerts_dirty:
+            self._alerts_dirty = True
+            self._publish_alerts()
+            self._alerts_dirty = False
+        return count
+
+    def flush(self) -> int:
+        """The background round and the last one at stop: quiet while Redis is away (logged once)."""
+        try:
+            return self.record()
+        except StoreUnavailable:
+            return 0
+
+    def _publish_alerts(self) -> None:
+        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id > ? ORDER BY id LIMIT ?"
+        while True:
+            with self.connect() as db:
+                rows = db.execute(query, (self._alerts_published, ALERTS_CAPACITY)).fetchall()
+            if not rows:
+                return
+            publish_alerts(self.link, [dict(zip(ALERT_COLUMNS, row)) for row in rows])
+            self._alerts_published = int(rows[-1][0])
+
+    def seed(self) -> int:
+        """Fill every empty stream from SQLite and the unrecorded points, then mark the store ready.
+
+        A line's counter continues after the highest id ever handed out (known from this
+        worker's appends and the counters it watched), so no id is given twice; ids handed
+        out whose points are neither on disk nor here are lost: logged and kept in the
+        ``gaps`` hash (/readyz).  Returns the points loaded.
+        """
+        loaded = 0
+        with self._flush_lock:
+            unrecorded = self.buffer.unrecorded()
+            known = dict(self._handed_out)
+            for line, seq in self.buffer.known.items():
+                known[line] = max(known.get(line, -1), seq)
+            with self.connect() as db:
+                recorded = {line: int(last) for line, last in
+                            db.execute("SELECT line, MAX(seq) FROM points GROUP BY line")}
+                for line in sorted(set(recorded) | set(unrecorded) | set(known) | set(self.stores.lines())):
+                    last_recorded = recorded.get(line, -1)
+                    self.cursors[line] = max(self.cursors.get(line, -1), last_recorded)
+                    store = self.stores.get(line)
+                    if store.held():
+                        continue
+                    rows = db.execute(NEWEST_POINTS, (line, self.stores.capacity)).fetchall()
+                    try:
+                        loaded += self._refill(store, line, rows[::-1], last_recorded, unrecorded.get(line),
+                                               known.get(line, -1))
+                    except RuntimeError:  # a web process appended to this line meanwhile: it is live again
+                        log.info("%s received points while being filled; left as it is", line)
+            held, newest = alerts_held(self.link)
+            if held:
+                self._alerts_published = newest
+            else:
+                self._alerts_published = 0  # the next publish brings the newest ALERTS_CAPACITY back
+                self._publish_newest_alerts()
+            set_ready(self.link)
+        return loaded
+
+    def _refill(self, store, line: str, rows: list, last_recorded: int, unrecorded: PointBatch | None,
+                known: int) -> int:
+        data = np.array(rows, dtype=float).reshape(-1, 4)
+        parts = [PointBatch(data[:, 0].astype(np.int64), data[:, 1], data[:, 2], data[:, 3])]
+        if unrecorded is not None:
+            newer = unrecorded.seq > last_recorded
+            parts.append(PointBatch(*(column[newer] for column in unrecorded)))
+        batch = PointBatch(*(np.concatenate(column) for column in zip(*parts)))
+        batch = PointBatch(*(column[-store.capacity:] for column in batch))
+        top = max(known, last_recorded, int(batch.seq[-1]) if len(batch) else -1)
+        store.load(batch, next_seq=top + 1)
+        missing = np.setdiff1d(np.arange(last_recorded + 1, top + 1), parts[-1].seq if unrecorded is not None else [])
+        if len(missing):
+            log.warning("Redis lost %d point(s) of %s that were not recorded yet (seq %d..%d); the stream goes on "
+                        "at %d", len(missing), line, int(missing[0]), int(missing[-1]), top + 1)
+            record_gap(self.link, line, int(missing[0]), int(missing[-1]), len(missing))
+        log.info("filled %s in Redis with %d point(s) (%d from SQLite); next id %d", line, len(batch), len(rows),
+                 top + 1)
+        return len(batch)
+
+    def _publish_newest_alerts(self) -> None:
+        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts ORDER BY id DESC LIMIT ?"
+        with self.connect() as db:
+            rows = db.execute(query, (ALERTS_CAPACITY,)).fetchall()
+        if rows:
+            publish_alerts(self.link, [dict(zip(ALERT_COLUMNS, row)) for row in rows[::-1]])
+            self._alerts_published = int(rows[0][0])
+
+
+class DurableRecording:
+    """The worker's answer to ``Ingestor.ingest(durable=True)`` (MQTT acknowledges after it):
+    everything waiting is in Redis and on disk, or StoreUnavailable (nothing is acknowledged)."""
+
+    def __init__(self, buffer: BufferedLineStores, recorder: StreamRecorder) -> None:
+        self.buffer = buffer
+        self.recorder = recorder
+        self.path = recorder.path
+
+    def flush(self) -> int:
+        if not self.buffer.drain():
+            raise StoreUnavailable(f"points wait for the store: {self.buffer.link.reason or 'Redis unavailable'}")
+        return self.recorder.record()
+
+
+class IngestWorker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.link = RedisLink.from_url(config.redis_url, name="linewatch-ingest")
+        self.stores = RedisLineStores(self.link, config.capacity)
+        self.buffer = BufferedLineStores(self.stores)
+        self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
+                                       Thresholds(config.prob_threshold, config.value_threshold),
+                                       Retention(config.retention_days, config.retention_points))
+        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder))
+        self.source = make_source(config, self.buffer.get(DEFAULT_LINE), self.ingestor)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error = ""
+        self._filled = False  # the first round adopts (or fills) what Redis holds
+
+    def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.recorder.load_cursors()  # fails here, visibly, if the data dir is unusable
+        self._supervise_once()  # fill Redis first when it answers; if not, the source's points wait
+        self.recorder.start()
+        self.source.start()
+        self._thread = threading.Thread(target=self._supervise, name="linewatch-ingest-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the source, send what waits (if Redis answers), record what is left."""
+        self._stop.set()
+        self.source.stop()
+        if self._thread:
+            self._thread.join(10)
+        if not self.buffer.drain():
+            log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
+        self.recorder.stop()
+        try:
+            self.link.call(self.link.client.delete, WORKER_KEY)  # pages say "no ingest worker" at once
+        except StoreUnavailable:
+            pass
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(SUPERVISE_S):
+            self._supervise_once()
+
+    def _supervise_once(self) -> None:
+        try:
+            self._beat()
+            ready, last_ids = counters(self.link)
+            for line, last in last_ids.items():
+                self.buffer.observe(line, last)
+            if ready:  # (a Redis that restarted empty counts from nothing until it is filled)
+                self.recorder.remember_handed_out(last_ids)
+            if not ready or not self._filled:
+                self.recorder.seed()
+                self._filled = True
+            self.buffer.drain()
+            self._last_error = ""
+        except StoreUnavailable:
+            pass  # the link logged it once; the next round retries
+        except Exception as exc:  # e.g. the disk; keep going, log each new error once
+            message = f"{type(exc).__name__}: {exc}"
+            if message != self._last_error:
+                log.exception("ingest worker: supervising failed; retrying")
+            self._last_error = message
+
+    def _beat(self) -> None:
+        health = self.source.health()
+        publish_worker(self.link, {
+            "state": health.state, "message": health.message, "kind": self.config.source,
+            "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
+            "dropped": self.buffer.dropped, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.ingest",
+                                     description="LineWatch ingest worker (LINEWATCH_STORE=redis): source, "
+                                                 "recorder and refill of Redis from the SQLite history")
+    parser.parse_args(argv)
+    try:
+        config = Config.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"linewatch: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    if config.store != "redis":
+        print("linewatch: python -m app.ingest is the ingest worker of LINEWATCH_STORE=redis; with "
+              "LINEWATCH_STORE=memory the web process runs the source itself", file=sys.stderr)
+        return 2
+    setup_logging(config.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker = IngestWorker(config)
+    worker.start()
+    log.info("ingest worker: %s source, Redis at %s, history in %s", config.source, worker.link.where,
+             worker.recorder.path)
+    while not stop.wait(1.0):
+        pass
+    worker.stop()
+    log.info("ingest worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

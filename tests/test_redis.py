@@ -1,0 +1,569 @@
+"""LINEWATCH_STORE=redis: the Redis Streams store against a private redis-server, and a real
+deployment (gunicorn with 4 workers + the ingest worker) under 20 polling clients, through a
+Redis outage, and in headless Chromium.  Never the system Redis: every server here is
+started by the tests on a free port (tests/redis_server.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from app.config import Config
+from app.points import DEFAULT_LINE, PointBatch, Thresholds
+from app.recorder import Retention
+from app.runtime import refuse_memory_store_with_workers
+from app.store import StoreUnavailable
+from app.store.redis import (BufferedLineStores, RedisLineStores, RedisLink, RedisStore, counters,
+                             points_key, read_gaps, set_ready)
+from layouts import ids
+from tests import test_browser as foundation
+from tests.browser import ConsoleLog, chromium
+from tests.conftest import ROOT, ServerProcess, free_port
+from tests.redis_server import RedisServer
+from tests.test_servers import post_tick
+
+LINE = DEFAULT_LINE
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    with RedisServer(tmp_path_factory.mktemp("redis-unit")) as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own, to kill, freeze and restart; stopped whatever happens."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def link(redis_server):
+    link = RedisLink.from_url(redis_server.url)
+    link.client.flushdb()
+    set_ready(link)
+    yield link
+    link.client.close()
+
+
+def mark_ready(server: RedisServer) -> None:
+    """What the ingest worker does once a restarted Redis is filled (from its own connection)."""
+    set_ready(RedisLink.from_url(server.url))
+
+
+def store_of(link, capacity=100) -> RedisStore:
+    return RedisLineStores(link, capacity).get(LINE)
+
+
+def append_n(store, n, start=0.0):
+    values = np.arange(start, start + n, dtype=float)
+    return store.append(values, values, values / 1e9)
+
+
+# --- the store, as tests/test_store.py checks the ring buffer ------------------------------
+
+def test_sequence_ids_increase_and_since_follows_the_cursor(link):
+    store = store_of(link)
+    assert append_n(store, 3).tolist() == [0, 1, 2]
+    assert append_n(store, 2, 3).tolist() == [3, 4]
+    batch = store.since(1)
+    assert batch.seq.tolist() == [2, 3, 4]
+    assert batch.value.tolist() == [2.0, 3.0, 4.0] and batch.prob.tolist() == [2e-9, 3e-9, 4e-9]  # exact doubles
+    assert store.since(-1, limit=2).seq.tolist() == [0, 1]
+    assert len(store.since(4)) == 0 and len(store.since(2**62)) == 0
+    assert link.client.xrange(points_key(LINE), count=1)[0][0] == b"0-1"  # entry id = seq + 1
+    assert RedisStore(link, "another-line", 100).since(-1).seq.tolist() == []  # lines never mix
+
+
+def test_wrap_by_maxlen_keeps_the_newest_points_in_order(link):
+    store = store_of(link, capacity=10)
+    for i in range(7):
+        append_n(store, 3, start=3 * i)  # 21 points through a 10-point stream
+    batch = store.since(-1)
+    assert batch.seq.tolist() == list(range(11, 21))
+    assert batch.ts.tolist() == [float(s) for s in range(11, 21)]
+    assert store.tail(4).seq.tolist() == [17, 18, 19, 20]
+    stats = store.stats()
+    assert stats.count == 10 and stats.next_seq == 21 and stats.newest_ts == 20.0
+
+    big = RedisStore(link, "busy", capacity=100)
+    for i in range(100):
+        append_n(big, 30, start=30 * i)
+    held = link.client.xlen(points_key("busy"))
+    assert 100 <= held < 100 + 250  # XADD MAXLEN ~ trims whole stream nodes, so memory stays bounded
+    assert big.since(-1).seq.tolist() == list(range(2900, 3000))
+
+
+def test_a_batch_larger_than_the_capacity_keeps_its_tail(link):
+    store = store_of(link, capacity=5)
+    assert append_n(store, 12).tolist() == list(range(12))
+    assert store.since(-1).value.tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
+
+
+def test_a_reader_behind_the_stream_resumes_at_the_oldest_point(link):
+    store = store_of(link, capacity=5)
+    append_n(store, 20)
+    assert store.since(3).seq.tolist() == [15, 16, 17, 18, 19]
+
+
+def test_load_keeps_recorded_ids_and_continues_after_them(link):
+    store = store_of(link, capacity=10)
+    recorded = PointBatch(np.arange(40, 44), np.arange(4.0), np.arange(4.0), np.zeros(4))
+    store.load(recorded)
+    assert store.since(-1).seq.tolist() == [40, 41, 42, 43]
+    assert append_n(store, 1).tolist() == [44]
+    assert store.stats().rate == pytest.approx(0.1)  # the restore itself is not throughput
+    with pytest.raises(RuntimeError):
+        store.load(recorded)
+    other = RedisStore(link, "line-2", 10)
+    other.load(recorded, next_seq=50)  # ids up to 49 were handed out before: never again
+    assert append_n(other, 1).tolist() == [50]
+
+
+def test_mismatched_columns_are_rejected(link):
+    with pytest.raises(ValueError):
+        store_of(link).append([1.0, 2.0], [1.0], [0.1, 0.2])
+
+
+def test_concurrent_writers_on_two_clients_get_gap_free_increasing_ids(link, redis_server):
+    writers = [RedisLink.from_url(redis_server.url) for _ in range(2)]
+    batches, batch_size = 150, 7
+    seen: list[int] = []
+    done = threading.Event()
+    reader = store_of(link, capacity=100_000)
+
+    def write(worker):
+        store = RedisStore(writers[worker], LINE, 100_000)
+        for _ in range(batches):
+            marker = np.full(batch_size, float(worker))
+            store.append(marker, marker, marker)
+
+    def read():
+        cursor = -1
+        while not done.is_set() or reader.stats().next_seq - 1 > cursor:
+            batch = reader.since(cursor, limit=37)
+            if len(batch):
+                assert batch.seq.tolist() == list(range(cursor + 1, cursor + 1 + len(batch)))
+                seen.extend(batch.seq.tolist())
+                cursor = int(batch.seq[-1])
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    follower = threading.Thread(target=read)
+    follower.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    follower.join(20)
+    assert seen == list(range(2 * batches * batch_size))
+    values = reader.since(-1).value.reshape(-1, batch_size)
+    assert (values == values[:, :1]).all()  # each batch is one writer's, whole and contiguous
+    for writer in writers:
+        writer.client.close()
+
+
+def test_a_retried_batch_is_stored_once(link):
+    store = store_of(link)
+    first = store.append([1.0, 2.0], [0.1, 0.2], [0.0, 0.0], token="batch-1")
+    again = store.append([1.0, 2.0], [0.1, 0.2], [0.0, 0.0], token="batch-1")  # the reply had been lost
+    assert first.tolist() == again.tolist() == [0, 1]
+    assert store.since(-1).seq.tolist() == [0, 1]
+
+
+def test_an_unfilled_store_answers_store_unavailable(link):
+    store = store_of(link)
+    link.client.delete("linewatch:ready")  # Redis restarted empty; the ingest worker has not refilled it yet
+    for call in (lambda: store.since(-1), lambda: store.tail(5), store.stats, lambda: append_n(store, 1)):
+        with pytest.raises(StoreUnavailable, match="not filled yet"):
+            call()
+    assert link.client.exists(points_key(LINE)) == 0  # nothing was half-written
+    set_ready(link)
+    assert append_n(store, 1).tolist() == [0]
+
+
+def test_a_dead_redis_fails_fast_logs_once_and_recovers(private_redis, caplog):
+    server = private_redis
+    link = RedisLink.from_url(server.url)
+    set_ready(link)
+    store = store_of(link)
+    append_n(store, 3)
+    server.kill()
+    caplog.set_level(logging.INFO, logger="app.store.redis")
+    started = time.monotonic()
+    for _ in range(50):
+        with pytest.raises(StoreUnavailable, match="not answering"):
+            store.since(0)
+    assert time.monotonic() - started < 1.0  # no timeout per call: one probe per RETRY_S
+    server.start()  # same port, no data
+    mark_ready(server)
+    time.sleep(1.1)
+    assert store.stats().next_seq == 0
+    messages = [record.getMessage() for record in caplog.records]
+    assert len([m for m in messages if m.startswith("store unavailable")]) == 1, messages
+    assert len([m for m in messages if m.startswith("store available again")]) == 1, messages
+
+
+def test_the_ingest_buffer_holds_points_while_redis_is_frozen_and_sends_each_once(private_redis):
+    server = private_redis
+    link = RedisLink.from_url(server.url)
+    set_ready(link)
+    buffer = BufferedLineStores(RedisLineStores(link, 1000))
+    view = buffer.get(LINE)
+    assert append_n(view, 5).tolist() == [0, 1, 2, 3, 4]
+    server.pause()  # SIGSTOP: the next append times out, and may still run when Redis wakes up
+    assert append_n(view, 5, 5).tolist() == []
+    started = time.monotonic()
+    for i in range(12):
+        assert append_n(view, 5, 10 + 5 * i).tolist() == []
+    assert time.monotonic() - started < 0.5  # no waiting on timeouts meanwhile: they wait in order
+    assert buffer.waiting == 65
+    server.resume()
+    deadline = time.monotonic() + 5
+    while not buffer.drain():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    stored = RedisStore(link, LINE, 1000).since(-1)
+    assert stored.seq.tolist() == list(range(70))
+    assert stored.value.tolist() == [float(v) for v in range(70)]  # once each: the timed-out batch and its retry
+
+
+def test_the_ingest_buffer_is_bounded_and_keeps_the_newest_points(private_redis, caplog):
+    server = private_redis
+    link = RedisLink.from_url(server.url)
+    set_ready(link)
+    buffer = BufferedLineStores(RedisLineStores(link, 1000), bound=20)
+    view = buffer.get(LINE)
+    server.kill()
+    caplog.set_level(logging.INFO, logger="app.store.redis")
+    for i in range(6):
+        append_n(view, 5, 5 * i)
+    assert buffer.waiting == 20 and buffer.dropped == 10
+    server.start()
+    mark_ready(server)
+    time.sleep(1.1)  # the next probe
+    assert buffer.drain()
+    assert RedisStore(link, LINE, 1000).since(-1).value.tolist() == [float(v) for v in range(10, 30)]
+    messages = " | ".join(record.getMessage() for record in caplog.records)
+    assert "INGEST_BUFFER_POINTS=20" in messages and "10 older ones were dropped" in messages
+
+
+def test_a_refill_after_redis_lost_its_data_reuses_no_id_and_reports_the_gap(tmp_path, link):
+    from app.ingest.__main__ import StreamRecorder
+
+    stores = RedisLineStores(link, 1000)
+    buffer = BufferedLineStores(stores)
+    recorder = StreamRecorder(tmp_path, stores, buffer, Thresholds(0.5, 50), Retention())
+    recorder.seed()
+    view = buffer.get(LINE)
+    append_n(view, 50)
+    recorder.record()  # 0..49 on disk
+    append_n(view, 10, 50)  # 50..59 in Redis, not recorded yet
+    stores.get(LINE).append([1.0, 2.0], [7.0, 7.0], [0.0, 0.0])  # 60..61 from a web process (HTTP ingest)
+    ready, last_ids = counters(link)
+    buffer.observe(LINE, last_ids[LINE])  # what the worker's supervisor watches
+    link.client.flushdb()  # Redis restarted without its data
+
+    recorder.seed()
+    refilled = stores.get(LINE).since(-1)
+    assert refilled.seq.tolist() == list(range(60))  # SQLite's 50 and the worker's 10 unrecorded
+    assert refilled.value.tolist() == [float(v) for v in range(60)]
+    assert read_gaps(link)[LINE] == {**read_gaps(link)[LINE], "first": 60, "last": 61, "lost": 2}
+    assert append_n(view, 1).tolist() == [62]  # 60 and 61 meant other points: never reused
+    recorder.record()
+    recorded = sqlite3.connect(recorder.path).execute("SELECT seq FROM points ORDER BY seq").fetchall()
+    assert [row[0] for row in recorded] == list(range(60)) + [62]
+
+    stores.get(LINE).append([3.0, 4.0], [8.0, 8.0], [0.0, 0.0])  # 63..64 from a web process, never recorded
+    recorder.remember_handed_out(counters(link)[1])  # the supervisor keeps the highest ids on disk
+    link.client.flushdb()  # Redis lost its data again, and the worker too: a new one starts
+    fresh_stores = RedisLineStores(link, 1000)
+    fresh = StreamRecorder(tmp_path, fresh_stores, BufferedLineStores(fresh_stores), Thresholds(0.5, 50), Retention())
+    fresh.load_cursors()
+    fresh.seed()
+    assert fresh_stores.get(LINE).since(-1).seq.tolist()[-3:] == [58, 59, 62]
+    assert read_gaps(link)[LINE]["first"] == 63 and read_gaps(link)[LINE]["lost"] == 2
+    assert append_n(fresh_stores.get(LINE), 1).tolist() == [65]
+
+
+def test_refuse_memory_store_with_workers_names_the_redis_store(tmp_path):
+    memory = Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path)})
+    with pytest.raises(SystemExit, match="LINEWATCH_STORE=redis") as refused:
+        refuse_memory_store_with_workers(memory, 2)
+    assert "\n" not in str(refused.value.code)
+    refuse_memory_store_with_workers(memory, 1)
+    refuse_memory_store_with_workers(Config.from_env({"LINEWATCH_STORE": "redis"}), 4)
+
+
+# --- real processes ------------------------------------------------------------------------
+
+def gunicorn_conf(tmp_path, body: str = "") -> str:
+    """A gunicorn config file for the tests (the repository's gunicorn.conf.py is not theirs)."""
+    path = tmp_path / f"gunicorn-{free_port()}.conf.py"
+    path.write_text("control_socket_disable = True\n" + body)
+    return str(path)
+
+
+def gunicorn_argv(conf: str, workers: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", conf, "app.wsgi:server", "-w", str(workers),
+            "--worker-class", "gthread", "--threads", "4", "-b", "127.0.0.1:{port}"]
+
+
+@pytest.mark.server
+def test_gunicorn_with_two_workers_refuses_the_memory_store(tmp_path):
+    env = {"LINEWATCH_STORE": "memory", "LINEWATCH_DATA_DIR": str(tmp_path / "data")}
+    hook = ("import os\n"
+            "def on_starting(server):\n"
+            "    from app.config import Config\n"
+            "    from app.runtime import refuse_memory_store_with_workers\n"
+            "    refuse_memory_store_with_workers(Config.from_env(os.environ), server.cfg.workers)\n")
+    servers = []
+    for conf in (gunicorn_conf(tmp_path), gunicorn_conf(tmp_path, hook)):  # without and with the conf hook
+        port = free_port()
+        argv = [a.replace("{port}", str(port)) for a in gunicorn_argv(conf, 2)]
+        servers.append(ServerProcess(argv, env, port, tmp_path / f"refused-{port}.log"))
+    for server in servers:
+        server.proc.wait(60)
+        log = server.log()
+        assert server.proc.returncode != 0, log
+        assert re.search(r"LINEWATCH_STORE=memory keeps the points inside one process.*set LINEWATCH_STORE=redis",
+                         log), log
+        assert "Traceback" not in log
+    
+
+class Deployment:
+    def __init__(self, tmp, redis: RedisServer, worker: ServerProcess, web: ServerProcess, access_log) -> None:
+        self.tmp, self.redis, self.worker, self.web, self.access_log = tmp, redis, worker, web, access_log
+        self.url = web.url
+        self.db = tmp / "data" / "linewatch.sqlite3"
+
+    def alive(self) -> bool:
+        return self.worker.proc.poll() is None and self.web.proc.poll() is None
+
+
+    def served_by(self, path: str = "") -> set[str]:
+        """The gunicorn worker pids in the access log (for requests to ``path``, or any)."""
+        return {line.split()[0] for line in self.access_log.read_text().splitlines() if line.endswith(path)}
+
+    def wait_ready(self, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=5) as response:
+                    return json.loads(response.read())
+            except (OSError, urllib.error.HTTPError):
+                if time.monotonic() > deadline or not self.alive():
+                    raise RuntimeError(f"not ready:\n{self.worker.log()}\n{self.web.log()}")
+                time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """Seeded history, a private Redis, `python -m app.ingest` (replaying a line) and gunicorn -w 4 reading Redis."""
+    tmp = tmp_path_factory.mktemp("redis-deployment")
+    foundation.seed_history(tmp / "data")
+    # A calm line at 10 points/s, replayed in a loop: the seeded anomalies stay the only ones (the
+    # simulator's random defect bursts would add more rows than the grid renders in the viewport).
+    calm = tmp / "calm.csv"
+    steps = np.arange(600)
+    calm.write_text("ts,value,defect_prob\n" + "".join(
+        f"{1.7e9 + 0.1 * i:.1f},{0.4 + 0.01 * np.sin(i / 7):.4f},0.05\n" for i in steps))
+    redis = RedisServer(tmp / "redis").start()
+    env = {"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis.url, "LINEWATCH_DATA_DIR": str(tmp / "data"),
+           "LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(calm), "LINEWATCH_REPLAY_LOOP": "1"}
+    worker = ServerProcess([sys.executable, "-m", "app.ingest"], env, 0, tmp / "worker.log")
+    port = free_port()
+    access_log = tmp / "access.log"
+    argv = [a.replace("{port}", str(port)) for a in gunicorn_argv(gunicorn_conf(tmp), 4)]
+    argv += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(U)s"]
+    web = ServerProcess(argv, env, port, tmp / "web.log")
+    deployment = Deployment(tmp, redis, worker, web, access_log)
+    try:
+        web.wait_ready()
+        deployment.wait_ready()
+        yield deployment
+    finally:
+        codes = web.stop(), worker.stop()
+        redis.stop()
+    assert codes == (0, 0), f"{web.log()}\n{worker.log()}"  # both stopped cleanly on SIGTERM
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as instance:
+        yield instance
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_the_foundation_page_works_on_the_redis_deployment(deployment, browser, tmp_path):
+    foundation.test_live_page_thresholds_pause_and_clean_console(deployment, browser, tmp_path)
+
+
+class Poller(threading.Thread):
+    """One browser's ticks, as the page sends them: its own cursor, whatever worker answers."""
+
+    def __init__(self, url: str, stop: threading.Event, period: float = 0.3) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.period = url, stop, period
+        self.cursor = None
+        self.points: list[tuple[int, float, float]] = []  # seq, ts, value
+        self.resets = 0
+        self.unavailable = 0
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                tick = post_tick(self.url, n, self.cursor)
+            except Exception as exc:  # an HTTP error or a timeout: never expected
+                self.failures.append(repr(exc))
+            else:
+                if tick.get("error"):
+                    if tick.get("store") == "unavailable":
+                        self.unavailable += 1
+                    else:
+                        self.failures.append(tick["error"])
+                else:
+                    self.resets += tick["reset"]
+                    self.points += zip(tick["seq"], tick["ts"], tick["value"])
+                    self.cursor = tick["cursor"]
+            self.stop.wait(self.period)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [seq for seq, _, _ in self.points]
+
+
+def poll(url: str, clients: int = 20) -> tuple[list[Poller], threading.Event]:
+    stop = threading.Event()
+    pollers = [Poller(url, stop) for _ in range(clients)]
+    for poller in pollers:
+        poller.start()
+    return pollers, stop
+
+
+def finish(pollers: list[Poller], stop: threading.Event) -> None:
+    stop.set()
+    for poller in pollers:
+        poller.join(10)
+
+
+def one_value_per_seq(pollers: list[Poller]) -> dict[int, tuple[float, float]]:
+    """Every client got the same point for the same id (no id was ever given to two points)."""
+    canonical: dict[int, tuple[float, float]] = {}
+    for poller in pollers:
+        for seq, ts, value in poller.points:
+            assert canonical.setdefault(seq, (ts, value)) == (ts, value), f"seq {seq} means two points"
+    return canonical
+
+
+@pytest.mark.server
+def test_twenty_clients_see_every_point_once_in_order_whichever_worker_answers(deployment):
+    pollers, stop = poll(deployment.url)
+    time.sleep(4)
+    finish(pollers, stop)
+    for poller in pollers:
+        assert poller.failures == [] and poller.unavailable == 0
+        assert poller.resets == 1  # the first tick sends the window; after that only deltas
+        seqs = poller.seqs
+        assert len(seqs) >= 200 and seqs == list(range(seqs[0], seqs[-1] + 1))  # every point once, in order
+    one_value_per_seq(pollers)
+    served_by = deployment.served_by("/_dash-update-component")
+    assert len(served_by) >= 2, served_by  # several gunicorn workers answered, from one shared stream
+
+    # HTTP ingest on any worker: appended to Redis, recorded by the ingest worker before the answer
+    body = json.dumps([{"value": 0.5, "line": "line-7"}, {"value": 0.9, "defect_prob": 0.99, "line": "line-7"}])
+    request = urllib.request.Request(deployment.url + "/api/v1/points", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201 and json.loads(response.read())["seqs"] == {"line-7": [0, 1]}
+    recorded = sqlite3.connect(deployment.db).execute("SELECT seq, value FROM points WHERE line = 'line-7'")
+    assert recorded.fetchall() == [(0, 0.5), (1, 0.9)]
+    with urllib.request.urlopen(deployment.url + "/api/v1/points?line=line-7", timeout=5) as response:
+        assert json.loads(response.read())["points"]["value"] == [0.5, 0.9]
+    time.sleep(0.6)  # the alerts stream follows the recorder
+    with urllib.request.urlopen(deployment.url + "/api/v1/alerts?limit=10000", timeout=5) as response:
+        alerts = json.loads(response.read())["alerts"]
+    seeded = [a for a in alerts if a["line"] == LINE and a["seq"] < foundation.SEEDED]
+    assert len(seeded) >= len(foundation.MODERATE) + len(foundation.SEVERE)  # refilled from SQLite at start
+    assert any(a["line"] == "line-7" and a["seq"] == 1 for a in alerts)
+
+
+@pytest.mark.browser
+@pytest.mark.server
+def test_a_redis_outage_under_load_says_store_unavailable_and_recovers_without_duplicates(deployment, browser):
+    page = browser.new_page(locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(deployment.url)
+    foundation.wait_text(page, ids.KPI_STATUS, "Live")
+    pollers, stop = poll(deployment.url)
+    time.sleep(2)
+
+    deployment.redis.kill()  # no persistence: everything in Redis is gone
+    killed_at = time.time()
+    foundation.wait_text(page, ids.KPI_STATUS, "Store unavailable")
+    assert "lw-status-unavailable" in page.get_attribute(f"#{ids.KPI_STATUS_CARD}", "class")
+    page.wait_for_selector(f"#{ids.ERROR_BANNER}", state="visible")
+    assert foundation.text(page, ids.ERROR_BANNER).startswith("Error: Store unavailable — Redis at 127.0.0.1:")
+    with pytest.raises(urllib.error.HTTPError) as unready:
+        urllib.request.urlopen(deployment.url + "/readyz", timeout=5)
+    assert unready.value.code == 503 and json.loads(unready.value.read())["store"]["state"] == "unavailable"
+    request = urllib.request.Request(deployment.url + "/api/v1/points", data=b'[{"value": 0.5}]',
+                                     headers={"Content-Type": "application/json"})
+    for attempt in (request, deployment.url + "/api/v1/points?since=0"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(attempt, timeout=5)
+        assert refused.value.code == 503
+        assert json.loads(refused.value.read())["error"].startswith("store unavailable: Redis at 127.0.0.1:")
+    time.sleep(max(0.0, killed_at + 10 - time.time()))
+
+    deployment.redis.start()  # same port, empty: the ingest worker refills it from SQLite
+    restarted_at = time.time()
+    foundation.wait_text(page, ids.KPI_STATUS, "Live")
+    page.wait_for_selector(f"#{ids.ERROR_BANNER}", state="hidden")
+    recovered = deployment.wait_ready()
+    time.sleep(3)
+    finish(pollers, stop)
+
+    assert deployment.alive()  # nothing crashed
+    gaps = recovered["store"].get("gaps", {})
+    lost = {seq for gap in gaps.values() for seq in range(gap["first"], gap["last"] + 1)}
+    canonical = one_value_per_seq(pollers)
+    for poller in pollers:
+        assert poller.failures == [] and poller.unavailable > 0
+        assert poller.resets == 1  # the cursor carried on: no window was sent again
+        seqs = poller.seqs
+        assert seqs == sorted(set(seqs))  # no duplicate, no reordering
+        assert set(range(seqs[0], seqs[-1] + 1)) - set(seqs) <= lost  # a gap only where reported
+    outage = [ts for ts, _ in canonical.values() if killed_at + 1 < ts < restarted_at - 1]
+    assert len(outage) >= 50  # the points made while Redis was away were held and delivered (10/s)
+    assert lost == set()  # the worker refilled what it had sent but not recorded: nothing was lost
+
+    time.sleep(1)  # recorded: every point, once, SQLite and the stream agree
+    recorded = dict(sqlite3.connect(deployment.db).execute(
+        "SELECT seq, value FROM points WHERE line = ? AND seq BETWEEN ? AND ?", (LINE, min(canonical), max(canonical))))
+    assert sorted(recorded) == list(range(min(canonical), max(canonical) + 1))
+    assert all(float(np.round(recorded[seq], 4)) == value for seq, (_, value) in canonical.items())
+
+    web_log, worker_log = deployment.web.log(), deployment.worker.log()
+    assert "Traceback" not in web_log and "Traceback" not in worker_log
+    assert 1 <= web_log.count("store unavailable: ") <= 4  # logged once per outage, per serving process
+    assert 1 <= web_log.count("store available again") <= web_log.count("store unavailable: ")
+    assert "none dropped" in worker_log
+    assert console.entries == []
+    page.close()
