@@ -4,10 +4,10 @@ import sys
 import time
 import traceback
 
-from . import ingest, memory, report, scaling, synthetic, viewer
+from . import ingest, memory, report, scaling, synthetic, viewer, websocket
 
 EXPERIMENTS = {"viewer": viewer, "scaling": scaling, "synthetic": synthetic, "ingest": ingest,
-               "memory": memory}
+               "memory": memory, "websocket": websocket}
 
 
 def main(argv=None):

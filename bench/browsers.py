@@ -30,7 +30,7 @@ class Viewer:
         self.page = self.context.new_page()
         self.requests = Counter()       # every request, keyed "METHOD path"
         self.callbacks = Counter()      # Dash callback POSTs, keyed by their "output"
-        self.bodies = {}                # first request body seen per callback output
+        self.bodies = {}                # latest request body per callback output
         self.errors = []                # console errors and page errors
         self.page.on("request", self._on_request)
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -45,7 +45,7 @@ class Viewer:
             body = json.loads(request.post_data or "{}")
             output = body.get("output", "?")
             self.callbacks[output] += 1
-            self.bodies.setdefault(output, body)
+            self.bodies[output] = body
 
     def counts(self):
         """Snapshot (total requests, Dash callback POSTs, per-output callback counts)."""
@@ -55,12 +55,13 @@ class Viewer:
         """Block while the browser runs, delivering page events."""
         self.page.wait_for_timeout(seconds * 1000)
 
-    def wait_for_callback(self, output_part, timeout=30.0):
-        """Wait until a callback whose output contains ``output_part`` was sent; return its body."""
+    def wait_for_callback(self, output_part, count=1, timeout=30.0):
+        """Wait until ``count`` requests of the callback whose output contains ``output_part``
+        were sent; return the latest body."""
         step = 0.2
         for _ in range(int(timeout / step)):
             for output, body in self.bodies.items():
-                if output_part in output:
+                if output_part in output and self.callbacks[output] >= count:
                     return body
             self.wait(step)
         raise RuntimeError(f"no callback with output {output_part!r} within {timeout}s; "

@@ -32,9 +32,7 @@ def tick_body(template, n, cursor_id, cursor):
 
 async def viewer(url, spec, template, start, warm_end, end, period, out):
     """One viewer: its own connection and cursor; ticks from ``start`` until ``end``."""
-    cursor = next((s.get("value") for s in template.get("state", []) if s.get("id") == spec.cursor_id),
-                  None)
-    n, due = 1, start
+    cursor, n, due = None, 1, start  # a new page: its first tick backfills the window
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1), timeout=timeout) as session:
         while due < end:

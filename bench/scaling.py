@@ -124,5 +124,7 @@ def run(quick):
              f"Each tick calls MemoryStore.stats(), whose cost grows with the number of appends in the "
              f"last 10 s; at this benchmark's append rate (one per tick, thousands per second) it took "
              f"{stats_us:.0f} µs per call after the run."]
-    data = {"full_us": full, "builder_us": builder, "store_stats_us": stats_us}
+    summary = lambda xs: dict(zip(("p10", "p50", "p90", "p99"), np.percentile(xs, [10, 50, 90, 99]).round(1)))
+    data = {"full_us": {w: summary(full[w]) for w in WINDOWS},
+            "builder_us": {w: summary(builder[w]) for w in WINDOWS}, "store_stats_us": stats_us}
     return report.result("scaling", quick, checks, columns, rows, notes, data)

@@ -9,6 +9,7 @@ import urllib.request
 from contextlib import contextmanager
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, "bench", "gunicorn.conf.py")
 
 
 def free_port():
@@ -54,7 +55,7 @@ def gunicorn(target, env=None, threads=8, log_path=os.devnull):
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}",
            "--workers", "1", "--threads", str(threads), "--worker-class", "gthread",
-           "--chdir", REPO, "--log-level", "warning"]
+           "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=log, stderr=log,
