@@ -50,25 +50,26 @@
       return;
     }
     state.rate = tick.rate;
-    state.source = tick.source;
+    state.source = tick.source || "running";
     state.message = tick.message || "";
     state.rejected = tick.rejected || 0;
-    state.window = tick.window;
+    const seq = tick.ts.map(function (_, i) { return tick.first + i; });  // ids are contiguous
     let first = 0;
     if (tick.reset) {
+      state.window = tick.window;
       for (const key of ["seq", "ts", "x", "value", "prob"]) {
         state[key] = [];
       }
       state.chartCursor = null;
       state.alertCursor = null;
     } else {
-      while (first < tick.seq.length && state.cursor !== null && tick.seq[first] <= state.cursor) {
+      while (first < seq.length && state.cursor !== null && seq[first] <= state.cursor) {
         first += 1;
       }
     }
-    if (first < tick.seq.length) {
+    if (first < seq.length) {
       const ts = tick.ts.slice(first);
-      state.seq = state.seq.concat(tick.seq.slice(first));
+      state.seq = state.seq.concat(seq.slice(first));
       state.ts = state.ts.concat(ts);
       state.x = state.x.concat(ts.map(localStamp));
       state.value = state.value.concat(tick.value.slice(first));

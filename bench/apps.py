@@ -41,6 +41,7 @@ FLOOR = AppSpec(name="floor", target="bench.floor_app:server", tick_output="grap
 
 LINEWATCH = AppSpec(name="linewatch", target="app.wsgi:server", tick_output="tick.data",
                     period_env="LINEWATCH_PERIOD", cursor_id="cursor",
-                    env={"LINEWATCH_WINDOW": "1000"}, data_dir_env="LINEWATCH_DATA_DIR")
+                    # one new reading per 1 s tick, as the floor adds one point: the same data rate
+                    env={"LINEWATCH_WINDOW": "1000", "LINEWATCH_SIM_RATE": "1"}, data_dir_env="LINEWATCH_DATA_DIR")
 
 APPS = {spec.name: spec for spec in (FLOOR, LINEWATCH)}

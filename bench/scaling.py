@@ -75,7 +75,7 @@ class Bench:
         t0 = time.perf_counter()
         data = self.request(self.cursor)
         elapsed = time.perf_counter() - t0
-        assert len(data["seq"]) == 1 and not data["reset"], (len(data["seq"]), data["reset"])
+        assert len(data["ts"]) == 1 and not data.get("reset"), (len(data["ts"]), data.get("reset"))
         self.cursor = data["cursor"]
         return elapsed * 1e6
 
@@ -88,7 +88,7 @@ class Bench:
         t0 = time.perf_counter()
         data = build_tick(self.store, self.cursor, self.window, False, health, time.time())
         elapsed = time.perf_counter() - t0
-        assert len(data["seq"]) == 1, len(data["seq"])
+        assert len(data["ts"]) == 1, len(data["ts"])
         self.cursor = data["cursor"]
         return elapsed * 1e6
 

@@ -22,23 +22,29 @@ def build_tick(store, cursor: int | None, window: int, reset: bool, health: Sour
     A reset happens when asked (the window changed), on the first tick (no cursor), and
     when the cursor cannot be continued: it fell more than a window behind, or it is
     ahead of the store (the server restarted without its history).
+
+    Every tick crosses the wire, so it stays lean: sequence ids are contiguous and travel
+    as ``first`` (the id of ``ts[0]``); ``reset`` and ``window`` come only with a reset,
+    ``source`` only when it is not running.
     """
     stats = store.stats()
     newest = stats.next_seq - 1
     reset = reset or cursor is None or cursor > newest or newest - cursor > window
     batch = store.tail(window) if reset else store.since(cursor, limit=window)
     payload = {
-        "at": now,
+        "at": round(now, 3),
         "cursor": int(batch.seq[-1]) if len(batch) else (newest if reset else cursor),
-        "reset": reset,
-        "window": window,
-        "seq": batch.seq.tolist(),
         "ts": batch.ts.round(3).tolist(),
         "value": batch.value.round(4).tolist(),
         "prob": batch.prob.round(4).tolist(),
-        "rate": round(stats.rate, 2),
-        "source": health.state,
+        "rate": round(stats.rate, 1),
     }
+    if len(batch):
+        payload["first"] = int(batch.seq[0])
+    if reset:
+        payload.update(reset=True, window=window)
+    if health.state != "running":
+        payload["source"] = health.state
     if health.message:
         payload["message"] = health.message
     if health.rejected:
@@ -48,8 +54,7 @@ def build_tick(store, cursor: int | None, window: int, reset: bool, health: Sour
 
 def error_tick(cursor: int | None, message: str, now: float) -> dict:
     """A tick that carries no points, keeps the cursor and tells the page what went wrong."""
-    return {"at": now, "cursor": cursor, "reset": False, "seq": [], "ts": [], "value": [], "prob": [],
-            "error": message}
+    return {"at": round(now, 3), "cursor": cursor, "ts": [], "value": [], "prob": [], "error": message}
 
 
 def store_unavailable_tick(cursor: int | None, message: str, now: float) -> dict:

@@ -28,9 +28,10 @@ from app.store.redis import (BufferedLineStores, RedisLineStores, RedisLink, Red
 from layouts import ids
 from tests import test_browser as foundation
 from tests.browser import ConsoleLog, chromium
-from tests.conftest import ROOT, ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port
 from tests.redis_server import RedisServer
 from tests.test_servers import post_tick
+from tests.test_tick import seqs
 
 LINE = DEFAULT_LINE
 
@@ -439,8 +440,8 @@ class Poller(threading.Thread):
                     else:
                         self.failures.append(tick["error"])
                 else:
-                    self.resets += tick["reset"]
-                    self.points += zip(tick["seq"], tick["ts"], tick["value"])
+                    self.resets += tick.get("reset", False)
+                    self.points += zip(seqs(tick), tick["ts"], tick["value"])
                     self.cursor = tick["cursor"]
             self.stop.wait(self.period)
 

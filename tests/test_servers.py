@@ -16,7 +16,7 @@ import pytest
 
 from layouts import ids
 from tests.conftest import ROOT
-from tests.test_tick import tick_request
+from tests.test_tick import seqs, tick_request
 
 pytestmark = pytest.mark.server
 
@@ -50,7 +50,7 @@ def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_
     assert first["reset"] is True
     time.sleep(0.5)
     delta = post_tick(server.url, 2, first["cursor"])
-    assert delta["reset"] is False and delta["seq"] and delta["seq"][0] == first["cursor"] + 1
+    assert "reset" not in delta and delta["ts"] and delta["first"] == first["cursor"] + 1
     assert json.loads(get(server.url + "/readyz")[1])["source"]["state"] == "running"
     assert server.stop(signal.SIGTERM) == 0
     recorded = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
@@ -82,7 +82,7 @@ def test_history_survives_a_restart(start_server, tmp_path):
 
     second = start_server({"LINEWATCH_SIM_RATE": "50"})
     after = post_tick(second.url, 1, None)
-    assert after["seq"][:len(before["seq"])] == before["seq"]  # the last window is back at once
+    assert seqs(after)[:len(before["ts"])] == seqs(before)  # the last window is back at once
     assert after["value"][:len(before["value"])] == before["value"]
     continued = post_tick(second.url, 2, before["cursor"])
-    assert continued["reset"] is False  # a browser's cursor from before the restart continues
+    assert "reset" not in continued  # a browser's cursor from before the restart continues

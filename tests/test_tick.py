@@ -11,6 +11,11 @@ from layouts import ids
 RUNNING = SourceHealth("running")
 
 
+def seqs(tick: dict) -> list[int]:
+    """The sequence ids a tick carries (contiguous from ``first``)."""
+    return list(range(tick["first"], tick["first"] + len(tick["ts"]))) if tick["ts"] else []
+
+
 def filled(n, capacity=10_000):
     store = MemoryStore(capacity)
     store.append(np.arange(n) + 1_000.0, np.full(n, 0.4), np.full(n, 0.1))
@@ -20,33 +25,34 @@ def filled(n, capacity=10_000):
 def test_first_tick_sends_the_window_and_later_ticks_only_the_delta():
     store = filled(50)
     first = build_tick(store, None, window=20, reset=False, health=RUNNING, now=1.0)
-    assert first["reset"] is True and first["seq"] == list(range(30, 50)) and first["cursor"] == 49
+    assert first["reset"] is True and seqs(first) == list(range(30, 50)) and first["cursor"] == 49
+    assert first["window"] == 20 and "source" not in first  # running is the default
     store.append([2000.0], [0.61234567], [0.98765432])
     second = build_tick(store, first["cursor"], window=20, reset=False, health=RUNNING, now=2.0)
-    assert second["reset"] is False
-    assert (second["seq"], second["value"], second["prob"]) == ([50], [0.6123], [0.9877])
-    assert second["cursor"] == 50 and second["window"] == 20 and second["source"] == "running"
+    assert "reset" not in second and "window" not in second  # only a reset carries them
+    assert (seqs(second), second["value"], second["prob"]) == ([50], [0.6123], [0.9877])
+    assert second["cursor"] == 50 and second["at"] == 2.0
     idle = build_tick(store, 50, window=20, reset=False, health=RUNNING, now=3.0)
-    assert idle["seq"] == [] and idle["cursor"] == 50
+    assert seqs(idle) == [] and idle["cursor"] == 50 and "first" not in idle
 
 
 @pytest.mark.parametrize("cursor, reason", [(5, "fell more than a window behind"), (500, "ahead of the store")])
 def test_a_cursor_that_cannot_continue_gets_the_window_again(cursor, reason):
     tick = build_tick(filled(100), cursor, window=10, reset=False, health=RUNNING, now=0.0)
     assert tick["reset"] is True, reason
-    assert tick["seq"] == list(range(90, 100))
+    assert seqs(tick) == list(range(90, 100))
 
 
 def test_a_window_change_resets_even_a_current_cursor():
     tick = build_tick(filled(100), 99, window=30, reset=True, health=RUNNING, now=0.0)
-    assert tick["reset"] and len(tick["seq"]) == 30
+    assert tick["reset"] and len(tick["ts"]) == 30
 
 
 def test_empty_store_waits_without_points():
     tick = build_tick(MemoryStore(10), None, window=10, reset=False, health=SourceHealth("starting"), now=0.0)
-    assert tick["seq"] == [] and tick["cursor"] == -1 and tick["source"] == "starting"
+    assert seqs(tick) == [] and tick["cursor"] == -1 and tick["source"] == "starting"
     follow = build_tick(MemoryStore(10), -1, window=10, reset=False, health=RUNNING, now=0.0)
-    assert follow["reset"] is False
+    assert "reset" not in follow
 
 
 def test_source_errors_travel_with_the_tick():
@@ -85,7 +91,7 @@ def test_the_dash_endpoint_answers_a_tick_with_the_delta(client, dash_app):
     store.append([9e9], [0.5], [0.5])
     second = client.post("/_dash-update-component", json=tick_request(2, cursor)).get_json()
     delta = second["response"][ids.TICK]["data"]
-    assert delta["reset"] is False and delta["seq"][0] == cursor + 1
+    assert "reset" not in delta and delta["first"] == cursor + 1
     resized = client.post("/_dash-update-component", json=tick_request(3, delta["cursor"], 10, ids.WINDOW))
     assert resized.get_json()["response"][ids.TICK]["data"]["reset"] is True
 

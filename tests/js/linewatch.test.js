@@ -11,8 +11,8 @@ const TH = lw.thresholdsOf(0.5, 50);
 let at = 0;
 function tick(seq, values, probs, extra) {
   at += 1;
-  return Object.assign({at: at, cursor: seq.length ? seq[seq.length - 1] : -1, reset: false, window: 5,
-    seq: seq, ts: seq.map((s) => 1000 + s), value: values, prob: probs, rate: 2, source: "running"}, extra);
+  return Object.assign({at: at, cursor: seq.length ? seq[seq.length - 1] : -1, window: 5, first: seq[0],
+    ts: seq.map((s) => 1000 + s), value: values, prob: probs, rate: 2}, extra);
 }
 
 test("ingest appends only points after the cursor, trims to the window and is idempotent", () => {
