@@ -3,8 +3,22 @@ import threading
 import numpy as np
 import pytest
 
-from app.points import PointBatch
+from app.points import DEFAULT_LINE, PointBatch
 from app.store import MemoryStore
+from app.store.redis import RedisLineStores, RedisLink, set_ready
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request):
+    """A store factory per backend: both keep the same contract (ids, cursors, capacity)."""
+    if request.param == "memory":
+        yield MemoryStore
+        return
+    link = RedisLink.from_url(request.getfixturevalue("redis_server").url)
+    link.client.flushdb()
+    set_ready(link)  # what the ingest worker says once Redis holds the history
+    yield lambda capacity: RedisLineStores(link, capacity).get(DEFAULT_LINE)
+    link.client.close()
 
 
 def append_n(store, n, start=0.0):
@@ -12,8 +26,8 @@ def append_n(store, n, start=0.0):
     return store.append(values, values, values / 1e9)
 
 
-def test_sequence_ids_increase_and_since_follows_the_cursor():
-    store = MemoryStore(100)
+def test_sequence_ids_increase_and_since_follows_the_cursor(make_store):
+    store = make_store(100)
     assert append_n(store, 3).tolist() == [0, 1, 2]
     assert append_n(store, 2, 3).tolist() == [3, 4]
     batch = store.since(1)
@@ -23,8 +37,8 @@ def test_sequence_ids_increase_and_since_follows_the_cursor():
     assert len(store.since(4)) == 0
 
 
-def test_wrap_around_keeps_the_newest_points_in_order():
-    store = MemoryStore(10)
+def test_wrap_around_keeps_the_newest_points_in_order(make_store):
+    store = make_store(10)
     for i in range(7):
         append_n(store, 3, start=3 * i)  # 21 points through a 10-slot ring
     batch = store.since(-1)
@@ -34,21 +48,21 @@ def test_wrap_around_keeps_the_newest_points_in_order():
     assert store.stats().count == 10 and store.stats().next_seq == 21
 
 
-def test_a_batch_larger_than_the_capacity_keeps_its_tail():
-    store = MemoryStore(5)
+def test_a_batch_larger_than_the_capacity_keeps_its_tail(make_store):
+    store = make_store(5)
     seqs = append_n(store, 12)
     assert seqs.tolist() == list(range(12))
     assert store.since(-1).value.tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
 
 
-def test_a_reader_behind_the_buffer_resumes_at_the_oldest_point():
-    store = MemoryStore(5)
+def test_a_reader_behind_the_buffer_resumes_at_the_oldest_point(make_store):
+    store = make_store(5)
     append_n(store, 20)
     assert store.since(3).seq.tolist() == [15, 16, 17, 18, 19]
 
 
-def test_load_keeps_recorded_sequence_ids_and_continues_after_them():
-    store = MemoryStore(10)
+def test_load_keeps_recorded_sequence_ids_and_continues_after_them(make_store):
+    store = make_store(10)
     recorded = PointBatch(np.arange(40, 44), np.arange(4.0), np.arange(4.0), np.zeros(4))
     store.load(recorded)
     assert store.since(-1).seq.tolist() == [40, 41, 42, 43]
@@ -58,13 +72,13 @@ def test_load_keeps_recorded_sequence_ids_and_continues_after_them():
         store.load(recorded)
 
 
-def test_mismatched_columns_are_rejected():
+def test_mismatched_columns_are_rejected(make_store):
     with pytest.raises(ValueError):
-        MemoryStore(5).append([1.0, 2.0], [1.0], [0.1, 0.2])
+        make_store(5).append([1.0, 2.0], [1.0], [0.1, 0.2])
 
 
-def test_concurrent_writers_and_readers_see_every_point_once_in_order():
-    store = MemoryStore(100_000)
+def test_concurrent_writers_and_readers_see_every_point_once_in_order(make_store):
+    store = make_store(100_000)
     writers, batches, batch_size = 4, 200, 25
     seen: list[int] = []
     done = threading.Event()
