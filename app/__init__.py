@@ -23,7 +23,7 @@ from app.runtime import Runtime
 ROOT = Path(__file__).resolve().parent.parent
 LANG_COOKIE = "linewatch_lang"
 LANG_COOKIE_AGE_S = 365 * 24 * 3600
-TRANSPORT_ASSET = r"^transport\.js$"  # assets/transport.js: the WebSocket/HTTP switch, for LINEWATCH_TRANSPORT=websocket
+TRANSPORT_ASSET = r"^transport\.js$"  # assets/transport.js, the WebSocket/HTTP switch: websocket transport only
 
 
 def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:

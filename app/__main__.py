@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"linewatch: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if config.transport == "websocket":  # Dash on FastAPI: uvicorn serves it; its lifespan starts and stops the runtime
+        from app.websocket import serve
+
+        log.info("LineWatch on http://%s:%s%s (WebSocket callbacks)", config.host, config.port, config.url_prefix)
+        serve(app, config)
+        return 0
     runtime = app.server.extensions["linewatch"]
     runtime.ensure_started()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl+C: record what is left

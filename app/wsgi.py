@@ -9,6 +9,9 @@ from app.logs import setup_logging
 
 try:
     config = Config.from_env(os.environ)
+    if config.transport == "websocket":
+        sys.exit("linewatch: LINEWATCH_TRANSPORT=websocket is served by app.asgi:application "
+                 "(gunicorn -c gunicorn.conf.py -k uvicorn.workers.UvicornWorker app.asgi:application)")
     setup_logging(config.log_format)  # the app's lines; gunicorn.conf.py formats gunicorn's own alike
     server = create_app(config).server
 except ConfigError as exc:

@@ -1,0 +1,342 @@
+"""LINEWATCH_TRANSPORT=websocket: Dash's FastAPI backend with WebSocket callbacks under gunicorn's
+uvicorn worker, the HTTP API beside it, and HTTP polling where a proxy refuses the socket.
+
+One server (under a URL prefix) serves the module; the access-control test starts its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import http.client
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.exceptions import InvalidStatus  # the test extra pulls the websocket extra (uvicorn[standard])
+from websockets.sync.client import connect
+from werkzeug.security import generate_password_hash
+
+from layouts import ids
+from tests.browser import ConsoleLog, chromium
+from tests.conftest import ROOT, ServerProcess, free_port
+from tests.proxy import ReverseProxy
+from tests.test_browser import chart_points, wait_text
+from tests.test_tick import tick_request
+
+pytestmark = [pytest.mark.server, pytest.mark.browser]
+
+PREFIX = "/tools/lw/"
+CALLBACK_PATH = "_dash-update-component"
+
+
+def asgi_server(tmp_path_factory, *flags: str, **env) -> ServerProcess:
+    """gunicorn with uvicorn workers serving ``app.asgi:application`` (the repository's gunicorn.conf.py)."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("data")
+    argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-k", "uvicorn.workers.UvicornWorker",
+            "app.asgi:application", "--bind", f"127.0.0.1:{port}", *flags]
+    env = {"LINEWATCH_TRANSPORT": "websocket", "LINEWATCH_DATA_DIR": str(data), "LINEWATCH_SIM_RATE": "10",
+           "LINEWATCH_URL_PREFIX": PREFIX, **env}
+    server = ServerProcess(argv, env, port, data / "server.log")
+    server.data_dir = data
+    server.wait_ready(PREFIX + "healthz")
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process = asgi_server(tmp_path_factory, "--preload")  # imported before the fork: threads start after it
+    yield process
+    newest = json.loads(fetch(process.url + PREFIX + "readyz")[2])["store"]["next_seq"] - 1
+    assert process.stop() == 0  # SIGTERM: the lifespan shutdown stops the runtime, the worker exits cleanly
+    recorded = sqlite3.connect(process.data_dir / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
+    assert recorded.fetchone()[0] >= newest  # ...after recording the last batch
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as instance:
+        yield instance
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def declared_body_status(server, path: str, length: int) -> int:
+    """The status of a POST that announces ``length`` bytes, before any of them is sent."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def ticks_total(server) -> int:
+    text = fetch(server.url + PREFIX + "metrics")[2].decode()
+    return int(re.search(r"^linewatch_ticks_total (\d+)$", text, re.M).group(1))
+
+
+def wait_streaming(page) -> None:
+    wait_text(page, ids.KPI_STATUS, "Live")
+    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.length > 0")
+
+
+def transport(page) -> str:
+    return page.evaluate("window.linewatchTransport ? window.linewatchTransport.mode() : 'none'")
+
+
+def watch_posts(page) -> list[str]:
+    posts: list[str] = []
+    page.on("request", lambda r: r.method == "POST" and CALLBACK_PATH in r.url and posts.append(r.url))
+    return posts
+
+
+def test_ticks_travel_over_the_websocket_with_a_clean_console(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    posts = watch_posts(page)
+    page.goto(server.url + PREFIX)
+    wait_streaming(page)
+    page.wait_for_function("window.linewatchTransport.mode() === 'websocket'")
+    ticks, sent, points = ticks_total(server), len(posts), chart_points(page)
+    page.wait_for_timeout(3000)
+    assert chart_points(page) >= points + 10  # 10 points/s stream in
+    assert len(posts) == sent  # no callback POST: every tick went over the socket...
+    assert ticks_total(server) >= ticks + 2  # ...and the server answered it there (timed for /metrics)
+    assert float(page.inner_text(f"#{ids.KPI_THROUGHPUT}")) > 0
+    assert console.entries == []
+    page.close()
+
+
+class NoUpgradeProxy(ReverseProxy):
+    """A reverse proxy that refuses WebSockets (403 to every Upgrade), as some corporate proxies do."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.refused = 0
+        super().__init__(*args, **kwargs)
+
+    def _app(self, environ, start_response):
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            self.refused += 1
+            start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", "22")])
+            return [b"no websockets here :(\n"]
+        return super()._app(environ, start_response)
+
+
+def test_behind_a_proxy_that_refuses_websockets_the_page_polls_over_http(server, browser):
+    proxy = NoUpgradeProxy(PREFIX, strip=True, upstream=f"127.0.0.1:{server.port}")  # strips the prefix, too
+    try:
+        page = browser.new_page(locale="en-US")
+        console = ConsoleLog(page)
+        posts = watch_posts(page)
+        page.goto(proxy.url + PREFIX)
+        wait_streaming(page)
+        assert transport(page) == "http"
+        points, sent = chart_points(page), len(posts)
+        page.wait_for_timeout(3000)
+        assert chart_points(page) >= points + 10  # still streaming...
+        assert len(posts) >= sent + 2  # ...over HTTP polling
+        assert proxy.refused >= 1 and any(CALLBACK_PATH in path for path in proxy.requests)
+        # the only console line is the browser's own note of the refused handshake
+        assert all("WebSocket" in entry and "403" in entry for entry in console.entries), console.entries
+        page.close()
+    finally:
+        proxy.close()
+
+
+class FreezingRelay:
+    """A TCP relay (in a thread) that can stop passing WebSocket traffic without closing it, like a
+    proxy or a NAT that silently drops an idle long-lived connection; HTTP keeps flowing."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.frozen = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0), self.loop).result(10)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _shutdown(self) -> None:
+        self.server.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()  # each pipe closes its writer on the way out
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _handle(self, client_reader, client_writer) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            client_writer.close()
+            return
+        socket = {"is": False}
+        await asyncio.gather(self._pipe(client_reader, server_writer, socket, True),
+                             self._pipe(server_reader, client_writer, socket, False))
+
+    async def _pipe(self, reader, writer, socket, upstream: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if upstream and b"upgrade: websocket" in data[:4096].lower():
+                    socket["is"] = True
+                if socket["is"] and self.frozen.is_set():
+                    continue  # swallowed: the connection stays open, nothing arrives
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def test_a_socket_that_goes_silent_falls_back_to_http_polling(server, browser):
+    relay = FreezingRelay(server.port)
+    try:
+        page = browser.new_page(locale="en-US")
+        console = ConsoleLog(page)
+        posts = watch_posts(page)
+        page.goto(relay.url + PREFIX)
+        wait_streaming(page)
+        page.wait_for_function("window.linewatchTransport.mode() === 'websocket'")
+        sent = len(posts)
+        relay.frozen.set()  # from now on the socket swallows everything, both ways
+        page.wait_for_function("window.linewatchTransport.mode() === 'http'", timeout=20_000)  # the watchdog
+        points = chart_points(page)
+        page.wait_for_timeout(2500)
+        assert chart_points(page) >= points + 10 and len(posts) >= sent + 2  # streaming again, over HTTP
+        wait_text(page, ids.KPI_STATUS, "Live")
+        assert console.entries == []
+        page.close()
+    finally:
+        relay.close()
+
+
+def test_api_health_and_security_headers_under_the_prefix(server):
+    status, _, body = fetch(server.url + PREFIX + "healthz")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert fetch(server.url + "/healthz")[2] == body  # unprefixed too, for probes that talk to the app directly
+    status, headers, body = fetch(server.url + PREFIX + "readyz")
+    assert status == 200 and json.loads(body)["source"]["state"] == "running"
+    status, _, body = fetch(server.url + PREFIX + "api/v1/points", json.dumps([{"value": 0.5}] * 5).encode(),
+                            {"Content-Type": "application/json"})
+    assert status == 201 and json.loads(body)["accepted"] == 5
+    status, headers, body = fetch(server.url + PREFIX + "api/v1/points?limit=5")
+    points = json.loads(body)["points"]
+    assert status == 200 and len(points["seq"]) == 5 and headers["X-Content-Type-Options"] == "nosniff"
+    assert fetch(server.url + PREFIX + "api/v1/points", b"[{", {"Content-Type": "application/json"})[0] == 400
+
+    status, headers, page = fetch(server.url + PREFIX)
+    csp = headers["Content-Security-Policy"]
+    assert status == 200 and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'self'" in csp and headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Referrer-Policy"] == "same-origin" and headers["X-Content-Type-Options"] == "nosniff"
+    assert '"websocket": {"enabled": true' in page.decode() or '"enabled":true' in page.decode()
+    assert "assets/transport.js" in page.decode() and not re.search(rb'(src|href)="(https?:)?//', page)
+    for script in re.findall(rb'<script id="_dash-renderer"[^>]*>(.*?)</script>', page, re.S):
+        digest = base64.b64encode(hashlib.sha256(script).digest()).decode()
+        assert f"'sha256-{digest}'" in csp  # the renderer with the transport hooks runs under the CSP
+
+    # a tick still works over HTTP (the fallback), JSON without CSP, and bodies over 1 MiB are refused
+    status, headers, body = fetch(server.url + PREFIX + CALLBACK_PATH, json.dumps(tick_request(1, None)).encode(),
+                                  {"Content-Type": "application/json"})
+    assert status == 200 and json.loads(body)["response"][ids.TICK]["data"]["reset"] is True
+    assert "Content-Security-Policy" not in headers and headers["X-Content-Type-Options"] == "nosniff"
+    assert declared_body_status(server, PREFIX + CALLBACK_PATH, 2 << 20) == 413  # answered before the body is read
+    metrics = fetch(server.url + PREFIX + "metrics")[2].decode()
+    assert "linewatch_store_up 1" in metrics and "linewatch_ready 1" in metrics
+    for path in ("/docs", "/openapi.json"):  # no OpenAPI pages (Swagger UI comes from a CDN): the dashboard
+        status, headers, body = fetch(server.url + path)
+        assert status == 200 and b"_dash-config" in body and b"swagger" not in body.lower()
+
+
+def layout_text(server, headers: dict) -> str:
+    return fetch(server.url + PREFIX + "_dash-layout", headers=headers)[2].decode()
+
+
+def test_language_from_browser_query_cookie_and_referrer(server):
+    zh, en = "实时缺陷监测", "Live defect monitoring"
+    assert zh in layout_text(server, {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert en in layout_text(server, {"Accept-Language": "en-GB,en;q=0.9"})
+    assert en in layout_text(server, {"Accept-Language": "zh-CN", "Cookie": "linewatch_lang=en"})
+    assert zh in layout_text(server, {"Referer": f"{server.url}{PREFIX}?embed=1&lang=zh"})  # iframe, no cookie
+    status, headers, _ = fetch(server.url + PREFIX + "?lang=zh")
+    assert status == 200 and "linewatch_lang=zh" in headers["Set-Cookie"] and f"Path={PREFIX}" in headers["Set-Cookie"]
+
+
+def test_viewer_access_control_covers_the_page_and_the_socket(tmp_path_factory):
+    users = tmp_path_factory.mktemp("users") / "users.txt"
+    users.write_text("op:" + generate_password_hash("s3cret") + "\n")
+    server = asgi_server(tmp_path_factory, LINEWATCH_AUTH="basic", LINEWATCH_AUTH_USERS_FILE=str(users))
+    try:
+        good = {"Authorization": "Basic " + base64.b64encode(b"op:s3cret").decode()}
+        bad = {"Authorization": "Basic " + base64.b64encode(b"op:guess").decode()}
+        status, headers, body = fetch(server.url + PREFIX)
+        assert status == 401 and headers["WWW-Authenticate"].startswith('Basic realm="LineWatch"')
+        assert json.loads(body) == {"error": "authentication required"}
+        assert fetch(server.url + PREFIX, headers=bad)[0] == 401
+        assert fetch(server.url + PREFIX, headers=good)[0] == 200
+        assert fetch(server.url + PREFIX + "api/v1/alerts")[0] == 401  # the Flask side guards its reads
+        assert fetch(server.url + PREFIX + "api/v1/alerts", headers=good)[0] == 200
+        assert fetch(server.url + PREFIX + "healthz")[0] == 200  # probes stay open
+
+        ws_url = f"ws://127.0.0.1:{server.port}{PREFIX}_dash-ws-callback"
+        origin = f"http://127.0.0.1:{server.port}"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url, origin=origin, open_timeout=5).close()
+        assert refused.value.response.status_code == 403
+        with connect(ws_url, origin=origin, additional_headers=good, open_timeout=5) as socket:
+            socket.send(json.dumps({"type": "callback_request", "requestId": "r1", "rendererId": "t",
+                                    "payload": tick_request(1, None)}))
+            answer = json.loads(socket.recv(timeout=10))
+        assert answer["type"] == "callback_response" and answer["requestId"] == "r1"
+        assert answer["payload"]["data"]["response"][ids.TICK]["data"]["reset"] is True
+    finally:
+        server.stop()
+
+
+def test_importing_the_asgi_app_starts_no_thread(tmp_path):
+    probe = "import threading, app.asgi; print(sorted(t.name for t in threading.enumerate()))"
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['MainThread']"
+
+
+def test_a_socket_answer_and_a_polled_answer_are_the_same_tick(server):
+    """The two transports run the same callback: same keys, same cursor semantics."""
+    origin = server.url
+    with connect(f"ws://127.0.0.1:{server.port}{PREFIX}_dash-ws-callback", origin=origin, open_timeout=5) as socket:
+        socket.send(json.dumps({"type": "callback_request", "requestId": "a", "rendererId": "t",
+                                "payload": tick_request(1, None)}))
+        first = json.loads(socket.recv(timeout=10))["payload"]["data"]["response"][ids.TICK]["data"]
+    time.sleep(0.5)
+    _, _, body = fetch(server.url + PREFIX + CALLBACK_PATH, json.dumps(tick_request(2, first["cursor"])).encode(),
+                       {"Content-Type": "application/json"})
+    delta = json.loads(body)["response"][ids.TICK]["data"]
+    assert first["reset"] is True and set(delta) >= {"at", "cursor", "ts", "value", "prob", "rate"}, delta
+    assert "reset" not in delta and delta["first"] == first["cursor"] + 1  # the delta continues the socket's cursor
