@@ -4,10 +4,10 @@ import sys
 import time
 import traceback
 
-from . import ingest, memory, report, scaling, synthetic, viewer, websocket
+from . import ingest, memory, redis_scale, report, scaling, synthetic, viewer, websocket
 
 EXPERIMENTS = {"viewer": viewer, "scaling": scaling, "synthetic": synthetic, "ingest": ingest,
-               "memory": memory, "websocket": websocket}
+               "memory": memory, "websocket": websocket, "redis": redis_scale}
 
 
 def main(argv=None):
@@ -28,7 +28,7 @@ def main(argv=None):
         report.save(record)
         ok &= all(c["pass"] for c in record["checks"])
         for c in record["checks"]:
-            print(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['target']}: {c['measured']} ({c['limit']})")
+            print(f"  {report.verdict(c):4}  {c['target']}: {c['measured']} ({c['limit']})")
         print(f"  [{time.monotonic() - t0:.0f} s]", flush=True)
     print(report.render())
     return 0 if ok else 1

@@ -30,6 +30,14 @@ def tick_body(template, n, cursor_id, cursor):
     return body
 
 
+def tick_error(spec, response):
+    """The error a tick answered with HTTP 200 reports (LineWatch's error ticks, e.g. store
+    unavailable: they keep the cursor and carry no points), or None."""
+    component, prop = spec.tick_output.rsplit(".", 1)
+    tick = response["response"][component][prop]
+    return f"tick error: {tick['error']}" if isinstance(tick, dict) and tick.get("error") else None
+
+
 async def viewer(url, spec, template, start, warm_end, end, period, out):
     """One viewer: its own connection and cursor; ticks from ``start`` until ``end``."""
     cursor, n, due = None, 1, start  # a new page: its first tick backfills the window
@@ -42,9 +50,11 @@ async def viewer(url, spec, template, start, warm_end, end, period, out):
             try:
                 async with session.post(url, data=data, headers=HEADERS) as resp:
                     payload = await resp.read()
-                if resp.status == 200 and spec.cursor_id is not None:
-                    cursor = spec.cursor_in(json.loads(payload))
                 error = None if resp.status in (200, 204) else f"HTTP {resp.status}"
+                if resp.status == 200 and spec.cursor_id is not None:
+                    response = json.loads(payload)
+                    cursor = spec.cursor_in(response)
+                    error = tick_error(spec, response)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             done = time.monotonic()

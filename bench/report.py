@@ -6,12 +6,22 @@ import os
 import platform
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-ORDER = ["viewer", "scaling", "synthetic", "ingest", "memory"]
+ORDER = ["viewer", "scaling", "synthetic", "redis", "ingest", "memory"]
 
 
 def check(target, measured, limit, ok):
     """One target: its description, the measured value (text), the limit (text), pass/fail."""
     return {"target": target, "measured": measured, "limit": limit, "pass": bool(ok)}
+
+
+def info(target, measured, limit="no target"):
+    """A figure reported for information: shown as "info", never fails the run."""
+    return {**check(target, measured, limit, True), "info": True}
+
+
+def verdict(c):
+    """PASS, FAIL or info, for one check."""
+    return "info" if c.get("info") else "PASS" if c["pass"] else "FAIL"
 
 
 def result(name, quick, checks, columns, rows, notes=(), data=None):
@@ -52,7 +62,7 @@ def render():
     """Write RESULTS.md from every JSON result present; return its text."""
     records = load_all()
     summary = [[r["name"], r["mode"], c["target"], c["measured"], c["limit"],
-                "PASS" if c["pass"] else "**FAIL**"] for r in records for c in r["checks"]]
+                verdict(c).replace("FAIL", "**FAIL**")] for r in records for c in r["checks"]]
     parts = [
         "# LineWatch benchmark results",
         f"Written by `python -m bench` on {dt.datetime.now().isoformat(timespec='seconds')}; "

@@ -50,11 +50,11 @@ def stop(proc, timeout=10.0):
 
 
 @contextmanager
-def gunicorn(target, env=None, threads=8, log_path=os.devnull):
-    """Run ``gunicorn target`` (1 gthread worker) and yield (process, base_url)."""
+def gunicorn(target, env=None, threads=8, log_path=os.devnull, workers=1):
+    """Run ``gunicorn target`` (``workers`` gthread workers, default 1) and yield (process, base_url)."""
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}",
-           "--workers", "1", "--threads", str(threads), "--worker-class", "gthread",
+           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
            "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO}
     with open(log_path, "ab") as log:

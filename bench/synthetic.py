@@ -30,22 +30,38 @@ def capture_tick(spec, base):
 
 def measure(spec, clients, duration, warmup=5.0, period=1.0):
     """Serve ``spec`` and run the pinned load generator against it; summarise one run."""
-    with spec.serve(threads=THREADS) as (proc, base), tempfile.NamedTemporaryFile("w") as cfg:
+    with spec.serve(threads=THREADS) as (proc, base):
+        out = load(spec, base, capture_tick(spec, base), clients, duration, warmup, period,
+                   lambda: {"server": procstat.cpu_seconds(proc.pid)})
+    out["server_cpu_s"] = out.pop("cpu_s")["server"]
+    return out
+
+
+def load(spec, base, body, clients, duration, warmup=5.0, period=1.0, cpu=None):
+    """Run the pinned load generator (``clients`` viewers replaying ``body``) against the server at
+    ``base``; summarise one run. ``cpu()`` returns CPU seconds by component; its deltas over the
+    measured interval come back as ``cpu_s``."""
+    with tempfile.NamedTemporaryFile("w") as cfg:
         json.dump({"app": spec.name, "url": base + "/_dash-update-component", "clients": clients,
-                   "duration": duration, "warmup": warmup, "period": period,
-                   "body": capture_tick(spec, base)}, cfg)
+                   "duration": duration, "warmup": warmup, "period": period, "body": body}, cfg)
         cfg.flush()
         gen = subprocess.Popen(["taskset", "-c", CLIENT_CPU, sys.executable, "-m", "bench.loadgen", cfg.name],
                                cwd=REPO, env={**os.environ, "PYTHONPATH": REPO},
                                stdout=subprocess.PIPE, text=True)
-        cpu = {}
-        for line in gen.stdout:
-            if line.startswith("measure-"):
-                cpu[line.strip()] = procstat.cpu_seconds(proc.pid)
-            else:
-                out = json.loads(line)
+        cpu_at = {}
+        try:
+            for line in gen.stdout:
+                if line.startswith("measure-"):
+                    cpu_at[line.strip()] = cpu() if cpu else {}
+                else:
+                    out = json.loads(line)
+        except BaseException:  # never leave the generator running
+            gen.kill()
+            gen.wait()
+            raise
         if gen.wait() != 0:
             raise RuntimeError(f"load generator exited with {gen.returncode}")
+    start, end = cpu_at["measure-start"], cpu_at["measure-end"]
     lat = np.array(out["latency_ms"])
     p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else (float("nan"),) * 3
     return {"app": spec.name, "clients": clients, "seconds": duration, "requests": len(lat),
@@ -53,7 +69,7 @@ def measure(spec, clients, duration, warmup=5.0, period=1.0):
             "max_ms": float(lat.max()) if len(lat) else float("nan"),
             "body_bytes_per_tick": out["body_bytes"] / max(len(lat), 1),
             "errors": len(out["errors"]), "error_samples": sorted(set(out["errors"]))[:5],
-            "server_cpu_s": cpu["measure-end"] - cpu["measure-start"],
+            "cpu_s": {name: end[name] - start.get(name, 0.0) for name in end},
             "client_cpu_s": out["client_cpu_s"]}
 
 

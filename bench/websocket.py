@@ -74,16 +74,11 @@ WS_FLOOR = SocketAppSpec(
 LINEWATCH_WS = SocketAppSpec(
     name="linewatch-ws", target="app.asgi:application", tick_output="tick.data",
     period_env="LINEWATCH_PERIOD", cursor_id="cursor",
-    env={"LINEWATCH_WINDOW": "1000", "LINEWATCH_TRANSPORT": "websocket"}, data_dir_env="LINEWATCH_DATA_DIR",
+    # one new reading per tick, the floor's data rate (as in the viewer experiment)
+    env={"LINEWATCH_WINDOW": "1000", "LINEWATCH_TRANSPORT": "websocket", "LINEWATCH_SIM_RATE": "1"},
+    data_dir_env="LINEWATCH_DATA_DIR",
     ready_js="(document.querySelector('#chart .js-plotly-plot')?.data[0].x.length || 0) > 0"
              " && window.linewatchTransport.mode() === 'websocket'")
-
-# Like for like: the simulator at 1 point/s, so LineWatch's ticks carry as many points as the floor's
-# (informational; the default 5 points/s is what the ratio checks use, as in the viewer experiment).
-LINEWATCH_WS_1PT = SocketAppSpec(
-    name="linewatch-ws, 1 point/s", target=LINEWATCH_WS.target, tick_output=LINEWATCH_WS.tick_output,
-    period_env=LINEWATCH_WS.period_env, cursor_id="cursor", env={**LINEWATCH_WS.env, "LINEWATCH_SIM_RATE": "1"},
-    data_dir_env="LINEWATCH_DATA_DIR", ready_js=LINEWATCH_WS.ready_js)
 
 
 class Frames:
@@ -237,7 +232,6 @@ def measure(spec, k, duration, idle=5.0, warmup=5.0):
 def run(quick):
     duration, idle, warmup = (20, 5, 3) if quick else (60, 10, 5)
     runs = [measure(spec, k, duration, idle, warmup) for k in VIEWERS for spec in (WS_FLOOR, LINEWATCH_WS)]
-    runs.append(measure(LINEWATCH_WS_1PT, VIEWERS[-1], duration, idle, warmup))
     by = {(r["app"], r["viewers"]): r for r in runs}
     checks, notes = [], []
     for k in VIEWERS:
@@ -247,14 +241,9 @@ def run(quick):
             print(f"  K={k}: LineWatch/floor (WebSocket) {label} ratio {ratio:.2f}")
             checks.append(report.check(f"websocket {label} LineWatch/floor, K={k}", f"{ratio:.2f}",
                                        f"≤ {MAX_RATIO}", ratio <= MAX_RATIO))
-    like = runs[-1]
-    notes.append(f"Like for like (LINEWATCH_SIM_RATE=1, K={like['viewers']}): LineWatch/floor "
-                 f"{like['cpu_s_per_viewer_min'] / by[('ws-floor', like['viewers'])]['cpu_s_per_viewer_min']:.2f} "
-                 f"for CPU, {like['down_bytes_per_viewer_min'] / by[('ws-floor', like['viewers'])]['down_bytes_per_viewer_min']:.2f} "
-                 "for bytes down (informational). Over a socket a tick has next to no framing (a few bytes of "
-                 "frame header where a polled tick carries ~150-180 B of response headers down and ~900 B of "
-                 "request up), so bytes follow the payload: the default simulator's 5 points per tick "
-                 "against the floor's 1.")
+    notes.append("Over a socket a tick has next to no framing (a few bytes of frame header where a polled "
+                 "tick carries ~150-180 B of response headers down and ~900 B of request up), so bytes follow "
+                 "the payload; both apps add one reading per tick.")
     for r in runs:
         checks.append(report.check(f"websocket {r['app']} K={r['viewers']}: ticks over the socket, no callback POST",
                                    f"{r['callback_posts']} POSTs, {r['ws_frames_down_per_viewer_s']:.2f} frames "
@@ -274,13 +263,14 @@ def run(quick):
             http = {(r["app"], r["viewers"]): r for r in json.load(f).get("data", {}).get("runs", [])}
         for k in VIEWERS:
             if ("floor", k) in http and ("linewatch", k) in http:
+                floor_ws, lw_ws = by[("ws-floor", k)], by[("linewatch-ws", k)]
+                floor_http, lw_http = http[("floor", k)], http[("linewatch", k)]
+                cpu, down = "cpu_s_per_viewer_min", "down_bytes_per_viewer_min"
                 notes.append(
                     f"K={k}, against HTTP polling (viewer.json, an earlier run): the WebSocket floor costs "
-                    f"{by[('ws-floor', k)]['cpu_s_per_viewer_min'] / http[('floor', k)]['cpu_s_per_viewer_min']:.2f}× "
-                    f"the HTTP floor's CPU and {by[('ws-floor', k)]['down_bytes_per_viewer_min'] / http[('floor', k)]['down_bytes_per_viewer_min']:.2f}× "
-                    f"its bytes down; LineWatch over the socket "
-                    f"{by[('linewatch-ws', k)]['cpu_s_per_viewer_min'] / http[('linewatch', k)]['cpu_s_per_viewer_min']:.2f}× "
-                    f"and {by[('linewatch-ws', k)]['down_bytes_per_viewer_min'] / http[('linewatch', k)]['down_bytes_per_viewer_min']:.2f}× "
+                    f"{floor_ws[cpu] / floor_http[cpu]:.2f}× the HTTP floor's CPU and "
+                    f"{floor_ws[down] / floor_http[down]:.2f}× its bytes down; LineWatch over the socket "
+                    f"{lw_ws[cpu] / lw_http[cpu]:.2f}× and {lw_ws[down] / lw_http[down]:.2f}× "
                     "LineWatch polling (informational: different runs).")
     rows = [[r["app"], r["viewers"], f"{r['cpu_s_per_viewer_min']:.3f}",
              f"{r['down_bytes_per_viewer_min'] / 1000:.1f}", f"{r['up_bytes_per_viewer_min'] / 1000:.1f}",
