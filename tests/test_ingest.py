@@ -27,22 +27,9 @@ def stored(dash_app, line="line-1") -> int:
 
 
 @pytest.fixture
-def http_config(tmp_path):
+def config(tmp_path):
+    """Overrides tests/conftest.py's: here points arrive only by POST (no simulator)."""
     return Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http"})
-
-
-@pytest.fixture
-def http_app(http_config):
-    from app import create_app
-
-    app = create_app(http_config)
-    yield app
-    app.server.extensions["linewatch"].stop()
-
-
-@pytest.fixture
-def http_client(http_app):
-    return http_app.server.test_client()
 
 
 def test_validation_accepts_the_documented_shapes():
@@ -88,24 +75,24 @@ def post(client, payload=None, data=None, headers=None, content_type="applicatio
     return client.post("/api/v1/points", data=body, headers=headers or {}, content_type=content_type)
 
 
-def test_a_list_is_stored_scored_and_recorded(http_client, http_app):
-    response = post(http_client, [{"value": 0.4}, {"value": 0.41, "defect_prob": 0.9}, {"value": 0.5, "line": "b"}])
+def test_a_list_is_stored_scored_and_recorded(client, dash_app):
+    response = post(client, [{"value": 0.4}, {"value": 0.41, "defect_prob": 0.9}, {"value": 0.5, "line": "b"}])
     assert response.status_code == 201
     assert response.get_json() == {"accepted": 3, "seqs": {"line-1": [0, 1], "b": [0, 0]}}
-    runtime = http_app.server.extensions["linewatch"]
+    runtime = dash_app.server.extensions["linewatch"]
     batch = runtime.stores.get("line-1").since(-1)
     assert batch.value.tolist() == [0.4, 0.41] and batch.prob[1] == 0.9 and 0 <= batch.prob[0] <= 1
     rows = sqlite3.connect(runtime.recorder.path).execute("SELECT line, seq FROM points ORDER BY line, seq").fetchall()
     assert rows == [("b", 0), ("line-1", 0), ("line-1", 1)]  # on disk before the 201
-    assert post(http_client, {"value": 1.0}).get_json()["seqs"] == {"line-1": [2, 2]}
+    assert post(client, {"value": 1.0}).get_json()["seqs"] == {"line-1": [2, 2]}
 
 
-def test_a_bad_point_rejects_the_whole_request(http_client, http_app):
-    response = post(http_client, [{"value": 0.1}, {"value": 0.2}, {"value": "x"}])
+def test_a_bad_point_rejects_the_whole_request(client, dash_app):
+    response = post(client, [{"value": 0.1}, {"value": 0.2}, {"value": "x"}])
     assert response.status_code == 400
     assert response.get_json() == {"error": "point 2: value must be a number, not str", "index": 2, "field": "value"}
-    assert stored(http_app) == 0
-    assert http_app.server.extensions["linewatch"].ingestor.rejected == 3
+    assert stored(dash_app) == 0
+    assert dash_app.server.extensions["linewatch"].ingestor.rejected == 3
 
 
 @pytest.mark.parametrize("kwargs, status, fragment", [
@@ -116,11 +103,11 @@ def test_a_bad_point_rejects_the_whole_request(http_client, http_app):
     ({"payload": [{"value": 1}] * 10_001}, 413, "at most 10000 points"),
     ({"data": "[" + ",".join(['{"value": 1.0}'] * 80_000) + "]"}, 413, "larger than 1048576 bytes"),
 ])
-def test_malformed_requests_get_a_json_error(http_client, http_app, kwargs, status, fragment):
-    response = post(http_client, **kwargs)
+def test_malformed_requests_get_a_json_error(client, dash_app, kwargs, status, fragment):
+    response = post(client, **kwargs)
     assert response.status_code == status
     assert fragment in response.get_json()["error"]
-    assert stored(http_app) == 0
+    assert stored(dash_app) == 0
 
 
 def test_the_token_is_required_when_set(tmp_path):
@@ -150,10 +137,10 @@ point_like = st.fixed_dictionaries({}, optional={
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=st.lists(point_like, min_size=1, max_size=5) | point_like | json_values)
-def test_any_json_is_all_or_nothing_and_never_a_server_error(http_client, http_app, payload):
-    before = sum(store.stats().next_seq for _, store in http_app.server.extensions["linewatch"].stores.items())
-    response = post(http_client, data=json.dumps(payload))
-    after = sum(store.stats().next_seq for _, store in http_app.server.extensions["linewatch"].stores.items())
+def test_any_json_is_all_or_nothing_and_never_a_server_error(client, dash_app, payload):
+    before = sum(store.stats().next_seq for _, store in dash_app.server.extensions["linewatch"].stores.items())
+    response = post(client, data=json.dumps(payload))
+    after = sum(store.stats().next_seq for _, store in dash_app.server.extensions["linewatch"].stores.items())
     assert response.status_code in (201, 400)
     expected = len(payload) if isinstance(payload, list) else 1
     assert after - before == (expected if response.status_code == 201 else 0)
