@@ -51,18 +51,24 @@ def measure(spec, k, duration, idle=5.0, warmup=5.0):
     }
 
 
+def ratio_checks(runs, floor_name, app_name, experiment):
+    """LineWatch/floor checks for server CPU and bytes down per viewer-minute, for every K."""
+    by = {(r["app"], r["viewers"]): r for r in runs}
+    checks = []
+    for k in VIEWERS:
+        floor, lw = by[(floor_name, k)], by[(app_name, k)]
+        for key, label in (("cpu_s_per_viewer_min", "CPU"), ("down_bytes_per_viewer_min", "bytes down")):
+            ratio = lw[key] / floor[key]
+            print(f"  K={k}: LineWatch/floor ({experiment}) {label} ratio {ratio:.2f}")
+            checks.append(report.check(f"{experiment} {label} LineWatch/floor, K={k}", f"{ratio:.2f}",
+                                       f"≤ {MAX_RATIO}", ratio <= MAX_RATIO))
+    return checks
+
+
 def run(quick):
     duration, idle, warmup = (20, 5, 3) if quick else (60, 10, 5)
     runs = [measure(spec, k, duration, idle, warmup) for k in VIEWERS for spec in (FLOOR, LINEWATCH)]
-    by = {(r["app"], r["viewers"]): r for r in runs}
-    checks, notes = [], []
-    for k in VIEWERS:
-        floor, lw = by[("floor", k)], by[("linewatch", k)]
-        for key, label in (("cpu_s_per_viewer_min", "CPU"), ("down_bytes_per_viewer_min", "bytes down")):
-            ratio = lw[key] / floor[key]
-            print(f"  K={k}: LineWatch/floor {label} ratio {ratio:.2f}")
-            checks.append(report.check(f"viewer {label} LineWatch/floor, K={k}", f"{ratio:.2f}",
-                                       f"≤ {MAX_RATIO}", ratio <= MAX_RATIO))
+    checks, notes = ratio_checks(runs, FLOOR.name, LINEWATCH.name, "viewer"), []
     for r in runs:
         if r["callback_posts_per_tick"] > 1.05:
             notes.append(f"{r['app']} K={r['viewers']}: {r['callback_posts_per_tick']:.2f} server "

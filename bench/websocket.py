@@ -16,13 +16,11 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import procstat, report, servers
+from . import procstat, report, servers, viewer
 from .apps import AppSpec
 from .browsers import Viewer, chromium
 from .wire import ByteCounter
 
-VIEWERS = (1, 4)
-MAX_RATIO = 2.0
 WORKER = "uvicorn.workers.UvicornWorker"
 TEXT, CLOSE, PING, PONG = 1, 8, 9, 10
 
@@ -231,16 +229,8 @@ def measure(spec, k, duration, idle=5.0, warmup=5.0):
 
 def run(quick):
     duration, idle, warmup = (20, 5, 3) if quick else (60, 10, 5)
-    runs = [measure(spec, k, duration, idle, warmup) for k in VIEWERS for spec in (WS_FLOOR, LINEWATCH_WS)]
-    by = {(r["app"], r["viewers"]): r for r in runs}
-    checks, notes = [], []
-    for k in VIEWERS:
-        floor, lw = by[("ws-floor", k)], by[("linewatch-ws", k)]
-        for key, label in (("cpu_s_per_viewer_min", "CPU"), ("down_bytes_per_viewer_min", "bytes down")):
-            ratio = lw[key] / floor[key]
-            print(f"  K={k}: LineWatch/floor (WebSocket) {label} ratio {ratio:.2f}")
-            checks.append(report.check(f"websocket {label} LineWatch/floor, K={k}", f"{ratio:.2f}",
-                                       f"≤ {MAX_RATIO}", ratio <= MAX_RATIO))
+    runs = [measure(spec, k, duration, idle, warmup) for k in viewer.VIEWERS for spec in (WS_FLOOR, LINEWATCH_WS)]
+    checks, notes = viewer.ratio_checks(runs, WS_FLOOR.name, LINEWATCH_WS.name, "websocket"), []
     notes.append("Over a socket a tick has next to no framing (a few bytes of frame header where a polled "
                  "tick carries ~150-180 B of response headers down and ~900 B of request up), so bytes follow "
                  "the payload; both apps add one reading per tick.")
@@ -261,7 +251,8 @@ def run(quick):
     if os.path.exists(viewer_json):
         with open(viewer_json) as f:
             http = {(r["app"], r["viewers"]): r for r in json.load(f).get("data", {}).get("runs", [])}
-        for k in VIEWERS:
+        by = {(r["app"], r["viewers"]): r for r in runs}
+        for k in viewer.VIEWERS:
             if ("floor", k) in http and ("linewatch", k) in http:
                 floor_ws, lw_ws = by[("ws-floor", k)], by[("linewatch-ws", k)]
                 floor_http, lw_http = http[("floor", k)], http[("linewatch", k)]
