@@ -139,16 +139,10 @@ class SocketByteCounter(ByteCounter):
     def snapshot(self):
         return (self.up, self.down, self.ws_up, self.ws_down, Counter(self.frames_up), Counter(self.frames_down))
 
-    async def _handle(self, c_reader, c_writer):
-        self.connections += 1
-        try:
-            s_reader, s_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            c_writer.close()
-            return
+    async def _relay(self, c_reader, c_writer, s_reader, s_writer):
         link = {"socket": False, "up": Frames(self.frames_up), "down": Frames(self.frames_down)}
         await asyncio.gather(self._watched_pipe(c_reader, s_writer, "up", link),
-                                           self._watched_pipe(s_reader, c_writer, "down", link))
+                             self._watched_pipe(s_reader, c_writer, "down", link))
 
     async def _watched_pipe(self, reader, writer, direction, link):
         first = True

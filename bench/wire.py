@@ -61,6 +61,10 @@ class ByteCounter:
         except OSError:
             c_writer.close()
             return
+        await self._relay(c_reader, c_writer, s_reader, s_writer)
+
+    async def _relay(self, c_reader, c_writer, s_reader, s_writer):
+        """Copy both directions of one connection, counting bytes (subclasses count more)."""
         await asyncio.gather(self._pipe(c_reader, s_writer, "up"),
                              self._pipe(s_reader, c_writer, "down"))
 
