@@ -10,7 +10,7 @@ import sys
 
 import flask.cli
 
-from app import create_app
+from app.web import create_app
 from app.config import Config, ConfigError
 from app.logs import setup_logging
 

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
-from app.ingest import LINE_ID, InvalidPoint, validate_points
+from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import alerts_csv
 from app.store import StoreUnavailable

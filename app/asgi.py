@@ -8,7 +8,7 @@ Dash on its FastAPI backend with WebSocket callbacks, the HTTP API beside it (ap
 import os
 import sys
 
-from app import create_app
+from app.web import create_app
 from app.config import Config, ConfigError
 from app.logs import setup_logging
 from app.websocket import asgi_app

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+LANG_COOKIE = "linewatch_lang"  # ?lang= on the page sticks in this cookie
+LANG_COOKIE_AGE_S = 365 * 24 * 3600
+
 TEXT = {
     "en": {
         "title": "LineWatch",

@@ -16,11 +16,8 @@ from bisect import bisect_left
 
 from flask import Blueprint, Flask, Response, g, request
 
-from layouts import ids
-
 VIEWER_WINDOW_S = 30.0
 MAX_TRACKED_VIEWERS = 100_000
-TICK_OUTPUT = f"{ids.TICK}.data"
 # seconds; the target is p95 < 100 ms at 200 viewers
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SOURCE_STATES = ("starting", "running", "reconnecting", "error", "finished", "stopped")
@@ -78,8 +75,9 @@ class Viewers:
 
 
 class Metrics:
-    def __init__(self, runtime) -> None:
+    def __init__(self, runtime, tick_output: str) -> None:
         self.runtime = runtime
+        self.tick_output = tick_output
         self.ticks = 0
         self.callback_errors = 0
         self.latency = Histogram()
@@ -146,9 +144,12 @@ def _label(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def install(server: Flask, runtime, prefix: str) -> Metrics:
-    """The /metrics endpoint and the tick hooks on ``server``; returns the app's registry."""
-    metrics = Metrics(runtime)
+def install(server: Flask, runtime, prefix: str, tick_output: str) -> Metrics:
+    """The /metrics endpoint and the tick hooks on ``server``; returns the app's registry.
+
+    ``tick_output`` names the tick callback's output (``id.property``): requests for it are ticks.
+    """
+    metrics = Metrics(runtime, tick_output)
     tick_path = prefix + "_dash-update-component"
 
     @server.before_request
@@ -165,7 +166,7 @@ def install(server: Flask, runtime, prefix: str) -> Metrics:
             metrics.callback_error()
             return response
         body = request.get_json(silent=True)  # cached: Dash has parsed it
-        if isinstance(body, dict) and body.get("output") == TICK_OUTPUT:
+        if isinstance(body, dict) and body.get("output") == metrics.tick_output:
             viewer = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}"
             metrics.tick(time.perf_counter() - started, viewer, time.time())
         return response

@@ -99,7 +99,7 @@ class Runtime:
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
         self.ingestor = Ingestor(self.stores, self.recorder)
-        self.source = make_source(config, self.store, self.ingestor)
+        self.source = make_source(config, self.ingestor)
 
     def _init_shared(self, config: Config) -> None:
         """A reader of the Redis streams; ingest, source and recorder run in ``python -m app.ingest``."""

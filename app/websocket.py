@@ -38,14 +38,12 @@ from werkzeug.http import dump_cookie
 
 from app import compress, security
 from app.api import MAX_BODY_BYTES
-from app.i18n import TEXT
-from app.metrics import TICK_OUTPUT
+from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT
 
 log = logging.getLogger(__name__)
 
 # The renderer's request hooks tell assets/transport.js when a callback over the socket stalls.
 RENDERER = "var renderer = new DashRenderer((window.linewatchTransport || {}).hooks);"
-TICK_MARK = f'"{TICK_OUTPUT}"'  # cheap test before parsing a socket message as JSON
 MAX_TIMED_REQUESTS = 1000  # tick requests awaiting their answer, per socket
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-content-type-options", b"nosniff")]
 
@@ -104,6 +102,7 @@ class LineWatchASGI:
         self.api = WSGIMiddleware(http_api)
         self.api_routes = http_api.url_map.bind("localhost")
         self.metrics = http_api.extensions["linewatch_metrics"]
+        self.tick_mark = f'"{self.metrics.tick_output}"'  # cheap test before parsing a message as JSON
         self.prefix = config.url_prefix
         self.bare = self.prefix.rstrip("/")
         self.tick_path = self.prefix + "_dash-update-component"
@@ -236,8 +235,7 @@ class LineWatchASGI:
             if self.x_frame:
                 headers["X-Frame-Options"] = self.x_frame
         if lang:  # ?lang= on the page sticks (a cookie), since Dash fetches the layout separately
-            from app import LANG_COOKIE, LANG_COOKIE_AGE_S
-
+            
             headers.append("Set-Cookie", dump_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE_S,
                                                      path=self.prefix, samesite="Lax"))
 
@@ -294,13 +292,13 @@ class LineWatchASGI:
         if status >= 400:
             self.metrics.callback_error()
             return
-        if TICK_MARK.encode() not in body:
+        if self.tick_mark.encode() not in body:
             return
         try:
             output = json.loads(body).get("output")
         except (ValueError, AttributeError):
             return
-        if output == TICK_OUTPUT:
+        if output == self.metrics.tick_output:
             self.metrics.tick(duration, self._viewer(scope), time.time())
 
     # -- Dash over the socket: callbacks ---------------------------------------------------
@@ -313,13 +311,13 @@ class LineWatchASGI:
         async def timed_receive():
             message = await receive()
             text = message.get("text") if message["type"] == "websocket.receive" else None
-            if text and TICK_MARK in text:
+            if text and self.tick_mark in text:
                 try:
                     request = json.loads(text)
                 except ValueError:
                     return message
                 if (isinstance(request, dict) and request.get("type") == "callback_request"
-                        and (request.get("payload") or {}).get("output") == TICK_OUTPUT):
+                        and (request.get("payload") or {}).get("output") == self.metrics.tick_output):
                     if len(waiting) >= MAX_TIMED_REQUESTS:
                         waiting.clear()
                     waiting[request.get("requestId")] = time.perf_counter()

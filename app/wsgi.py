@@ -3,7 +3,7 @@
 import os
 import sys
 
-from app import create_app
+from app.web import create_app
 from app.config import Config, ConfigError
 from app.logs import setup_logging
 

@@ -36,7 +36,7 @@ class Bench:
     """One LineWatch app whose store holds ``window`` points and receives 1 point per tick."""
 
     def __init__(self, window, data_dir):
-        from app import create_app
+        from app.web import create_app
         from app.config import Config
         self.window = window
         server = create_app(Config.from_env({"LINEWATCH_DATA_DIR": data_dir,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from app.web import create_app
 from app.config import Config
 from tests.redis_server import RedisServer
 

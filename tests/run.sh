@@ -18,5 +18,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python -m pip install -q --disable-pip-version-check -e ".[test]"
+# constraints.txt pins every package (the lock; README "Dependencies"): a fresh machine installs what CI tested
+python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 exec python -m pytest "$@"

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Config
-from app.ingest import InvalidPoint, validate_points
+from app.readings import InvalidPoint, validate_points
 
 NOW = 1_800_000_000.0
 
@@ -111,7 +111,7 @@ def test_malformed_requests_get_a_json_error(client, dash_app, kwargs, status, f
 
 
 def test_the_token_is_required_when_set(tmp_path):
-    from app import create_app
+    from app.web import create_app
 
     config = Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path), "LINEWATCH_SOURCE": "http",
                               "LINEWATCH_INGEST_TOKEN": "s3cret"})

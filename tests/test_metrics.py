@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app import create_app
+from app.web import create_app
 from app.config import Config
 from app.sources import SourceHealth
 from tests.test_tick import tick_request

@@ -1,9 +1,10 @@
 import numpy as np
 
-from app.points import PointBatch, Thresholds, anomaly_mask
+from app.ingest import Ingestor
+from app.points import DEFAULT_LINE, PointBatch, Thresholds, anomaly_mask
 from app.scoring import ZScoreScorer
 from app.sources.simulator import BASELINE, SimulatorSource
-from app.store import MemoryStore
+from app.store import LineStores
 
 
 def test_scorer_is_low_on_the_baseline_and_high_on_a_raised_value():
@@ -31,13 +32,13 @@ def test_thresholds_map_the_value_slider_to_value_over_100():
 
 
 def simulate(seconds, rate=5.0, seed=3):
-    store = MemoryStore(100_000)
+    stores = LineStores(100_000)
     clock = [1_000_000.0]
-    source = SimulatorSource(store, rate=rate, seed=seed, clock=lambda: clock[0])
+    source = SimulatorSource(Ingestor(stores, recorder=None), rate=rate, seed=seed, clock=lambda: clock[0])
     for _ in range(int(seconds * rate)):
         clock[0] += 1 / rate
         source.step()
-    return store.since(-1)
+    return stores.get(DEFAULT_LINE).since(-1)
 
 
 def test_simulator_streams_at_its_rate_with_real_timestamps():

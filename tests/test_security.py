@@ -21,7 +21,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.security import generate_password_hash
 
 import app.security as security
-from app import create_app
+from app.web import create_app
 from app.api import MAX_BODY_BYTES
 from app.config import Config, ConfigError
 from tests.conftest import ROOT

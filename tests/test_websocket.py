@@ -275,7 +275,8 @@ def test_api_health_and_security_headers_under_the_prefix(server):
 
 
 def layout_text(server, headers: dict) -> str:
-    return fetch(server.url + PREFIX + "_dash-layout", headers=headers)[2].decode()
+    """The layout's JSON, decoded (servers may escape non-ASCII text as \\uXXXX), as text to search."""
+    return json.dumps(json.loads(fetch(server.url + PREFIX + "_dash-layout", headers=headers)[2]), ensure_ascii=False)
 
 
 def test_language_from_browser_query_cookie_and_referrer(server):

@@ -34,7 +34,7 @@ import numpy as np
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
 from app.logs import setup_logging
-from app.points import DEFAULT_LINE, PointBatch, Thresholds
+from app.points import PointBatch, Thresholds
 from app.recorder import ALERT_COLUMNS, Recorder, Retention
 from app.sources import make_source
 from app.store import StoreUnavailable
@@ -202,7 +202,7 @@ class IngestWorker:
                                        Thresholds(config.prob_threshold, config.value_threshold),
                                        Retention(config.retention_days, config.retention_points))
         self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder))
-        self.source = make_source(config, self.buffer.get(DEFAULT_LINE), self.ingestor)
+        self.source = make_source(config, self.ingestor)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error = ""

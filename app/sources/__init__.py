@@ -10,9 +10,8 @@ from app.sources.simulator import SimulatorSource
 __all__ = ["SourceHealth", "ThreadedSource", "PushSource", "SimulatorSource", "make_source"]
 
 
-def make_source(config, store, ingestor):
-    """The source named by ``config.source``: the simulator feeds ``store`` (the default
-    line); the others bring outside points through ``ingestor``."""
+def make_source(config, ingestor):
+    """The source named by ``config.source``; every one brings its readings through ``ingestor``."""
     if config.source == "mqtt":
         from app.sources.mqtt import MqttSource
 
@@ -23,4 +22,4 @@ def make_source(config, store, ingestor):
         return ReplaySource(config.replay_file, ingestor, speed=config.replay_speed, loop=config.replay_loop)
     if config.source == "http":
         return PushSource()
-    return SimulatorSource(store, rate=config.sim_rate)
+    return SimulatorSource(ingestor, rate=config.sim_rate)

@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from app.ingest import Readings, validate_points
+from app.readings import Readings, validate_points
 from app.sources.base import SourceHealth
 
 log = logging.getLogger(__name__)

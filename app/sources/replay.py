@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.ingest import FIELDS, InvalidPoint, Readings, validate_points
+from app.readings import FIELDS, InvalidPoint, Readings, validate_points
 from app.sources.base import SourceHealth, ThreadedSource
 
 STEP_S = 0.05

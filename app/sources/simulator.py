@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from app.scoring import Scorer, ZScoreScorer
+from app.points import DEFAULT_LINE
+from app.readings import Readings
 from app.sources.base import ThreadedSource
 
 BASELINE = 0.42
@@ -42,16 +43,17 @@ class SensorModel:
 
 
 class SimulatorSource(ThreadedSource):
-    """The built-in source: ``rate`` scored readings per second, appended to ``store``."""
+    """The built-in source: ``rate`` readings per second of ``line``, through ``ingestor`` like
+    any outside source's (scored there, since they carry no defect probability)."""
 
     name = "simulator"
 
-    def __init__(self, store, rate: float, scorer: Scorer | None = None, seed: int | None = None,
+    def __init__(self, ingestor, rate: float, line: str = DEFAULT_LINE, seed: int | None = None,
                  clock=time.time) -> None:
         super().__init__(interval=max(1.0 / rate, MAX_STEP_S))
-        self.store = store
+        self.ingestor = ingestor
         self.rate = rate
-        self.scorer = scorer or ZScoreScorer(initial_mean=BASELINE)
+        self.line = line
         self.sensor = SensorModel(np.random.default_rng(seed))
         self.clock = clock
         self._last_ts: float | None = None
@@ -66,4 +68,4 @@ class SimulatorSource(ThreadedSource):
         ts = self._last_ts + np.arange(1, n + 1) / self.rate
         self._last_ts = float(ts[-1])
         values = self.sensor.readings(ts, 1.0 / self.rate)
-        self.store.append(ts, values, self.scorer.score(values))
+        self.ingestor.ingest(Readings(ts, values, np.full(n, np.nan), [self.line] * n), durable=False)

@@ -34,7 +34,7 @@ ROOT = HERE.parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-from app import create_app  # noqa: E402
+from app.web import create_app  # noqa: E402
 from app.config import Config, ConfigError  # noqa: E402
 from app.logs import setup_logging  # noqa: E402
 

@@ -1,0 +1,133 @@
+"""The factory: ``create_app(config)`` builds the Dash app and wires every part (the only module that knows them all)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import dash
+import flask
+from flask import request
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+import callbacks
+import layouts
+from app import compress, metrics, security
+from app.api import create_api
+from app.config import Config
+from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT, choose_lang, labels
+from app.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSPORT_ASSET = r"^transport\.js$"  # assets/transport.js, the WebSocket/HTTP switch: websocket transport only
+
+
+def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
+    """Build the Dash app for ``config``; starts no thread.
+
+    With ``server`` (an existing Flask app, e.g. a portal) LineWatch mounts onto it under
+    ``config.url_prefix``, which must then be a path of its own; otherwise it gets its own.
+
+    With ``LINEWATCH_TRANSPORT=websocket`` Dash runs on its FastAPI backend with WebSocket
+    callbacks, and the HTTP API, metrics and security hooks below go on a small Flask app of
+    their own; ``app.asgi:application`` serves both (app/websocket.py).
+    """
+    if server is not None and config.url_prefix == "/":
+        raise ValueError("mounting LineWatch on an existing Flask app needs a LINEWATCH_URL_PREFIX, e.g. /linewatch/")
+    websocket = config.transport == "websocket"
+    if websocket and server is not None:
+        raise ValueError("LINEWATCH_TRANSPORT=websocket serves LineWatch as an ASGI app (app.asgi:application), "
+                         "not on an existing Flask app: mount it beside the portal under its URL prefix")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime(config)
+    app = dash.Dash(
+        __name__,
+        title="LineWatch",
+        assets_folder=str(ROOT / "assets"),
+        requests_pathname_prefix=config.url_prefix,
+        routes_pathname_prefix=config.url_prefix,
+        serve_locally=True,
+        update_title=None,
+        compress=False,  # app/compress.py: gzip for LineWatch's paths only, no extra package
+        add_log_handler=False,  # Dash's messages go through app/logs.py like every other line
+        **{"server": server if server is not None else True, **_transport_options(config)},
+    )
+    owns_server = server is None
+    server = flask.Flask(__name__, static_folder=None) if websocket else app.server  # the HTTP API's app
+    server.extensions["linewatch"] = runtime
+    server.register_blueprint(create_api(runtime), url_prefix=config.url_prefix.rstrip("/") or None)
+    server.before_request(runtime.ensure_started)
+
+    @server.after_request
+    def remember_language(response):
+        """``?lang=`` on the page sticks (a cookie), since Dash fetches the layout separately."""
+        requested = request.args.get("lang")
+        if requested in TEXT and request.path.startswith(config.url_prefix):
+            response.set_cookie(LANG_COOKIE, requested, max_age=LANG_COOKIE_AGE_S, path=config.url_prefix,
+                                samesite="Lax")
+        return response
+
+    def layout():
+        if app.backend.has_request_context():  # Dash also calls this once at start-up, to validate
+            asked = app.backend.request_adapter()  # Flask's request or FastAPI's, the same questions
+            requested = (asked.args.get("lang") or asked.cookies.get(LANG_COOKIE)
+                         or _referrer_lang(asked.headers.get("Referer")))
+            lang = choose_lang(config.lang, requested, _accepted_languages(asked.headers.get("Accept-Language")))
+        else:
+            lang = choose_lang(config.lang, None, ())
+        other = next(code for code in TEXT if code != lang)
+        return layouts.build_layout(config, lang, labels(lang), other)
+
+    app.layout = layout
+    callbacks.register_all(app, runtime.store, runtime.source_status, config)
+    _set_up_dash_before_any_request(app)
+    # hooks run in this order before a request and in the reverse order after it
+    metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
+    compress.install(server, lambda: owns_server or request.path.startswith(config.url_prefix))
+    security.install(server, app, config, owns_server)
+    if websocket:
+        from app.websocket import install
+
+        install(app, server, runtime, config)  # the ASGI app around FastAPI (Dash) and Flask (the API)
+    return app
+
+
+def _transport_options(config: Config) -> dict:
+    """Dash's backend: Flask and HTTP callbacks, or FastAPI (its own ``server``) and WebSocket callbacks."""
+    if config.transport != "websocket":
+        return {"assets_ignore": TRANSPORT_ASSET}  # the page polls; nothing to switch
+    from app.websocket import dash_options  # needs the `websocket` extra: pip install -e .[websocket]
+
+    return dash_options()
+
+
+def _accepted_languages(header: str | None) -> list[str]:
+    """The browser's languages, best first (Accept-Language, as Flask's ``request.accept_languages``)."""
+    return list(parse_accept_header(header, LanguageAccept).values()) if header else []
+
+
+def _referrer_lang(referrer: str | None) -> str | None:
+    """``?lang=`` of the page that asks for the layout: in a cross-site iframe the cookie is not kept."""
+    query = urlsplit(referrer or "").query
+    return (parse_qs(query).get("lang") or [None])[0]
+
+
+def _set_up_dash_before_any_request(app: dash.Dash) -> None:
+    """Dash registers its scripts on a process's first request but flags that done before it
+    is: a fresh worker whose first requests come in parallel (the page's scripts, spread over
+    several gunicorn workers) answers some with 500 "dash is not a registered library".
+    Run that set-up once, under a lock, before Dash's own hook (which then has nothing to do)."""
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def set_up() -> None:
+        if not done.is_set():
+            with lock:
+                if not done.is_set():
+                    app._setup_server()
+                    done.set()
+
+    if isinstance(app.server, flask.Flask):  # the FastAPI backend (WebSocket transport) sets up at start
+        app.server.before_request_funcs.setdefault(None, []).insert(0, set_up)
