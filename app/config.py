@@ -203,7 +203,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "mqtt_topic": str,
     "ingest_token": str,
     "replay_file": Path,
-    "replay_speed": _float_range(0.01, 1000.0),
+    "replay_speed": _float_range(0.01, 1_000_000.0),
     "replay_loop": _flag,
     "retention_days": _float_range(0.001, 36_500.0),
     "retention_points": _int_range(MAX_WINDOW, 10**10),

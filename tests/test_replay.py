@@ -78,3 +78,54 @@ def test_a_bad_row_is_named_and_nothing_is_replayed(tmp_path):
     with pytest.raises(ValueError, match=r"bad.csv, data row 2: defect_prob must be between 0 and 1"):
         source.step()
     assert stores.find("line-1") is None
+
+
+def test_a_timestamp_value_file_replays_with_its_spacing_and_clock_steps(tmp_path):
+    """A real sensor export: ``timestamp,value``, naive UTC times, 5-minute steps, an hour repeated."""
+    path = tmp_path / "temperature.csv"
+    path.write_text("timestamp,value\n2013-12-02 21:15:00,73.9\n2013-12-02 21:20:00,74.0\n"
+                    "2013-12-02 21:25:00,74.2\n2013-12-02 21:20:00,74.1\n2013-12-02 21:30:00,74.3\n")
+    source, stores, clock = replay(tmp_path, path, speed=100_000)
+    started = clock.now
+    run_for(source, clock, 0.1, step=0.05)
+    batch = stores.get("line-1").since(-1)
+    assert batch.value.tolist() == [73.9, 74.0, 74.2, 74.1, 74.3]  # file order, the step back included
+    assert np.allclose((batch.ts - started) * 100_000, [0, 300, 600, 300, 900])
+    assert source.health().state == "finished"
+
+
+def test_a_file_without_time_replays_at_a_fixed_step(tmp_path):
+    path = tmp_path / "values.csv"
+    path.write_text("Value\n1.5\n2.5\n3.5\n")
+    source, stores, clock = replay(tmp_path, path, speed=10)
+    run_for(source, clock, 0.5, step=0.1)
+    batch = stores.get("line-1").since(-1)
+    assert batch.value.tolist() == [1.5, 2.5, 3.5]
+    assert np.allclose(np.diff(batch.ts), 0.1)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("time,value\n2024-01-01 00:00:00,1\nyesterday,2\n", r"t.csv, data row 2: time 'yesterday' is neither"),
+    ("timestamp,reading\n1,2\n", r"t.csv: no 'value' column \(columns: timestamp, reading\)"),
+    ("ts,value\n1700000000,1\n1700000001,hot\n", r"t.csv, data row 2: value 'hot' is not a number"),
+    ("", r"t.csv: cannot be read as CSV"),
+])
+def test_a_bad_file_gets_one_line_naming_file_row_and_column(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    source, stores, clock = replay(tmp_path, path)
+    with pytest.raises(ValueError, match=message):
+        source.step()
+    assert stores.items() == []
+
+
+def test_a_month_of_five_minute_data_replays_in_seconds_at_100000x(tmp_path):
+    path = tmp_path / "month.csv"
+    times = pd.date_range("2014-01-01", periods=30 * 288, freq="5min")
+    values = 80 + np.random.default_rng(1).normal(0, 1, len(times))
+    pd.DataFrame({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S"), "value": values}).to_csv(path, index=False)
+    source, stores, clock = replay(tmp_path, path, speed=100_000)
+    run_for(source, clock, 26, step=0.05)  # 30 days / 100,000 = 25.9 s
+    batch = stores.get("line-1").since(-1)
+    assert np.allclose(batch.value, values)
+    assert source.health().state == "finished"
