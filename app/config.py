@@ -128,7 +128,7 @@ def _float_range(low: float, high: float) -> Callable[[str], float]:
         except ValueError:
             raise ValueError("must be a number") from None
         if not low <= value <= high:  # also rejects NaN
-            raise ValueError(f"must be between {low:g} and {high:g}")
+            raise ValueError(f"must be between {low:,.12g} and {high:,.12g}")
         return value
 
     return parse

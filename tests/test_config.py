@@ -37,7 +37,7 @@ def test_unrelated_and_empty_variables_are_ignored():
     ("LINEWATCH_STORE", "mongo", "one of memory, redis"),
     ("LINEWATCH_REDIS_URL", "http://x", "redis://host:6379/0"),
     ("LINEWATCH_MQTT_URL", "tcp://broker", "mqtt://user:pass@host:1883"),
-    ("LINEWATCH_REPLAY_SPEED", "0", "between 0.01 and 1000"),
+    ("LINEWATCH_REPLAY_SPEED", "0", "between 0.01 and 1,000,000"),
     ("LINEWATCH_LANG", "fr", "one of auto, zh, en"),
     ("LINEWATCH_PROB_THRESHOLD", "nan", "between 0 and 1"),
     ("LINEWATCH_PROB_THRESHOLD", "1.5", "between 0 and 1"),
