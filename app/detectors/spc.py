@@ -55,10 +55,9 @@ def shewhart_limits(baseline: np.ndarray) -> tuple[float, float]:
 
 
 def _count_last(mask: np.ndarray, k: int) -> np.ndarray:
-    """How many of the k readings ending at each position are True (-1 where fewer than k exist)."""
+    """How many of the (up to) k readings ending at each position are True."""
     c = np.concatenate(([0], np.cumsum(mask)))
-    out = c[k:] - c[:-k] if len(mask) >= k else np.empty(0, dtype=c.dtype)
-    return np.concatenate((np.full(min(k - 1, len(mask)), -1), out))
+    return c[1:] - c[np.maximum(np.arange(1, len(c)) - k, 0)]
 
 
 def _run(mask: np.ndarray, k: int) -> np.ndarray:
