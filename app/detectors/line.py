@@ -27,7 +27,7 @@ class DetectorConfig:
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     spc: SpcConfig = field(default_factory=SpcConfig)
     score_threshold: float | None = 0.5
-    clear_after: int = 100
+    clear_after: int = 150
 
 
 class DetectorOutput(NamedTuple):
