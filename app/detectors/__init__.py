@@ -1,0 +1,19 @@
+"""Anomaly detection for a line's readings: pure numpy/scipy, no web framework.
+
+    det = LineDetector(DetectorConfig())        # one per line, O(1) state
+    out = det.process(ts, value)                # a batch in arrival order; causal
+    out.score                                   # 0..1 per reading (0.5 = anomaly threshold)
+    out.events                                  # Event(index, ts, rule, severity, message), raises only
+    out.center, out.lcl, out.ucl                # SPC control lines (NaN before the SPC baseline)
+
+Modules: ``scorer`` (self-calibrating score), ``spc`` (Shewhart, Western Electric, Nelson, EWMA,
+CUSUM), ``alarms`` (one event per episode), ``line`` (puts them together per line).
+"""
+
+from app.detectors.alarms import Alarm, Event
+from app.detectors.line import DetectorConfig, DetectorOutput, LineDetector
+from app.detectors.scorer import ScorerConfig, StreamScorer
+from app.detectors.spc import RULES, SpcChart, SpcConfig
+
+__all__ = ["Alarm", "DetectorConfig", "DetectorOutput", "Event", "LineDetector", "RULES",
+           "ScorerConfig", "SpcChart", "SpcConfig", "StreamScorer"]

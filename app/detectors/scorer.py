@@ -1,0 +1,228 @@
+"""Self-calibrating streaming anomaly score for one signal, in its own units.
+
+How a reading is judged (every estimate is streaming, O(1) state, learnt from the signal itself):
+
+1. **Expectation.** Three models predict the value: a slowly adapting level, a time-of-day profile
+   and a day-of-week profile (bins of the signal's cadence, at least 15 min wide). A profile competes
+   once it has seen one full period; the model with the smallest running error is used. A profile
+   keeps a scale per bin too, so a busy hour is not judged by a quiet hour's noise.
+2. **Surprise.** The residual and its first difference, each divided by its running scale (mean
+   absolute deviation, started from the median / MAD of the first readings), give the instant
+   surprise of a reading: a spike or a step.
+3. **Three detectors** turn surprises into an excess ``u`` (1 = the anomaly threshold):
+   *spike*: the surprise against ``spike_ratio`` times the largest surprise of recent memory (a
+   decaying record), so the routine spikes of a spiky signal stop alarming;
+   *burst*: the local rate of surprises above ``burst_level`` against its long-run rate (a binomial
+   z-score), for bursts and variance changes;
+   *shift*: an EWMA of the signed residual against its own long-run RMS, for sustained offsets.
+   The score is u / (1 + u): 0.5 at the threshold.
+
+Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
+lasting level shift becomes the new normal: the scorer recovers instead of locking up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+DAY_S = 86400.0
+WEEK_S = 7 * DAY_S
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """Parameters of :class:`StreamScorer`. Rates are per reading; levels are in scale units."""
+
+    init: int = 30  # readings whose median / MAD start the estimates
+    warmup: int = 150  # readings scored 0 while the estimates settle (includes ``init``)
+    rate: float = 0.01  # adaptation of the level and of the scales
+    clip: float = 3.0  # Huber clip of residuals in the updates
+    periods: tuple[float, ...] = (DAY_S, WEEK_S)  # seasonal profiles (seconds)
+    min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
+    profile_rate: float = 0.3  # adaptation of a profile bin, per visit
+    profile_gain: float = 0.7  # a profile is used when its error is below this fraction of the best
+    bin_scale_mix: float = 0.5  # a bin's scale is at least this fraction of its profile's scale
+    floor_fraction: float = 0.1  # scales stay above this fraction of the mean absolute deviation
+    resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
+    surprise_cap: float = 100.0
+    spike: float = 4.0  # smallest surprise that is a spike
+    spike_ratio: float = 1.4  # a spike must exceed this multiple of the recent record
+    record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
+    burst_level: float = 5.0  # surprises above this count towards a burst
+    burst_rate: float = 0.05  # EWMA rate of the local burst rate
+    burst_z: float = 7.0  # binomial z-score of the local rate that is a burst
+    burst_min_rate: float = 0.01  # the long-run rate is taken as at least this
+    shift_rate: float = 0.05  # EWMA rate of the signed residual
+    shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
+    long_rate: float = 0.001  # adaptation of the long-run burst rate and shift mean square
+
+
+def _ewma(x: np.ndarray, rate: float, state: float) -> np.ndarray:
+    """y_i = y_{i-1} + rate (x_i - y_{i-1}) from y_{-1} = ``state``."""
+    y, _ = lfilter([rate], [1.0, rate - 1.0], x, zi=[(1.0 - rate) * state])
+    return y
+
+
+class StreamScorer:
+    """Causal anomaly score 0..1 per reading (0.5 = the anomaly threshold); O(1) state."""
+
+    def __init__(self, config: ScorerConfig = ScorerConfig()):
+        self.config = config
+        self._n = 0
+        self._first: list[tuple[float, float]] = []
+        self._model: dict = {}  # expectation state, created after the first ``init`` readings
+        # detector state: record, local and long-run burst rate, shift EWMA and its mean square
+        self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
+
+    def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Scores of a batch in arrival order (0 during warm-up)."""
+        ts, value = np.asarray(ts, dtype=float), np.asarray(value, dtype=float)
+        out = np.zeros(len(value))
+        start = 0
+        while start < len(value) and not self._model:
+            self._first.append((float(ts[start]), float(value[start])))
+            start += 1
+            if len(self._first) == self.config.init:
+                self._start()
+        self._n += start
+        if start == len(value):
+            return out
+        surprise, residual_z = self._surprises(ts[start:], value[start:])
+        u = self._excess(surprise, residual_z)
+        judged = self._n + np.arange(len(u)) >= self.config.warmup
+        out[start:] = np.where(judged, u / (1.0 + u), 0.0)
+        self._n += len(u)
+        return out
+
+    def _excess(self, surprise: np.ndarray, residual_z: np.ndarray) -> np.ndarray:
+        """The three detectors, vectorised over a batch with their state carried between batches."""
+        cfg = self.config
+        # spike: the record before each reading, a decaying running max (in logs: a cumulative max)
+        log_decay = np.log(cfg.record_decay)
+        steps = np.arange(len(surprise)) * log_decay
+        log_s = np.log(np.maximum(surprise, 1e-300))
+        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, np.log(self._record) + log_decay)))
+        before = np.concatenate(([self._record], record[:-1]))
+        u = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
+        # burst: local rate of large surprises against the long-run rate before it
+        large = (surprise > cfg.burst_level).astype(float)
+        burst = _ewma(large, cfg.burst_rate, self._burst)
+        long_run = _ewma(large, cfg.long_rate, self._burst_long)
+        p = np.concatenate(([self._burst_long], long_run[:-1]))
+        floor_p = np.maximum(p, cfg.burst_min_rate)
+        sd = np.sqrt(floor_p * (1.0 - floor_p) * cfg.burst_rate / (2.0 - cfg.burst_rate))
+        u = np.maximum(u, (burst - p) / (cfg.burst_z * sd))
+        # shift: EWMA of the signed residual against its long-run RMS before it
+        shift = _ewma(np.clip(residual_z, -cfg.surprise_cap, cfg.surprise_cap), cfg.shift_rate, self._shift)
+        mean_square = _ewma(shift * shift, cfg.long_rate, self._shift_ms)
+        ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
+        u = np.maximum(u, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))
+        self._record, self._burst, self._burst_long = float(record[-1]), float(burst[-1]), float(long_run[-1])
+        self._shift, self._shift_ms = float(shift[-1]), float(mean_square[-1])
+        return u
+
+    def _surprises(self, ts: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Instant surprise and signed residual (scale units) of each reading, updating the models."""
+        cfg, m = self.config, self._model
+        rate, clip, prate, gain, mix = cfg.rate, cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
+        floor_fraction, cap = cfg.floor_fraction, cfg.surprise_cap
+        level, mad, resolution_floor = m["level"], m["mad"], m["resolution_floor"]
+        scale, diff_scale, previous = m["scale"], m["diff_scale"], m["previous"]
+        profiles, bin_scales = m["profiles"], m["bin_scales"]
+        n_profiles = len(profiles)
+        bins = [((ts % period) // m["bin_s"]).astype(np.int64) % len(profile)
+                for period, profile in zip(cfg.periods, profiles)]
+        ready = [ts > m["since"] + period for period in cfg.periods]
+        bins_t = list(zip(*[b.tolist() for b in bins])) if n_profiles else [()] * len(ts)
+        ready_t = list(zip(*[r.tolist() for r in ready])) if n_profiles else [()] * len(ts)
+        surprises, residuals = [], []
+        for x, bin_of, ready_of in zip(value.tolist(), bins_t, ready_t):
+            floor = floor_fraction * mad
+            if floor < resolution_floor:
+                floor = resolution_floor
+            # the level model
+            r = x - level
+            d = r - previous[0]
+            previous[0] = r
+            s = scale[0]
+            c = clip * s
+            step = c if r > c else (-c if r < -c else r)
+            best_scale, best_r, best_d, best_diff = s, r, d, diff_scale[0]
+            level += rate * step
+            mad += rate * ((r if r > 0 else -r) - mad)
+            best_error = s
+            s += rate * ((step if step > 0 else -step) - s)
+            scale[0] = s if s > resolution_floor else resolution_floor
+            ds = diff_scale[0]
+            ad = d if d > 0 else -d
+            ds += rate * ((ad if ad < clip * ds else clip * ds) - ds)
+            diff_scale[0] = ds if ds > resolution_floor else resolution_floor
+            # the seasonal profiles
+            for k in range(n_profiles):
+                b = bin_of[k]
+                profile = profiles[k]
+                expected = profile[b]
+                if expected is None:
+                    expected = level
+                r = x - expected
+                d = r - previous[k + 1]
+                previous[k + 1] = r
+                s = scale[k + 1]
+                if ready_of[k] and s < gain * best_error:
+                    bs = bin_scales[k][b]
+                    best_scale, best_r, best_d, best_diff, best_error = (
+                        bs if bs > mix * s else mix * s, r, d, diff_scale[k + 1], s)
+                c = clip * s
+                step = c if r > c else (-c if r < -c else r)
+                profile[b] = expected + prate * step
+                bs = bin_scales[k][b]
+                ar = r if r > 0 else -r
+                bs += prate * ((ar if ar < clip * bs else clip * bs) - bs)
+                bin_scales[k][b] = bs if bs > resolution_floor else resolution_floor
+                s += rate * ((step if step > 0 else -step) - s)
+                scale[k + 1] = s if s > resolution_floor else resolution_floor
+                ds = diff_scale[k + 1]
+                ad = d if d > 0 else -d
+                ds += rate * ((ad if ad < clip * ds else clip * ds) - ds)
+                diff_scale[k + 1] = ds if ds > resolution_floor else resolution_floor
+            z = best_r / (best_scale if best_scale > floor else floor)
+            zd = best_d / (best_diff if best_diff > floor else floor)
+            surprise = max(abs(z), abs(zd))
+            surprises.append(surprise if surprise < cap else cap)
+            residuals.append(z)
+        m.update(level=level, mad=mad)
+        return np.array(surprises), np.array(residuals)
+
+    def _start(self) -> None:
+        """Start every estimate robustly from the first readings (median, MAD, finest step)."""
+        cfg = self.config
+        t = np.array([r[0] for r in self._first])
+        x = np.array([r[1] for r in self._first])
+        steps = np.abs(np.diff(x))
+        level = float(np.median(x))
+        finest = float(steps[steps > 0].min()) if np.any(steps > 0) else 0.0
+        resolution_floor = max(cfg.resolution_fraction * finest, 1e-12 * max(1.0, abs(level)))
+        spread = max(float(np.median(np.abs(x - level))), resolution_floor)
+        step_spread = max(float(np.median(steps)), resolution_floor) if len(steps) else spread
+        cadence = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+        bin_s = max(cadence, cfg.min_bin_s)
+        profiles, bin_scales = [], []
+        for period in cfg.periods:
+            n_bins = max(1, int(round(period / bin_s)))
+            profile: list[float | None] = [None] * n_bins
+            for ti, xi in zip(t.tolist(), x.tolist()):
+                b = int((ti % period) // bin_s) % n_bins
+                old = profile[b]
+                profile[b] = xi if old is None else old + cfg.profile_rate * (xi - old)
+            profiles.append(profile)
+            bin_scales.append([spread] * n_bins)
+        models = 1 + len(cfg.periods)
+        self._model = dict(
+            level=level, mad=float(np.mean(np.abs(x - level))), resolution_floor=resolution_floor,
+            scale=[spread] * models, diff_scale=[step_spread] * models,
+            previous=[float(x[-1]) - level] + [0.0] * len(cfg.periods),
+            profiles=profiles, bin_scales=bin_scales, bin_s=bin_s, since=float(t[0]))
+        self._first = []
