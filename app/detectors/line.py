@@ -12,7 +12,7 @@ from app.detectors.scorer import ScorerConfig, StreamScorer
 from app.detectors.spc import SpcChart, SpcConfig
 
 SCORE_RULE = "score"
-CRITICAL_SCORE = 0.8  # a score event at or above this is critical (surprise 4x the threshold)
+CRITICAL_SCORE = 2 / 3  # a score event at or above this is critical (twice the anomaly threshold)
 CRITICAL_RULES = frozenset({"we-1", "nelson-1"})  # a reading beyond 3 sigma
 
 

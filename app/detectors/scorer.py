@@ -48,7 +48,7 @@ class ScorerConfig:
     floor_fraction: float = 0.1  # scales stay above this fraction of the mean absolute deviation
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
     surprise_cap: float = 100.0
-    spike: float = 4.0  # smallest surprise that is a spike
+    spike: float = 4.5  # smallest surprise that is a spike
     spike_ratio: float = 1.4  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
     burst_level: float = 5.0  # surprises above this count towards a burst

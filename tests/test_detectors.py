@@ -1,0 +1,165 @@
+"""The line detector: self-calibrating score, alarm events, batch-split invariance, import hygiene."""
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.detectors import RULES, Alarm, DetectorConfig, LineDetector, ScorerConfig, SpcConfig
+
+PACKAGE = Path(__file__).resolve().parent.parent / "app" / "detectors"
+WARMUP = ScorerConfig().warmup
+SPIKE_AT, SHIFT_AT, NOISY_FROM, NOISY_TO = 1200, 1800, 2500, 2600
+
+
+def injected(seed=1, n=3000, step_s=60.0):
+    """Unit-variance noise with a spike, a lasting level shift and a spell of 5x noise."""
+    rng = np.random.default_rng(seed)
+    ts = 1.7e9 + step_s * np.arange(n)
+    x = rng.normal(0.0, 1.0, n)
+    x[SPIKE_AT] += 12.0
+    x[SHIFT_AT:] += 6.0
+    x[NOISY_FROM:NOISY_TO] *= 5.0
+    return ts, x
+
+
+def run(ts, x, config=DetectorConfig(), batch=100):
+    det = LineDetector(config)
+    outs = [det.process(ts[a:a + batch], x[a:a + batch]) for a in range(0, len(x), batch)]
+    return np.concatenate([o.score for o in outs]), [e for o in outs for e in o.events]
+
+
+def test_detector_modules_import_only_numpy_scipy_and_the_standard_library():
+    allowed = {"numpy", "scipy", "app"} | set(sys.stdlib_module_names)
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+                if name.startswith("app"):
+                    assert name.startswith(("app.detectors", "app.points")), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("scale, offset", [(1.0, 0.0), (0.001, 5.0), (10_000.0, -30_000.0), (0.37, 1_000.0)])
+def test_injected_anomalies_raise_events_at_any_scale_and_nothing_else(scale, offset):
+    ts, x = injected()
+    _, events = run(ts, offset + scale * x)
+    raised = [e.index for e in events]
+    assert len(raised) == 3, raised
+    spike, shift, noisy = raised
+    assert spike == SPIKE_AT
+    assert SHIFT_AT <= shift <= SHIFT_AT + 10
+    assert NOISY_FROM <= noisy <= NOISY_FROM + 40
+    assert {e.rule for e in events} == {"score"}
+
+
+def test_events_are_the_same_whatever_the_units():
+    ts, x = injected(seed=5)
+    reference = [(e.index, e.rule) for e in run(ts, x)[1]]
+    for scale, offset in [(0.001, 0.0), (10_000.0, 7.0), (3.0, -200.0)]:
+        assert [(e.index, e.rule) for e in run(ts, offset + scale * x)[1]] == reference
+
+
+def test_a_lasting_level_shift_becomes_the_new_normal():
+    ts, x = injected()
+    score, _ = run(ts, x)
+    settled = score[SHIFT_AT + 300:NOISY_FROM]
+    assert settled.max() < 0.5
+    assert settled.mean() < 0.2
+
+
+def test_a_warm_signal_does_not_lock_the_scorer_into_anomalies():
+    """The old scorer started at std 0.05 and flagged 98 % of a degrees-Celsius signal."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    ts = 1.7e9 + np.arange(n)
+    celsius = 60.0 + 0.002 * np.arange(n) + rng.normal(0.0, 0.8, n)
+    score, _ = run(ts, celsius)
+    assert (score[WARMUP:] >= 0.5).mean() < 0.005
+
+
+def test_few_false_alarms_on_pure_noise():
+    rate = []
+    for seed in range(5):
+        rng = np.random.default_rng(100 + seed)
+        x = 20.0 + 0.5 * rng.normal(size=10_000)
+        rate.append(len(run(1.7e9 + np.arange(10_000.0), x)[1]))
+    assert np.mean(rate) <= 3  # per 10,000 readings; a 3-sigma Shewhart rule would raise ~27
+
+
+def test_a_constant_start_is_handled():
+    x = np.concatenate((np.zeros(200), np.random.default_rng(0).normal(0.0, 1.0, 800)))
+    score, events = run(1.7e9 + np.arange(1000.0), x)
+    assert np.isfinite(score).all()
+    assert events and events[0].index == 200  # the first change after a flat start is news
+
+
+def test_the_decision_for_a_reading_uses_no_later_reading():
+    ts, x = injected()
+    future = x.copy()
+    future[2000:] = 1e6
+    head, _ = run(ts[:2000], x[:2000])
+    assert np.array_equal(run(ts, future)[0][:2000], head)
+
+
+SPLIT_CONFIG = DetectorConfig(spc=SpcConfig(rules=frozenset(RULES), baseline=100))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=30))
+def test_output_does_not_depend_on_how_the_stream_is_split(sizes):
+    ts, x = injected(n=2700)
+    whole = LineDetector(SPLIT_CONFIG).process(ts, x)
+    det = LineDetector(SPLIT_CONFIG)
+    cuts = np.cumsum(sizes)
+    parts = [det.process(t, v) for t, v in zip(np.split(ts, cuts[cuts < len(x)]), np.split(x, cuts[cuts < len(x)]))]
+    assert np.allclose(np.concatenate([p.score for p in parts]), whole.score, rtol=1e-9, atol=1e-12)
+    assert [e for p in parts for e in p.events] == whole.events
+    for line in ("center", "lcl", "ucl"):
+        assert np.array_equal(np.concatenate([getattr(p, line) for p in parts]), getattr(whole, line), equal_nan=True)
+
+
+def test_single_readings_and_empty_batches_work():
+    ts, x = (a[:400] for a in injected())
+    det = LineDetector()
+    outs = [det.process(ts[i:i + 1], x[i:i + 1]) for i in range(400)]
+    assert det.process(np.empty(0), np.empty(0)).score.shape == (0,)
+    assert np.allclose(np.concatenate([o.score for o in outs]), run(ts, x)[0], rtol=1e-9, atol=1e-12)
+
+
+def test_spc_rules_raise_their_own_events():
+    rng = np.random.default_rng(2)
+    x = rng.normal(10.0, 1.0, 400)
+    x[300] = 25.0
+    config = DetectorConfig(spc=SpcConfig(rules=frozenset({"we-1", "nelson-2"}), baseline=100), score_threshold=None)
+    out = LineDetector(config).process(1.7e9 + np.arange(400.0), x)
+    we1 = [e for e in out.events if e.rule == "we-1"]
+    assert [e.index for e in we1] == [300]
+    assert we1[0].severity == "critical" and "we-1" in we1[0].message
+    assert np.isnan(out.center[:100]).all() and np.isfinite(out.ucl[100:]).all()
+
+
+def test_score_event_carries_index_time_severity_and_message():
+    ts, x = injected()
+    _, events = run(ts, 5.0 + x)
+    spike = events[0]
+    assert spike.index == SPIKE_AT and spike.ts == ts[SPIKE_AT]
+    assert spike.rule == "score" and spike.severity == "critical"
+    assert f"{5.0 + x[SPIKE_AT]:.6g}" in spike.message
+
+
+def test_alarm_raises_once_per_episode_and_again_after_a_quiet_spell():
+    fire = np.zeros(60, dtype=bool)
+    fire[[5, 7, 12, 30, 31, 45]] = True  # episode 5..12; 30 after 17 quiet readings; 45 after 13
+    assert Alarm(clear_after=15).update(0, fire).tolist() == [5, 30]
+    alarm = Alarm(clear_after=15)
+    assert alarm.update(0, fire[:20]).tolist() + alarm.update(20, fire[20:]).tolist() == [5, 30]
