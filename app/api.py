@@ -1,4 +1,4 @@
-"""HTTP endpoints beside the dashboard: health, readiness, ingest, points and alerts."""
+"""HTTP endpoints beside the dashboard: health, readiness, ingest, points, alerts, alarms and lines."""
 
 from __future__ import annotations
 
@@ -167,5 +167,20 @@ def create_api(runtime) -> Blueprint:
     def alerts_as_csv():
         return Response(alerts_csv(_alerts()), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=linewatch-alerts.csv"})
+
+    @api.get("/api/v1/alarms")
+    def alarms():
+        """Alarms raised in a time range (of the reading that raised each), oldest first; every line without ``line``."""
+        line = _line_arg() if "line" in request.args else None
+        limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
+        return jsonify(alarms=runtime.recorder.alarms(line, _float_arg("from"), _float_arg("to"), limit))
+
+    @api.get("/api/v1/lines")
+    def lines():
+        """The lines of the lines file and those readings arrived for, with their unit and limits."""
+        config = runtime.config
+        seen = {line: store.stats().count for line, store in runtime.stores.items()}
+        ids = [spec.id for spec in config.lines] + sorted(set(seen) - {spec.id for spec in config.lines})
+        return jsonify(lines=[{**config.line(line).to_dict(), "points": seen.get(line, 0)} for line in ids])
 
     return api

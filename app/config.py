@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from app.detectors import LineDetector
+from app.lines import LinesFileError, LineSpec, load_lines
+
 PREFIX = "LINEWATCH_"
 SOURCES = ("simulator", "mqtt", "http", "replay")
 STORES = ("memory", "redis")
@@ -41,7 +44,7 @@ class Config:
     url_prefix: str = "/"
     lang: str = "auto"
     prob_threshold: float = 0.5
-    value_threshold: int = 50
+    value_threshold: float = 0.5  # in the line's unit, for lines without their own (lines file)
     period: float = 1.0
     sim_rate: float = 5.0
     debug: bool = False
@@ -62,6 +65,16 @@ class Config:
     auth_header: str = "X-Forwarded-User"
     log_format: str = "text"
     transport: str = "polling"
+    lines_file: Path | None = None
+    lines: tuple[LineSpec, ...] = ()  # from lines_file
+
+    def line(self, line_id: str) -> LineSpec:
+        """The line's settings: from the lines file, or the defaults (its id as name, no unit)."""
+        return next((spec for spec in self.lines if spec.id == line_id), LineSpec(line_id))
+
+    def detector_for(self, line_id: str) -> LineDetector:
+        """A new detector for the line: its settings with this deployment's thresholds."""
+        return LineDetector(self.line(line_id).detector_config(self.prob_threshold, self.value_threshold))
 
     @property
     def capacity(self) -> int:
@@ -82,6 +95,11 @@ class Config:
                 values[field_name] = parse(raw.strip())
             except ValueError as exc:
                 raise ConfigError(f"{key}={raw!r}: {exc}") from None
+        if values.get("lines_file") is not None:
+            try:
+                values["lines"] = load_lines(values["lines_file"])
+            except LinesFileError as exc:
+                raise ConfigError(f"{PREFIX}LINES_FILE={str(values['lines_file'])!r}: {exc}") from None
         config = cls(**values)
         config._check()
         return config
@@ -194,7 +212,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "url_prefix": _url_prefix,
     "lang": _choice(LANGS),
     "prob_threshold": _float_range(0.0, 1.0),
-    "value_threshold": _int_range(0, 100),
+    "value_threshold": _float_range(-1e15, 1e15),
     "period": _period,
     "sim_rate": _float_range(0.1, 10_000.0),
     "debug": _flag,
@@ -215,4 +233,5 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "auth_header": str,
     "log_format": _choice(LOG_FORMATS),
     "transport": _choice(TRANSPORTS),
+    "lines_file": Path,
 }

@@ -35,15 +35,10 @@ class PointBatch(NamedTuple):
 
 
 class Thresholds(NamedTuple):
-    """The operator's anomaly rule: defect probability and value both above their limits."""
+    """The operator's anomaly rule: defect probability and value (in the line's unit) both above their limits."""
 
     prob: float
-    value_pct: int
-
-    @property
-    def value(self) -> float:
-        """The value limit: the 0-100 slider maps to value/100, as in the seed."""
-        return self.value_pct / 100
+    value: float
 
 
 def anomaly_mask(batch: PointBatch, thresholds: Thresholds) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""SQLite history: points and alerts recorded in batches, reloaded on restart.
+"""SQLite history: points, alerts and alarms recorded in batches, reloaded on restart.
 
-The recorder follows the store like any reader, with its own cursor, so sources and
-viewers never wait on the disk.  Alerts are records with a stable id: points whose
-probability and value exceed the configured thresholds when they were recorded.
+The recorder follows the store like any reader, with its own cursor, and the alarm log with
+its own position, so sources and viewers never wait on the disk.  Alerts are records with a
+stable id: points whose probability and value exceed the configured thresholds when they were
+recorded.  Alarms are the detectors' events (app/alarm_log.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.alarm_log import ALARM_FIELDS, AlarmLog, RaisedAlarm
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
@@ -45,6 +47,18 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_point ON alerts (line, seq);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
 CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
+CREATE TABLE IF NOT EXISTS alarms (
+    id TEXT PRIMARY KEY,
+    line TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    raised_ts REAL NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    value REAL NOT NULL,
+    message TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alarms_line_seq ON alarms (line, seq);
+CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
 """
 RETENTION_EVERY_S = 60.0
 RETENTION_CHUNK = 5000
@@ -68,9 +82,11 @@ class Recorder:
     """
 
     def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0,
-                 retention: Retention = Retention()) -> None:
+                 retention: Retention = Retention(), alarms: AlarmLog | None = None) -> None:
         self.path = Path(data_dir) / "linewatch.sqlite3"
         self.stores = stores
+        self.alarm_log = alarms if alarms is not None else AlarmLog()
+        self.alarm_position = 0  # the next alarm of the log to record
         self.thresholds = thresholds
         self.interval = interval
         self.retention = retention
@@ -115,6 +131,10 @@ class Recorder:
                 self.stores.get(line).load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]))
                 self.cursors[line] = int(seq[-1])
                 restored += len(seq) - start
+                self.alarm_log.add([RaisedAlarm(*row) for row in db.execute(
+                    f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE line = ? AND seq >= ? ORDER BY seq",
+                    (line, int(seq[start])))])
+            self.alarm_position = self.alarm_log.since(0)[1]  # restored alarms are recorded already
         return restored
 
     def flush(self) -> int:
@@ -129,15 +149,21 @@ class Recorder:
                         log.warning("recorder fell behind on %s: %d points were overwritten before being recorded",
                                     line, int(batch.seq[0]) - cursor - 1)
                     pending.append((line, batch))
-            if not pending:
+            alarms, next_position, missed = self.alarm_log.since(self.alarm_position)
+            if missed:
+                log.warning("recorder fell behind the alarm log: %d alarms were dropped before being recorded", missed)
+            if not pending and not alarms:
                 return 0
             if self._writer is None:
                 self._writer = self._open()
             with self._writer as db:
                 for line, batch in pending:
                     self._write(db, line, batch)
+                db.executemany(f"INSERT OR IGNORE INTO alarms ({', '.join(ALARM_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               alarms)
             for line, batch in pending:
                 self.cursors[line] = int(batch.seq[-1])
+            self.alarm_position = next_position
             return sum(len(batch) for _, batch in pending)
 
     def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:
@@ -177,6 +203,8 @@ class Recorder:
                         " (SELECT seq FROM points WHERE line = ?1 AND seq < ?2 LIMIT ?3)", (line, keep_from))
             deleted += self._delete_chunked(
                 db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < ?1 LIMIT ?2)", (cutoff_ts,))
+            deleted += self._delete_chunked(
+                db, "DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < ?1 LIMIT ?2)", (cutoff_ts,))
         return deleted
 
     @staticmethod
@@ -196,6 +224,16 @@ class Recorder:
         with self.connect() as db:
             rows = db.execute(query, (since_ts or 0.0, until_ts or float("inf"), limit)).fetchall()
         return [dict(zip(ALERT_COLUMNS, row)) for row in rows]
+
+    def alarms(self, line: str | None = None, since_ts: float | None = None, until_ts: float | None = None,
+               limit: int = 1000) -> list[dict]:
+        """Recorded alarms (of ``line``, or of every line) raised in a time range, oldest first."""
+        query = (f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE (?1 IS NULL OR line = ?1)"
+                 " AND raised_ts >= ?2 AND raised_ts <= ?3 ORDER BY raised_ts, line, seq LIMIT ?4")
+        with self.connect() as db:
+            rows = db.execute(query, (line, since_ts or 0.0, until_ts if until_ts is not None else float("inf"),
+                                      limit)).fetchall()
+        return [dict(zip(ALARM_FIELDS, row)) for row in rows]
 
     def start(self) -> None:
         if self._thread and self._thread.is_alive():

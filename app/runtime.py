@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from app.alarm_log import AlarmLog
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
@@ -96,9 +97,11 @@ class Runtime:
             return
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
+        self.alarms = AlarmLog()
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
-                                 retention=Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.stores, self.recorder)
+                                 retention=Retention(config.retention_days, config.retention_points),
+                                 alarms=self.alarms)
+        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarms)
         self.source = make_source(config, self.ingestor)
 
     def _init_shared(self, config: Config) -> None:
@@ -108,6 +111,7 @@ class Runtime:
         self.link = RedisLink.from_url(config.redis_url)  # connects on first use, in the serving process
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
+        self.alarms = AlarmLog()  # not shared yet: alarms raised in the ingest worker do not reach web ticks
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = SharedIngestor(self.stores, self.recorder)
         self.source = WorkerSource(self.link)
@@ -124,6 +128,8 @@ class Runtime:
                 return
             restored = self.recorder.restore(self.config.capacity)
             log.info("restored %d points from %s", restored, self.recorder.path)
+            for line, store in self.stores.items():  # detectors resume calibrated on the restored window
+                self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()
             self.source.start()
             atexit.register(self.stop)
@@ -256,6 +262,10 @@ class SharedHistory:
         from app.store.redis import read_alerts
 
         return read_alerts(self.link, since_ts, until_ts, limit)
+
+    def alarms(self, line: str | None, since_ts: float | None = None, until_ts: float | None = None,
+               limit: int = 1000) -> list[dict]:
+        return self._sqlite.alarms(line, since_ts, until_ts, limit) if self.path.exists() else []
 
     def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
         if self.path.exists():

@@ -18,6 +18,7 @@ from app import compress, metrics, security
 from app.api import create_api
 from app.config import Config
 from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT, choose_lang, labels
+from app.points import DEFAULT_LINE
 from app.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,8 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         return layouts.build_layout(config, lang, labels(lang), other)
 
     app.layout = layout
-    callbacks.register_all(app, runtime.store, runtime.source_status, config)
+    callbacks.register_all(app, runtime.store, runtime.source_status, config,
+                           lambda first, last: runtime.alarms.for_readings(DEFAULT_LINE, first, last))
     _set_up_dash_before_any_request(app)
     # hooks run in this order before a request and in the reverse order after it
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")

@@ -4,10 +4,11 @@ import sys
 import time
 import traceback
 
-from . import ingest, memory, redis_scale, report, scaling, synthetic, viewer, websocket
+from . import detection, ingest, memory, redis_scale, report, scaling, synthetic, viewer, websocket
 
 EXPERIMENTS = {"viewer": viewer, "scaling": scaling, "synthetic": synthetic, "ingest": ingest,
-               "memory": memory, "websocket": websocket, "redis": redis_scale}
+               "memory": memory, "websocket": websocket, "redis": redis_scale,
+               "detection": detection}
 
 
 def main(argv=None):

@@ -68,7 +68,7 @@ def measure_recorded(total, batch=100, flush_every=1000):
     from app.store import LineStores
     with tempfile.TemporaryDirectory() as data:
         stores = LineStores(total)
-        recorder = Recorder(Path(data), stores, Thresholds(0.5, 50))
+        recorder = Recorder(Path(data), stores, Thresholds(0.5, 0.5))
         store = stores.get("line-1")
         rng = np.random.default_rng(7)
         values = rng.normal(0.42, 0.05, total)

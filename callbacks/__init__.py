@@ -5,6 +5,6 @@ from callbacks import tick, views
 __all__ = ["register_all"]
 
 
-def register_all(app, store, source_status, config) -> None:
-    tick.register(app, store, source_status, config.window)
+def register_all(app, store, source_status, config, alarms_for) -> None:
+    tick.register(app, store, source_status, config.window, alarms_for)
     views.register(app)

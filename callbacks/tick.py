@@ -16,8 +16,10 @@ from layouts import ids
 log = logging.getLogger(__name__)
 
 
-def build_tick(store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float) -> dict:
-    """The delta for one browser: points after ``cursor``, or the whole window on a reset.
+def build_tick(store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float,
+               alarms_for: Callable[[int, int], list] = lambda first, last: []) -> dict:
+    """The delta for one browser: points after ``cursor``, or the whole window on a reset, with
+    the alarms those points raised (``alarms_for(first_seq, last_seq)``).
 
     A reset happens when asked (the window changed), on the first tick (no cursor), and
     when the cursor cannot be continued: it fell more than a window behind, or it is
@@ -25,7 +27,7 @@ def build_tick(store, cursor: int | None, window: int, reset: bool, health: Sour
 
     Every tick crosses the wire, so it stays lean: sequence ids are contiguous and travel
     as ``first`` (the id of ``ts[0]``); ``reset`` and ``window`` come only with a reset,
-    ``source`` only when it is not running.
+    ``source`` only when it is not running, ``alarms`` only when there are some.
     """
     stats = store.stats()
     newest = stats.next_seq - 1
@@ -41,6 +43,10 @@ def build_tick(store, cursor: int | None, window: int, reset: bool, health: Sour
     }
     if len(batch):
         payload["first"] = int(batch.seq[0])
+        raised = alarms_for(int(batch.seq[0]), int(batch.seq[-1]))
+        if raised:
+            payload["alarms"] = [{"id": a.id, "seq": a.seq, "ts": round(a.raised_ts, 3), "rule": a.rule,
+                                  "severity": a.severity, "value": a.value, "message": a.message} for a in raised]
     if reset:
         payload.update(reset=True, window=window)
     if health.state != "running":
@@ -69,7 +75,8 @@ def valid_window(value, fallback: int) -> int:
     return fallback
 
 
-def register(app: Dash, store, source_status: Callable[[], SourceHealth], default_window: int) -> None:
+def register(app: Dash, store, source_status: Callable[[], SourceHealth], default_window: int,
+             alarms_for: Callable[[int, int], list]) -> None:
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
@@ -80,7 +87,7 @@ def register(app: Dash, store, source_status: Callable[[], SourceHealth], defaul
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now)
+            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now, alarms_for)
         except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
             return store_unavailable_tick(cursor, str(exc), now)
         except Exception as exc:  # the page shows it and keeps polling

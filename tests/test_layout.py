@@ -29,7 +29,7 @@ def test_layout_has_every_component_the_callbacks_use():
 
 
 def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
-    figure = build_figure(LABELS, Thresholds(0.7, 40))
+    figure = build_figure(LABELS, Thresholds(0.7, 0.4))
     value, prob, anomalies = figure["data"]
     assert [t["name"] for t in figure["data"]] == ["Value", "Defect probability", "Anomaly"]
     assert prob["yaxis"] == "y2" and "yaxis" not in value
@@ -46,7 +46,7 @@ def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
 
 def test_chinese_labels_cover_every_english_key():
     assert TEXT["zh"].keys() == TEXT["en"].keys()
-    figure = build_figure(TEXT["zh"], Thresholds(0.5, 50))
+    figure = build_figure(TEXT["zh"], Thresholds(0.5, 0.5))
     assert figure["data"][2]["name"] == "异常检测点"
 
 

@@ -14,7 +14,7 @@ PROBS = np.array([0.1, 0.9, 0.95, 0.6, 0.2])
 
 def make(tmp_path, capacity=100):
     stores = LineStores(capacity)
-    return stores.get("line-1"), Recorder(tmp_path, stores, Thresholds(0.5, 50))
+    return stores.get("line-1"), Recorder(tmp_path, stores, Thresholds(0.5, 0.5))
 
 
 def test_flush_records_points_and_alerts_in_wal_mode(tmp_path):
@@ -70,12 +70,12 @@ def test_alerts_csv_has_a_readable_utc_time(tmp_path):
 
 def test_lines_are_recorded_and_restored_apart(tmp_path):
     stores = LineStores(100)
-    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 50))
+    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 0.5))
     stores.get("line-1").append([1.0, 2.0], [0.4, 0.4], [0.1, 0.1])
     stores.get("line-2").append([1.0], [0.9], [0.9])
     assert recorder.flush() == 3
     fresh = LineStores(100)
-    assert Recorder(tmp_path, fresh, Thresholds(0.5, 50)).restore(10) == 3
+    assert Recorder(tmp_path, fresh, Thresholds(0.5, 0.5)).restore(10) == 3
     assert [line for line, _ in fresh.items()] == ["line-1", "line-2"]
     assert fresh.get("line-2").since(-1).seq.tolist() == [0]  # each line has its own sequence ids
     assert [a["line"] for a in recorder.alerts()] == ["line-2"]
@@ -85,7 +85,7 @@ def test_retention_drops_old_and_excess_points_per_line(tmp_path):
     from app.recorder import Retention
 
     stores = LineStores(1000)
-    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 50), retention=Retention(days=1, points=500))
+    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 0.5), retention=Retention(days=1, points=500))
     now = 10 * 86400.0
     ts = np.concatenate([np.full(100, now - 3 * 86400), np.full(700, now - 3600)])  # 100 too old
     stores.get("line-1").append(ts, np.full(800, 0.9), np.full(800, 0.9))

@@ -182,7 +182,7 @@ def test_a_refill_after_redis_lost_its_data_reuses_no_id_and_reports_the_gap(tmp
 
     stores = RedisLineStores(link, 1000)
     buffer = BufferedLineStores(stores)
-    recorder = StreamRecorder(tmp_path, stores, buffer, Thresholds(0.5, 50), Retention())
+    recorder = StreamRecorder(tmp_path, stores, buffer, Thresholds(0.5, 0.5), Retention())
     recorder.seed()
     view = buffer.get(LINE)
     append_n(view, 50)
@@ -207,7 +207,7 @@ def test_a_refill_after_redis_lost_its_data_reuses_no_id_and_reports_the_gap(tmp
     recorder.remember_handed_out(counters(link)[1])  # the supervisor keeps the highest ids on disk
     link.client.flushdb()  # Redis lost its data again, and the worker too: a new one starts
     fresh_stores = RedisLineStores(link, 1000)
-    fresh = StreamRecorder(tmp_path, fresh_stores, BufferedLineStores(fresh_stores), Thresholds(0.5, 50), Retention())
+    fresh = StreamRecorder(tmp_path, fresh_stores, BufferedLineStores(fresh_stores), Thresholds(0.5, 0.5), Retention())
     fresh.load_cursors()
     fresh.seed()
     assert fresh_stores.get(LINE).since(-1).seq.tolist()[-3:] == [58, 59, 62]

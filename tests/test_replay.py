@@ -25,7 +25,7 @@ class FakeClock:
 
 def replay(tmp_path, path, **kwargs):
     stores = LineStores(100_000)
-    ingestor = Ingestor(stores, Recorder(tmp_path, stores, Thresholds(0.5, 50)))
+    ingestor = Ingestor(stores, Recorder(tmp_path, stores, Thresholds(0.5, 0.5)))
     clock = FakeClock()
     return ReplaySource(path, ingestor, clock=clock, **kwargs), stores, clock
 

@@ -12,6 +12,7 @@ from app.detectors.scorer import ScorerConfig, StreamScorer
 from app.detectors.spc import SpcChart, SpcConfig
 
 SCORE_RULE = "score"
+THRESHOLD_RULE = "threshold"  # readings that carry a defect probability: the operator's thresholds
 CRITICAL_SCORE = 2 / 3  # a score event at or above this is critical (twice the anomaly threshold)
 CRITICAL_RULES = frozenset({"we-1", "nelson-1"})  # a reading beyond 3 sigma
 
@@ -21,20 +22,25 @@ class DetectorConfig:
     """Everything that judges a line. The default: the self-calibrating score only.
 
     ``score_threshold``: score that raises a "score" event (None: no score events).
+    ``prob_threshold``, ``value_threshold``: a reading that carries its own defect probability (an
+    upstream model's) raises a "threshold" event when both are exceeded (value in the line's unit).
     ``clear_after``: quiet readings before an alarm of the same rule can raise again.
     """
 
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     spc: SpcConfig = field(default_factory=SpcConfig)
     score_threshold: float | None = 0.5
+    prob_threshold: float = 0.5
+    value_threshold: float = -np.inf
     clear_after: int = 150
 
 
 class DetectorOutput(NamedTuple):
-    """Per reading of a batch: score 0..1 and SPC control lines (NaN before the SPC baseline);
-    plus the events raised in the batch."""
+    """Per reading of a batch: score 0..1, probability (the reading's own, else the score) and SPC
+    control lines (NaN before the SPC baseline); plus the events raised in the batch."""
 
     score: np.ndarray
+    prob: np.ndarray
     events: list[Event]
     center: np.ndarray
     lcl: np.ndarray
@@ -49,19 +55,33 @@ class LineDetector:
         self.config = config
         self._scorer = StreamScorer(config.scorer)
         self._chart = SpcChart(config.spc)
-        rules = ((SCORE_RULE,) if config.score_threshold is not None else ()) + self._chart.rules
+        rules = ((SCORE_RULE,) if config.score_threshold is not None else ()) + (THRESHOLD_RULE,) + self._chart.rules
         self._alarms = {rule: Alarm(config.clear_after) for rule in rules}
         self._seen = 0
 
-    def process(self, ts: np.ndarray, value: np.ndarray) -> DetectorOutput:
-        """Judge a batch of readings (arrival order). Returns scores, raised events, control lines."""
+    @property
+    def seen(self) -> int:
+        """Readings processed so far: the ``index`` of the next reading."""
+        return self._seen
+
+    def process(self, ts: np.ndarray, value: np.ndarray, prob: np.ndarray | None = None) -> DetectorOutput:
+        """Judge a batch of readings (arrival order); ``prob`` is NaN where a reading carries no
+        defect probability. Returns scores, probabilities, raised events, control lines.
+
+        A reading with a probability is judged by the thresholds ("threshold"), one without by
+        its score ("score"); the SPC rules judge every value."""
         ts, value = np.asarray(ts, dtype=float), np.asarray(value, dtype=float)
-        if ts.shape != value.shape or ts.ndim != 1:
-            raise ValueError("ts and value must be 1-D arrays of the same length")
+        prob = np.full(len(value), np.nan) if prob is None else np.asarray(prob, dtype=float)
+        if ts.shape != value.shape or prob.shape != value.shape or ts.ndim != 1:
+            raise ValueError("ts, value and prob must be 1-D arrays of the same length")
         score = self._scorer.score(ts, value)
+        missing = np.isnan(prob)
+        prob = np.where(missing, score, prob)
         flags, center, lcl, ucl = self._chart.update(value)
-        if self.config.score_threshold is not None:
-            flags = {SCORE_RULE: score >= self.config.score_threshold, **flags}
+        cfg = self.config
+        flags = {THRESHOLD_RULE: ~missing & (prob > cfg.prob_threshold) & (value > cfg.value_threshold), **flags}
+        if cfg.score_threshold is not None:
+            flags = {SCORE_RULE: missing & (score >= cfg.score_threshold), **flags}
         events = []
         for rule, fire in flags.items():
             for index in self._alarms[rule].update(self._seen, fire).tolist():
@@ -69,12 +89,17 @@ class LineDetector:
                 events.append(self._event(index, ts[k], value[k], score[k], rule))
         events.sort(key=lambda e: e.index)
         self._seen += len(value)
-        return DetectorOutput(score, events, center, lcl, ucl)
+        return DetectorOutput(score, prob, events, center, lcl, ucl)
 
     def _event(self, index: int, ts: float, value: float, score: float, rule: str) -> Event:
         if rule == SCORE_RULE:
             severity = "critical" if score >= CRITICAL_SCORE else "warning"
             message = f"value {value:.6g} is anomalous (score {score:.2f})"
+        elif rule == THRESHOLD_RULE:
+            severity = "warning"
+            message = (f"defect probability above {self.config.prob_threshold:g}"
+                       + (f" with value {value:.6g} above {self.config.value_threshold:g}"
+                          if np.isfinite(self.config.value_threshold) else ""))
         else:
             severity = "critical" if rule in CRITICAL_RULES else "warning"
             message = f"value {value:.6g} breaks {rule} (centre {self._chart.centre:.6g}, sigma {self._chart.sigma:.3g})"

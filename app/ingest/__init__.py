@@ -1,6 +1,7 @@
-"""One way into the stores for every source: ``Ingestor.ingest`` scores the readings that
-carry no probability, appends them to their line's store and, for senders that wait for an
-acknowledgement, records them before returning.  Validation lives in :mod:`app.readings`.
+"""One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
+line's detector (readings that carry no probability get its score), appends them to the line's
+store, logs the alarms they raise and, for senders that wait for an acknowledgement, records
+them before returning.  Validation lives in :mod:`app.readings`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,25 @@ from typing import Callable
 
 import numpy as np
 
+from app.alarm_log import AlarmLog, RaisedAlarm
+from app.detectors import LineDetector
+from app.points import PointBatch
 from app.readings import Readings
-from app.scoring import Scorer, ZScoreScorer
 
 
 class Ingestor:
-    """Scores, stores and (when asked) records validated points; counts accepted and rejected."""
+    """Judges, stores and (when asked) records validated readings; counts accepted and rejected.
 
-    def __init__(self, stores, recorder, scorer_factory: Callable[[], Scorer] = ZScoreScorer) -> None:
+    ``detector_for(line)`` makes a line's detector when its first reading arrives.
+    """
+
+    def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector(),
+                 alarms: AlarmLog | None = None) -> None:
         self.stores = stores
         self.recorder = recorder
-        self._scorer_factory = scorer_factory
-        self._scorers: dict[str, Scorer] = {}
+        self.alarms = alarms if alarms is not None else AlarmLog()
+        self._detector_for = detector_for
+        self._detectors: dict[str, LineDetector] = {}
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
@@ -33,19 +41,34 @@ class Ingestor:
         """
         lines = np.array(readings.line, dtype=object)
         seqs: dict[str, list[int]] = {}
-        with self._lock:  # one scorer state and one append order per line
+        with self._lock:  # one detector state and one append order per line
             for line in dict.fromkeys(readings.line):
                 mask = lines == line
-                value, prob = readings.value[mask], readings.prob[mask].copy()
-                missing = np.isnan(prob)
-                if missing.any():
-                    scorer = self._scorers.setdefault(line, self._scorer_factory())
-                    prob[missing] = scorer.score(value[missing])
-                seqs[line] = self.stores.get(line).append(readings.ts[mask], value, prob).tolist()
+                ts, value = readings.ts[mask], readings.value[mask]
+                detector = self.detector(line)
+                first = detector.seen
+                judged = detector.process(ts, value, readings.prob[mask])
+                line_seqs = self.stores.get(line).append(ts, value, judged.prob)
+                self.alarms.add([RaisedAlarm.of(line, line_seqs[event.index - first], event.ts, event.rule,
+                                                event.severity, value[event.index - first], event.message)
+                                 for event in judged.events])
+                seqs[line] = line_seqs.tolist()
             self.accepted += len(readings)
         if durable:
             self.recorder.flush()
         return seqs
+
+    def detector(self, line: str) -> LineDetector:
+        """The line's detector (made on first use)."""
+        detector = self._detectors.get(line)
+        if detector is None:
+            detector = self._detectors[line] = self._detector_for(line)
+        return detector
+
+    def warm_up(self, line: str, history: PointBatch) -> None:
+        """Let the line's detector learn from readings it already judged (restored history); no alarms."""
+        with self._lock:
+            self.detector(line).process(history.ts, history.value, history.prob)
 
     def count_rejected(self, n: int = 1) -> None:
         with self._lock:

@@ -1,0 +1,145 @@
+"""Per-line settings: display name, engineering unit, limits and detection, from a small TOML file.
+
+``LINEWATCH_LINES_FILE`` (optional) describes the lines a plant knows; a line that is not in it
+still works, with its id as name, no unit and the default detection::
+
+    [lines.oven-3]
+    name = "Oven 3 temperature"
+    unit = "°C"
+    lsl = 70          # specification limits and target, in the line's unit (each optional)
+    usl = 100
+    target = 85
+    value_threshold = 95  # with a defect probability: a reading is anomalous above it (unit)
+
+    [lines.oven-3.spc]  # SPC rules beside the self-calibrating score (none by default)
+    rules = ["we-1", "we-2", "ewma", "cusum"]
+    baseline = 200      # readings that set the centre line and sigma
+
+A mistake stops start-up with one line naming the file, the table and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.detectors import RULES, DetectorConfig, SpcConfig
+from app.readings import LINE_ID
+
+LINE_KEYS = ("name", "unit", "lsl", "usl", "target", "value_threshold", "spc")
+SPC_KEYS = ("rules", "baseline", "ewma_lambda", "ewma_l", "cusum_k", "cusum_h")
+SPC_RULE_NAMES = (*RULES, "cusum")
+
+
+class LinesFileError(ValueError):
+    """The lines file cannot be used; the message names the table and key at fault."""
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """What LineWatch knows of one line besides its readings."""
+
+    id: str
+    name: str = ""
+    unit: str = ""
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+    value_threshold: float | None = None
+    spc: SpcConfig = field(default_factory=SpcConfig)
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+    def detector_config(self, prob_threshold: float, value_threshold: float) -> DetectorConfig:
+        """The line's detection; the thresholds are the deployment's unless the line has its own value threshold."""
+        own = self.value_threshold
+        return DetectorConfig(spc=self.spc, prob_threshold=prob_threshold,
+                              value_threshold=value_threshold if own is None else own)
+
+    def to_dict(self) -> dict:
+        """The line as ``GET /api/v1/lines`` shows it."""
+        return {"id": self.id, "name": self.title, "unit": self.unit, "lsl": self.lsl, "usl": self.usl,
+                "target": self.target, "value_threshold": self.value_threshold, "spc_rules": list(self.spc.active())}
+
+
+def load_lines(path: Path) -> tuple[LineSpec, ...]:
+    """The lines of a TOML lines file, in file order."""
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LinesFileError(f"cannot be read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LinesFileError(f"is not valid TOML: {exc}") from None
+    unknown = sorted(set(document) - {"lines"})
+    if unknown:
+        raise LinesFileError(f"unknown table [{unknown[0]}] (lines are described under [lines.<id>])")
+    lines = document.get("lines", {})
+    if not isinstance(lines, dict) or not lines:
+        raise LinesFileError("describes no line: add a table [lines.<id>]")
+    return tuple(_line(line_id, table) for line_id, table in lines.items())
+
+
+def _line(line_id: str, table) -> LineSpec:
+    where = f"[lines.{line_id}]"
+    if not LINE_ID.match(line_id):
+        raise LinesFileError(f"{where}: a line id is 1-64 letters, digits or _.:- (starting with a letter or digit)")
+    if not isinstance(table, dict):
+        raise LinesFileError(f"{where} must be a table")
+    _no_unknown_keys(where, table, LINE_KEYS)
+    text = {key: _text(where, key, table.get(key, "")) for key in ("name", "unit")}
+    limits = {key: _number(where, key, table.get(key)) for key in ("lsl", "usl", "target", "value_threshold")}
+    lsl, usl, target = limits["lsl"], limits["usl"], limits["target"]
+    if lsl is not None and usl is not None and not lsl < usl:
+        raise LinesFileError(f"{where}: lsl ({lsl:g}) must be below usl ({usl:g})")
+    if target is not None and not (lsl if lsl is not None else -math.inf) <= target <= (usl if usl is not None
+                                                                                          else math.inf):
+        raise LinesFileError(f"{where}: target ({target:g}) must lie between lsl and usl")
+    return LineSpec(line_id, **text, **limits, spc=_spc(f"[lines.{line_id}.spc]", table.get("spc", {})))
+
+
+def _spc(where: str, table) -> SpcConfig:
+    if not isinstance(table, dict):
+        raise LinesFileError(f"{where} must be a table")
+    _no_unknown_keys(where, table, SPC_KEYS)
+    rules = table.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(rule, str) for rule in rules):
+        raise LinesFileError(f"{where}: rules must be a list of rule names, e.g. [\"we-1\", \"ewma\"]")
+    unknown = [rule for rule in rules if rule not in SPC_RULE_NAMES]
+    if unknown:
+        raise LinesFileError(f"{where}: rules: unknown rule {unknown[0]!r} (known: {', '.join(SPC_RULE_NAMES)})")
+    defaults = SpcConfig()
+    settings = {"rules": frozenset(rules)}
+    baseline = table.get("baseline", defaults.baseline)
+    if isinstance(baseline, bool) or not isinstance(baseline, int) or not 10 <= baseline <= 100_000:
+        raise LinesFileError(f"{where}: baseline must be a whole number of readings from 10 to 100000")
+    settings["baseline"] = baseline
+    for key in ("ewma_lambda", "ewma_l", "cusum_k", "cusum_h"):
+        value = _number(where, key, table.get(key, getattr(defaults, key)))
+        if not value > 0 or (key == "ewma_lambda" and value > 1):
+            raise LinesFileError(f"{where}: {key} must be above 0" + (" and at most 1" if key == "ewma_lambda" else ""))
+        settings[key] = value
+    return SpcConfig(**settings)
+
+
+def _no_unknown_keys(where: str, table: dict, known: tuple[str, ...]) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise LinesFileError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+
+
+def _text(where: str, key: str, value) -> str:
+    if not isinstance(value, str) or len(value) > 100:
+        raise LinesFileError(f"{where}: {key} must be text of at most 100 characters")
+    return value.strip()
+
+
+def _number(where: str, key: str, value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise LinesFileError(f"{where}: {key} must be a finite number")
+    return float(value)
