@@ -5,6 +5,6 @@ from callbacks import tick, views
 __all__ = ["register_all"]
 
 
-def register_all(app, store, source_status, config, alarms_for) -> None:
-    tick.register(app, store, source_status, config.window, alarms_for)
+def register_all(app, store, source_status, config, judge: tick.LineJudge) -> None:
+    tick.register(app, store, source_status, config.window, judge)
     views.register(app)

@@ -59,6 +59,13 @@ class LineDetector:
         self._alarms = {rule: Alarm(config.clear_after) for rule in rules}
         self._seen = 0
 
+    def control_lines(self) -> tuple[float, float, float] | None:
+        """Centre line and 3-sigma control limits once the SPC baseline is in, for lines with SPC rules."""
+        chart = self._chart
+        if not chart.rules or not chart.ready:
+            return None
+        return chart.centre, chart.centre - 3 * chart.sigma, chart.centre + 3 * chart.sigma
+
     @property
     def seen(self) -> int:
         """Readings processed so far: the ``index`` of the next reading."""

@@ -65,6 +65,11 @@ class Ingestor:
             detector = self._detectors[line] = self._detector_for(line)
         return detector
 
+    def control_lines(self, line: str) -> tuple[float, float, float] | None:
+        """The line's SPC centre line and control limits, when it has SPC rules and their baseline."""
+        detector = self._detectors.get(line)
+        return detector.control_lines() if detector is not None else None
+
     def warm_up(self, line: str, history: PointBatch) -> None:
         """Let the line's detector learn from readings it already judged (restored history); no alarms."""
         with self._lock:
