@@ -1,20 +1,29 @@
 /*
- * LineWatch browser side: the tick's delta (points after this browser's cursor) is fanned
- * out to the chart (extendData), the alert table (rowTransaction) and the KPI cards.
- * The browser holds the current window, so a threshold change re-highlights it here,
- * without a server call.  Pure functions take the window state explicitly (tests/js).
+ * LineWatch browser side: the tick's delta (points after this browser's cursor, with the alarms
+ * they raised) is fanned out to the chart (extendData), the alarm table (rowTransaction), the
+ * value slider's range and the KPI cards.  The browser holds the current window, so a threshold
+ * change re-highlights it here, without a server call.  Pure functions take the window state
+ * explicitly (tests/js).
  */
 (function (root) {
   "use strict";
 
-  const MAX_ALERT_ROWS = 200;
+  const MAX_ALARM_ROWS = 200;
   const RECENT_S = 300;
   const STALE_PERIODS = 3;
+  const WINDOW_KEYS = ["seq", "ts", "x", "value", "prob"];
+
+  /* Chart trace order, a contract with layouts/chart.py: value, defect probability, anomaly
+   * markers, alarm markers.  The marker traces are dense (null where nothing is marked), so
+   * extendData's maxPoints trims all four alike. */
+  const TRACES = [0, 1, 2, 3];
+  const SEVERITY_COLOR = {warning: "#9a6200", critical: "#b3261e"};
 
   function newWindowState() {
     return {at: null, cursor: null, window: 0, seq: [], ts: [], x: [], value: [], prob: [],
-            rate: 0, source: "starting", message: "", rejected: 0, error: "", store: "ok",
-            lastTickAt: null, lastNewAt: null, chartCursor: null, alertCursor: null, alertSeqs: []};
+            alarms: [], spc: null, rate: 0, source: "starting", message: "", rejected: 0, error: "",
+            store: "ok", lastTickAt: null, lastNewAt: null, chartCursor: null, chartSpc: null,
+            tableCursor: null, tableIds: [], rangeCursor: null};
   }
 
   function pad(n, width) {
@@ -29,12 +38,23 @@
       pad(d.getMilliseconds(), 3);
   }
 
+  /* A reading in the line's unit, with three significant decimals for small numbers and fewer for large. */
+  function formatValue(value) {
+    const size = Math.abs(value);
+    return value.toFixed(size >= 1000 ? 0 : size >= 100 ? 1 : size >= 10 ? 2 : 3);
+  }
+
+  function withUnit(text, unit) {
+    return unit ? text + " " + unit : text;
+  }
+
   function isAnomaly(value, prob, thresholds) {
     return prob > thresholds.prob && value > thresholds.value;
   }
 
-  function thresholdsOf(probThreshold, valuePercent) {
-    return {prob: Number(probThreshold), value: Number(valuePercent) / 100};
+  /* The slider values as the anomaly rule uses them: both in their own scale (value in the line's unit). */
+  function thresholdsOf(probThreshold, valueThreshold) {
+    return {prob: Number(probThreshold), value: Number(valueThreshold)};
   }
 
   /* Take one tick into the window state; idempotent, so every view may call it first. */
@@ -55,17 +75,26 @@
     state.rejected = tick.rejected || 0;
     const seq = tick.ts.map(function (_, i) { return tick.first + i; });  // ids are contiguous
     let first = 0;
+    let alarms = tick.alarms || [];
     if (tick.reset) {
       state.window = tick.window;
-      for (const key of ["seq", "ts", "x", "value", "prob"]) {
+      for (const key of WINDOW_KEYS) {
         state[key] = [];
       }
+      state.alarms = [];
+      state.spc = null;
       state.chartCursor = null;
-      state.alertCursor = null;
+      state.tableCursor = null;
+      state.rangeCursor = null;
     } else {
-      while (first < seq.length && state.cursor !== null && seq[first] <= state.cursor) {
+      const cursor = state.cursor;
+      while (first < seq.length && cursor !== null && seq[first] <= cursor) {
         first += 1;
       }
+      alarms = alarms.filter(function (alarm) { return cursor === null || alarm.seq > cursor; });
+    }
+    if (tick.spc) {
+      state.spc = tick.spc;
     }
     if (first < seq.length) {
       const ts = tick.ts.slice(first);
@@ -78,10 +107,14 @@
     }
     const excess = state.seq.length - state.window;
     if (excess > 0) {
-      for (const key of ["seq", "ts", "x", "value", "prob"]) {
+      for (const key of WINDOW_KEYS) {
         state[key] = state[key].slice(excess);
       }
     }
+    const oldest = state.seq.length ? state.seq[0] : Infinity;
+    state.alarms = state.alarms.concat(alarms)
+      .filter(function (alarm) { return alarm.seq >= oldest; })
+      .slice(-MAX_ALARM_ROWS);
     if (state.lastNewAt === null && state.seq.length) {
       state.lastNewAt = nowMs;
     }
@@ -105,8 +138,36 @@
     return y;
   }
 
+  /* The alarm marker trace's columns for the window's points from index `from`: the reading's
+   * value, hover text (rule and message) and colour (severity) where an alarm was raised, null elsewhere. */
+  function alarmMarkers(state, from, labels) {
+    const bySeq = new Map();
+    for (const alarm of state.alarms) {
+      bySeq.set(alarm.seq, (bySeq.get(alarm.seq) || []).concat([alarm]));
+    }
+    const y = [];
+    const text = [];
+    const color = [];
+    for (let i = from; i < state.seq.length; i++) {
+      const here = bySeq.get(state.seq[i]);
+      if (!here) {
+        y.push(null);
+        text.push("");
+        color.push(null);
+        continue;
+      }
+      const critical = here.some(function (alarm) { return alarm.severity === "critical"; });
+      y.push(state.value[i]);
+      text.push(here.map(function (alarm) {
+        return alarm.rule + " · " + severityText(alarm.severity, labels) + ": " + alarm.message;
+      }).join("<br>"));
+      color.push(SEVERITY_COLOR[critical ? "critical" : "warning"]);
+    }
+    return {y: y, text: text, color: color};
+  }
+
   /* extendData for the points the chart has not drawn yet, or null. */
-  function chartExtension(state, thresholds) {
+  function chartExtension(state, thresholds, labels) {
     const from = indicesAfter(state, state.chartCursor);
     if (from >= state.seq.length) {
       return null;
@@ -114,86 +175,192 @@
     const x = state.x.slice(from);
     const value = state.value.slice(from);
     const prob = state.prob.slice(from);
+    const alarms = alarmMarkers(state, from, labels);
     state.chartCursor = state.cursor;
     return [
-      {x: [x, x.slice(), x.slice()], y: [value, prob, anomalyY(state, thresholds, from)],
-       "marker.color": [prob.slice(), prob.slice(), prob.slice()]},
-      [0, 1, 2],
+      {x: [x, x.slice(), x.slice(), x.slice()], y: [value, prob, anomalyY(state, thresholds, from), alarms.y],
+       "marker.color": [prob.slice(), prob.slice(), prob.slice(), alarms.color], text: [[], [], [], alarms.text]},
+      TRACES,
       state.window,
     ];
   }
 
   const THEME_FONT = {light: "#2b2f33", dark: "#d5d9de"};
+  const SPC_LINE = {color: "#6c757d", width: 1, dash: "dashdot"};
 
-  /* The whole figure from the window state: on a reset, a threshold or a theme change. */
-  function rebuildFigure(figure, state, thresholds, dark, labels) {
+  /* Centre line and control limits (shapes named "spc-*"), from the tick's [centre, lcl, ucl]. */
+  function spcShapes(spc) {
+    if (!spc) {
+      return [];
+    }
+    return ["spc-centre", "spc-lcl", "spc-ucl"].map(function (name, i) {
+      return {type: "line", name: name, xref: "paper", x0: 0, x1: 1, yref: "y", y0: spc[i], y1: spc[i],
+              line: Object.assign({}, SPC_LINE, i ? {} : {dash: "dot"}), layer: "below"};
+    });
+  }
+
+  function spcAnnotations(spc, labels) {
+    if (!spc) {
+      return [];
+    }
+    return [labels.line_spc_centre, labels.line_spc_lcl, labels.line_spc_ucl].map(function (label, i) {
+      return {name: "spc-" + i, xref: "paper", x: 0.995, xanchor: "right", yanchor: "bottom", yref: "y", y: spc[i],
+              showarrow: false, text: label + " " + formatValue(spc[i]), font: {color: SPC_LINE.color, size: 11}};
+    });
+  }
+
+  /* The whole figure from the window state: on a reset, a threshold, theme or SPC change.
+   * Shapes and annotations named "value-threshold" and "prob-threshold" follow the sliders,
+   * those named "spc-*" are the tick's control lines, the others (specification limits) stay. */
+  function rebuildFigure(figure, state, thresholds, dark, labels, unit) {
     const data = figure.data.map(function (trace) { return Object.assign({}, trace); });
     const prob = state.prob.slice();
-    data[0].x = state.x.slice();
-    data[0].y = state.value.slice();
-    data[1].x = state.x.slice();
-    data[1].y = prob.slice();
-    data[2].x = state.x.slice();
-    data[2].y = anomalyY(state, thresholds, 0);
-    for (const trace of data) {
-      trace.marker = Object.assign({}, trace.marker, {color: prob.slice()});
+    const alarms = alarmMarkers(state, 0, labels);
+    const ys = [state.value.slice(), prob, anomalyY(state, thresholds, 0), alarms.y];
+    const colors = [prob.slice(), prob.slice(), prob.slice(), alarms.color];
+    for (const i of TRACES) {
+      data[i].x = state.x.slice();
+      data[i].y = ys[i];
+      data[i].marker = Object.assign({}, data[i].marker, {color: colors[i]});
+      data[i].text = i === 3 ? alarms.text : [];
     }
     const layout = Object.assign({}, figure.layout);
     layout.font = Object.assign({}, layout.font, {color: dark ? THEME_FONT.dark : THEME_FONT.light});
-    layout.shapes = layout.shapes.map(function (shape, i) {
-      const y = i === 0 ? thresholds.value : thresholds.prob;
-      return Object.assign({}, shape, {y0: y, y1: y});
-    });
-    layout.annotations = layout.annotations.map(function (note, i) {
-      const y = i === 0 ? thresholds.value : thresholds.prob;
-      const label = i === 0 ? labels.line_value_threshold : labels.line_prob_threshold;
-      return Object.assign({}, note, {y: y, text: label + " " + y.toFixed(2)});
-    });
+    const kept = function (item) { return !String(item.name || "").startsWith("spc-"); };
+    layout.shapes = layout.shapes.filter(kept).map(function (shape) {
+      const y = shape.name === "value-threshold" ? thresholds.value : shape.name === "prob-threshold" ? thresholds.prob : null;
+      return y === null ? shape : Object.assign({}, shape, {y0: y, y1: y});
+    }).concat(spcShapes(state.spc));
+    layout.annotations = layout.annotations.filter(kept).map(function (note) {
+      if (note.name === "value-threshold") {
+        return Object.assign({}, note, {y: thresholds.value,
+          text: labels.line_value_threshold + " " + withUnit(formatValue(thresholds.value), unit)});
+      }
+      if (note.name === "prob-threshold") {
+        return Object.assign({}, note, {y: thresholds.prob, text: labels.line_prob_threshold + " " + thresholds.prob.toFixed(2)});
+      }
+      return note;
+    }).concat(spcAnnotations(state.spc, labels));
     state.chartCursor = state.cursor;
+    state.chartSpc = state.spc;
     return {data: data, layout: layout};
   }
 
-  function alertRow(state, i, thresholds) {
-    return {seq: state.seq[i], ts: state.ts[i], time: state.x[i], value: state.value[i],
-            prob: state.prob[i], limit: thresholds.prob};
+  /* True when the SPC lines of the tick differ from those drawn (the figure must be rebuilt). */
+  function spcChanged(state) {
+    return JSON.stringify(state.spc) !== JSON.stringify(state.chartSpc);
   }
 
-  /* Rows for every anomaly in the window, newest first (at most MAX_ALERT_ROWS). */
-  function alertRows(state, thresholds) {
-    const rows = [];
-    for (let i = state.seq.length - 1; i >= 0 && rows.length < MAX_ALERT_ROWS; i--) {
-      if (isAnomaly(state.value[i], state.prob[i], thresholds)) {
-        rows.push(alertRow(state, i, thresholds));
-      }
-    }
-    state.alertSeqs = rows.map(function (row) { return row.seq; }).reverse();
-    state.alertCursor = state.cursor;
+  function severityText(severity, labels) {
+    return labels["severity_" + severity] || severity;
+  }
+
+  function alarmRow(alarm, labels) {
+    return {id: alarm.id, seq: alarm.seq, time: localStamp(alarm.ts), rule: alarm.rule,
+            ruleText: labels["rule_" + alarm.rule.split("-")[0]] || alarm.rule,
+            severity: severityText(alarm.severity, labels), level: alarm.severity, value: alarm.value,
+            message: alarm.message};
+  }
+
+  /* Rows for the alarms of the window, newest first; the table shows these from now on. */
+  function alarmRows(state, labels) {
+    const rows = state.alarms.map(function (alarm) { return alarmRow(alarm, labels); }).reverse();
+    state.tableIds = state.alarms.map(function (alarm) { return alarm.id; });
+    state.tableCursor = state.cursor;
     return rows;
   }
 
-  /* A rowTransaction adding new anomalies and removing rows past the cap or the window, or null. */
-  function alertTransaction(state, thresholds) {
-    const from = indicesAfter(state, state.alertCursor);
-    state.alertCursor = state.cursor;
-    const add = [];
-    for (let i = state.seq.length - 1; i >= from; i--) {
-      if (isAnomaly(state.value[i], state.prob[i], thresholds)) {
-        add.push(alertRow(state, i, thresholds));
-      }
-    }
-    state.alertSeqs = state.alertSeqs.concat(add.map(function (row) { return row.seq; }).reverse());
-    const oldest = state.seq.length ? state.seq[0] : Infinity;
-    let drop = 0;
-    while (drop < state.alertSeqs.length &&
-           (state.alertSeqs.length - drop > MAX_ALERT_ROWS || state.alertSeqs[drop] < oldest)) {
-      drop += 1;
-    }
-    const remove = state.alertSeqs.slice(0, drop).map(function (seq) { return {seq: seq}; });
-    state.alertSeqs = state.alertSeqs.slice(drop);
+  /* A rowTransaction bringing the table to the window's alarms (new ones added, those that left
+   * the window or the cap removed), or null when it already shows them. */
+  function alarmTransaction(state, labels) {
+    const current = new Set(state.alarms.map(function (alarm) { return alarm.id; }));
+    const shown = new Set(state.tableIds);
+    const add = state.alarms.filter(function (alarm) { return !shown.has(alarm.id); })
+      .map(function (alarm) { return alarmRow(alarm, labels); }).reverse();
+    const remove = state.tableIds.filter(function (id) { return !current.has(id); })
+      .map(function (id) { return {id: id}; });
+    state.tableIds = Array.from(current);
+    state.tableCursor = state.cursor;
     if (!add.length && !remove.length) {
       return null;
     }
     return {add: add, remove: remove, addIndex: 0, async: false};
+  }
+
+  /* Smallest 1, 2 or 5 times a power of ten at least `x`. */
+  function niceStep(x) {
+    const power = Math.pow(10, Math.floor(Math.log10(x)));
+    for (const m of [1, 2, 5, 10]) {
+      if (m * power >= x * (1 - 1e-9)) {
+        return m * power;
+      }
+    }
+    return 10 * power;
+  }
+
+  function roundTo(value, step) {
+    const decimals = Math.max(0, -Math.floor(Math.log10(step)) + 1);
+    return Number(value.toFixed(decimals));
+  }
+
+  /* Slider bounds for values lo..hi: padded by a tenth, rounded to a nice unit; a step of about
+   * a hundredth of the range; marks at round numbers.  Mirrors layouts/sidebar.py slider_range. */
+  function sliderRange(lo, hi) {
+    let span = hi - lo;
+    if (!(span > 0)) {
+      span = Math.max(Math.abs(hi), 1) * 0.2;
+      lo -= span / 2;
+      hi += span / 2;
+    }
+    const padded = span * 1.2;
+    const unit = niceStep(padded / 10);
+    const min = roundTo(Math.floor((lo - span * 0.1) / unit + 1e-9) * unit, unit);
+    const max = roundTo(Math.ceil((hi + span * 0.1) / unit - 1e-9) * unit, unit);
+    const step = niceStep((max - min) / 100);
+    const major = niceStep((max - min) / 5);
+    const marks = {};
+    for (let k = Math.ceil(min / major); k * major <= max + 1e-9 * major; k++) {
+      const mark = roundTo(k * major, major);
+      marks[String(mark)] = String(mark);
+    }
+    return {min: min, max: max, step: roundTo(step, step), marks: marks};
+  }
+
+  function extent(values) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of values) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    return {lo: lo, hi: hi};
+  }
+
+  /* New value-slider settings when the data left its range (or after a reset), else null.
+   * A line with both specification limits keeps the range its layout gave it.  The value moves
+   * only when it falls outside the new range. */
+  function valueRange(state, line, range) {
+    if (typeof line.lsl === "number" && typeof line.usl === "number") {
+      return null;
+    }
+    const reset = state.rangeCursor === null;
+    if (!state.seq.length) {
+      return null;  // no data yet: fitted when it comes
+    }
+    const from = indicesAfter(state, state.rangeCursor);
+    state.rangeCursor = state.cursor;
+    if (!reset && from >= state.seq.length) {
+      return null;
+    }
+    const fresh = extent(state.value.slice(from));
+    if (!reset && fresh.lo >= range.min && fresh.hi <= range.max) {
+      return null;
+    }
+    const limits = [line.lsl, line.usl].filter(function (l) { return l !== null && l !== undefined; });
+    const all = extent(state.value.concat(limits));
+    const next = sliderRange(all.lo, all.hi);
+    next.value = Math.min(Math.max(range.value, next.min), next.max);
+    return next;
   }
 
   function streamStatus(state, paused, periodMs, nowMs) {
@@ -233,10 +400,10 @@
       return kpis;
     }
     const last = state.value[n - 1];
-    kpis.value = last.toFixed(3);
+    kpis.value = formatValue(last);
     if (n > 1) {
       const delta = last - state.value[n - 2];
-      kpis.delta = (delta > 0 ? "▲ +" : delta < 0 ? "▼ " : "") + delta.toFixed(3) + " " + labels.delta;
+      kpis.delta = (delta > 0 ? "▲ +" : delta < 0 ? "▼ " : "") + formatValue(delta) + " " + labels.delta;
     }
     let recent = 0;
     let total = 0;
@@ -277,10 +444,11 @@
   }
 
   const api = {
-    MAX_ALERT_ROWS: MAX_ALERT_ROWS, newWindowState: newWindowState, localStamp: localStamp,
-    ingest: ingest, chartExtension: chartExtension, rebuildFigure: rebuildFigure, alertRows: alertRows,
-    alertTransaction: alertTransaction, computeKpis: computeKpis, streamStatus: streamStatus,
-    thresholdsOf: thresholdsOf, errorText: errorText, historyHref: historyHref,
+    MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
+    ingest: ingest, chartExtension: chartExtension, rebuildFigure: rebuildFigure, spcChanged: spcChanged,
+    alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange, valueRange: valueRange,
+    computeKpis: computeKpis, streamStatus: streamStatus, thresholdsOf: thresholdsOf, errorText: errorText,
+    historyHref: historyHref,
   };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
@@ -323,31 +491,37 @@
       cursor: function (tick) {
         return tick && !tick.error ? tick.cursor : noUpdate();
       },
-      chart: guarded(3, function (tick, probThreshold, valuePercent, dark, figure, labels) {
+      chart: guarded(3, function (tick, probThreshold, valueThreshold, dark, figure, labels, line) {
         ingest(view, tick, Date.now());
-        const thresholds = thresholdsOf(probThreshold, valuePercent);
+        const thresholds = thresholdsOf(probThreshold, valueThreshold);
         const waitingHidden = view.seq.length > 0;
-        const rebuild = firstCall() || view.chartCursor === null || triggered("prob-threshold") ||
-          triggered("value-threshold") || triggered("theme-switch");
+        const rebuild = firstCall() || view.chartCursor === null || spcChanged(view) ||
+          triggered("prob-threshold") || triggered("value-threshold") || triggered("theme-switch");
         if (rebuild) {
-          return [rebuildFigure(figure, view, thresholds, dark, labels), noUpdate(), waitingHidden];
+          return [rebuildFigure(figure, view, thresholds, dark, labels, line.unit), noUpdate(), waitingHidden];
         }
-        const extension = chartExtension(view, thresholds);
+        const extension = chartExtension(view, thresholds, labels);
         return [noUpdate(), extension || noUpdate(), waitingHidden];
       }),
-      alerts: guarded(2, function (tick, probThreshold, valuePercent) {
+      alarms: guarded(2, function (tick, labels) {
         ingest(view, tick, Date.now());
-        const thresholds = thresholdsOf(probThreshold, valuePercent);
-        if (view.alertCursor === null || triggered("prob-threshold") || triggered("value-threshold")) {
-          return [alertRows(view, thresholds), noUpdate()];
+        if (view.tableCursor === null) {
+          return [alarmRows(view, labels), noUpdate()];
         }
-        const transaction = alertTransaction(view, thresholds);
-        return [noUpdate(), transaction || noUpdate()];
+        return [noUpdate(), alarmTransaction(view, labels) || noUpdate()];
       }),
-      kpis: function (tick, _n, probThreshold, valuePercent, paused, periodMs, labels) {
+      valueRange: guarded(5, function (tick, min, max, value, line) {
+        ingest(view, tick, Date.now());
+        const next = valueRange(view, line, {min: min, max: max, value: value});
+        if (!next) {
+          return Array(5).fill(noUpdate());
+        }
+        return [next.min, next.max, next.step, next.marks, next.value === value ? noUpdate() : next.value];
+      }),
+      kpis: function (tick, _n, probThreshold, valueThreshold, paused, periodMs, labels) {
         try {
           ingest(view, tick, Date.now());
-          const k = computeKpis(view, thresholdsOf(probThreshold, valuePercent), paused, periodMs, Date.now(), labels);
+          const k = computeKpis(view, thresholdsOf(probThreshold, valueThreshold), paused, periodMs, Date.now(), labels);
           const error = errorText(view, labels, clientError);
           return [k.value, k.delta, k.anomalies, k.defectRate, k.defectRateNote, k.throughput, k.statusText,
                   "lw-kpi lw-status-" + k.status, k.source, error, Boolean(error)];
@@ -372,8 +546,8 @@
     },
   });
   root.dashAgGridFunctions = Object.assign({}, root.dashAgGridFunctions, {
-    LineWatchFixed: function (value, digits) {
-      return typeof value === "number" ? value.toFixed(digits) : "";
+    LineWatchValue: function (value, unit) {
+      return typeof value === "number" ? withUnit(formatValue(value), unit) : "";
     },
   });
 })(typeof window !== "undefined" ? window : globalThis);

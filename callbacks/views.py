@@ -1,5 +1,5 @@
-"""Clientside fan-out: the tick's delta feeds the chart, KPI cards and alert table in the
-browser (assets/linewatch.js), so a tick costs one server request whatever the views."""
+"""Clientside fan-out: the tick's delta feeds the chart, KPI cards, alarm table and the value
+slider's range in the browser (assets/linewatch.js), so a tick costs one server request whatever the views."""
 
 from __future__ import annotations
 
@@ -31,14 +31,27 @@ def register(app: Dash) -> None:
         Input(ids.THEME_SWITCH, "value"),
         State(ids.CHART, "figure"),
         State(ids.LABELS, "data"),
+        State(ids.LINE, "data"),
     )
-    app.clientside_callback(
-        _clientside("alerts"),
+    app.clientside_callback(  # alarms are events of the detectors: the threshold sliders do not change them
+        _clientside("alarms"),
         Output(ids.ALERTS, "rowData"),
         Output(ids.ALERTS, "rowTransaction"),
         Input(ids.TICK, "data"),
-        Input(ids.PROB_THRESHOLD, "value"),
-        Input(ids.VALUE_THRESHOLD, "value"),
+        State(ids.LABELS, "data"),
+    )
+    app.clientside_callback(
+        _clientside("valueRange"),
+        Output(ids.VALUE_THRESHOLD, "min"),
+        Output(ids.VALUE_THRESHOLD, "max"),
+        Output(ids.VALUE_THRESHOLD, "step"),
+        Output(ids.VALUE_THRESHOLD, "marks"),
+        Output(ids.VALUE_THRESHOLD, "value"),
+        Input(ids.TICK, "data"),
+        State(ids.VALUE_THRESHOLD, "min"),
+        State(ids.VALUE_THRESHOLD, "max"),
+        State(ids.VALUE_THRESHOLD, "value"),
+        State(ids.LINE, "data"),
     )
     app.clientside_callback(
         _clientside("kpis"),

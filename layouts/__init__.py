@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.config import Config
-from app.points import Thresholds
+from app.points import DEFAULT_LINE, Thresholds
 from layouts import ids
 from layouts.alerts import alerts_panel
 from layouts.chart import chart_panel
@@ -16,13 +16,16 @@ from layouts.sidebar import control_panel
 
 def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: str) -> html.Div:
     """The whole page for one viewer; ``other_lang`` is offered as a switch in the header."""
-    thresholds = Thresholds(config.prob_threshold, config.value_threshold)
+    line = config.line(DEFAULT_LINE)
+    thresholds = Thresholds(config.prob_threshold,
+                            config.value_threshold if line.value_threshold is None else line.value_threshold)
     return html.Div(className="lw-app", lang=lang, children=[
         dcc.Interval(id=ids.TICK_INTERVAL, interval=int(config.period * 1000), n_intervals=0),
         dcc.Store(id=ids.TICK),
         dcc.Store(id=ids.CURSOR),
         dcc.Store(id=ids.PAUSED, data=False),
         dcc.Store(id=ids.LABELS, data=labels),
+        dcc.Store(id=ids.LINE, data={"unit": line.unit, "lsl": line.lsl, "usl": line.usl}),
         html.Header(className="lw-header", children=[
             html.Div([html.H1(labels["title"], className="lw-title"),
                       html.Span(labels["subtitle"], className="lw-subtitle")]),
@@ -30,11 +33,11 @@ def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: 
         ]),
         dbc.Alert(id=ids.ERROR_BANNER, color="danger", is_open=False, className="lw-error", dismissable=False),
         html.Div(className="lw-body", children=[
-            control_panel(labels, config),
+            control_panel(labels, config, line, thresholds),
             html.Main(className="lw-main", children=[
-                kpi_row(labels, config.source),
-                chart_panel(labels, thresholds),
-                alerts_panel(labels),
+                kpi_row(labels, config.source, line.unit),
+                chart_panel(labels, thresholds, line),
+                alerts_panel(labels, line.unit),
             ]),
         ]),
     ])

@@ -1,6 +1,8 @@
-"""The latest-anomalies table (dash-ag-grid), filled by row transactions in the browser."""
+"""The alarm table (dash-ag-grid): the window's alarms, newest first, filled by row transactions in the browser."""
 
 from __future__ import annotations
+
+import json
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -13,7 +15,24 @@ HISTORY_CSV = "api/v1/points.csv"
 HISTORY_PARQUET = "api/v1/points.parquet"
 
 
-def alerts_panel(labels: dict[str, str]) -> html.Div:
+def alarm_columns(labels: dict[str, str], unit: str) -> list[dict]:
+    """Time, rule, severity in words (critical highlighted), value in the line's unit, message.
+
+    Rows come from assets/linewatch.js alarmRow; ``level`` is the raw severity the highlight keys on."""
+    value_header = f"{labels['col_value']} ({unit})" if unit else labels["col_value"]
+    return [
+        {"field": "time", "headerName": labels["col_time"], "sort": "desc", "flex": 2, "minWidth": 190},
+        {"field": "rule", "headerName": labels["col_rule"], "flex": 1, "tooltipField": "ruleText"},
+        {"field": "severity", "headerName": labels["col_severity"], "flex": 1,
+         "cellClassRules": {"lw-cell-critical": "params.data.level === 'critical'",
+                            "lw-cell-warning": "params.data.level === 'warning'"}},
+        {"field": "value", "headerName": value_header, "flex": 1, "type": "rightAligned",
+         "valueFormatter": {"function": f"LineWatchValue(params.value, {json.dumps(unit, ensure_ascii=False)})"}},
+        {"field": "message", "headerName": labels["col_message"], "flex": 4, "tooltipField": "message"},
+    ]
+
+
+def alerts_panel(labels: dict[str, str], unit: str = "") -> html.Div:
     return html.Div(className="lw-panel lw-alerts-panel", children=[
         html.Div(className="lw-panel-head", children=[
             html.H2(labels["alerts"], className="lw-panel-title"),
@@ -28,21 +47,12 @@ def alerts_panel(labels: dict[str, str]) -> html.Div:
             id=ids.ALERTS,
             className="lw-grid",
             rowData=[],
-            getRowId="params.data.seq.toString()",
-            columnDefs=[
-                {"field": "time", "headerName": labels["col_time"], "sort": "desc", "flex": 2},
-                {"field": "value", "headerName": labels["col_value"], "flex": 1,
-                 "valueFormatter": {"function": "LineWatchFixed(params.value, 3)"}},
-                {"field": "prob", "headerName": labels["col_prob"], "flex": 1,
-                 "valueFormatter": {"function": "LineWatchFixed(params.value, 2)"},
-                 "cellClassRules": {"lw-cell-critical": "params.value >= 0.9",
-                                    "lw-cell-alarm": "params.value > params.data.limit"}},
-                {"field": "seq", "headerName": labels["col_seq"], "flex": 1},
-            ],
+            getRowId="params.data.id",
+            columnDefs=alarm_columns(labels, unit),
             defaultColDef={"sortable": True, "resizable": True},
             dashGridOptions={"localeText": {"noRowsToShow": labels["no_alerts"]}, "animateRows": False,
-                             "suppressCellFocus": True},
-            csvExportParams={"fileName": "linewatch-alerts.csv"},
+                             "suppressCellFocus": True, "tooltipShowDelay": 300},
+            csvExportParams={"fileName": "linewatch-alarms.csv"},
             style={"height": "100%", "width": "100%"},
         ),
     ])

@@ -4,6 +4,7 @@ TICK_INTERVAL = "tick-interval"
 TICK = "tick"
 CURSOR = "cursor"
 LABELS = "labels"
+LINE = "line-spec"  # the shown line's unit and limits, for the browser
 PAUSED = "paused"
 WINDOW = "window-size"
 PROB_THRESHOLD = "prob-threshold"

@@ -9,9 +9,10 @@ from layouts import ids
 EMPTY = "—"
 
 
-def kpi_row(labels: dict[str, str], source_kind: str) -> html.Div:
+def kpi_row(labels: dict[str, str], source_kind: str, unit: str = "") -> html.Div:
+    """The cards; ``unit`` is the shown line's engineering unit (empty: none)."""
     return html.Div(className="lw-kpis", children=[
-        _card(labels["kpi_value"], ids.KPI_VALUE, "", ids.KPI_VALUE_DELTA, labels["delta"]),
+        _card(labels["kpi_value"], ids.KPI_VALUE, unit, ids.KPI_VALUE_DELTA, labels["delta"]),
         _card(labels["kpi_anomalies"], ids.KPI_ANOMALIES, labels["unit_events"]),
         _card(labels["kpi_defect_rate"], ids.KPI_DEFECT_RATE, "%", ids.KPI_DEFECT_RATE_NOTE, ""),
         _card(labels["kpi_throughput"], ids.KPI_THROUGHPUT, labels["unit_points_per_s"]),

@@ -1,9 +1,11 @@
-"""The page in real headless Chromium: live points, thresholds, pause, languages, clean console."""
+"""The page in real headless Chromium: live points, thresholds, alarms, units, pause, languages, clean console."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -50,27 +52,40 @@ def chart_points(page) -> int:
     return page.evaluate(f"document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data[0].x.length")
 
 
-ROW_COUNT = f"dash_ag_grid.getApi('{ids.ALERTS}').getDisplayedRowCount()"  # all rows, drawn or not
+ROWS = f"""(() => {{ const rows = [];
+    dash_ag_grid.getApi('{ids.ALERTS}').forEachNode((node) => rows.push(node.data)); return rows; }})()"""  # drawn or not
+PLOT = f"document.querySelector('#{ids.CHART} .js-plotly-plot')"
 
 
 def highlighted(page) -> dict:
-    """Markers drawn, anomalies recomputed from the chart's own data, rows in the table.
+    """Anomaly markers drawn, and anomalies recomputed from the chart's own data under the sliders' values.
 
-    Read once chart and table agree: the views update one after the other within a tick.
+    Read once the two agree or after two seconds: a tick may land between the two reads.
     """
     thresholds = [float(page.input_value(f"#{ids.PROB_THRESHOLD} input[type=number]")),
-                  float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]")) / 100]
+                  float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]"))]
     script = f"""([prob, value]) => {{
-        const data = document.getElementById('{ids.CHART}').querySelector('.js-plotly-plot').data;
+        const data = {PLOT}.data;
         const expected = data[0].y.filter((v, i) => data[1].y[i] > prob && v > value).length;
-        return {{markers: data[2].y.filter((y) => y !== null).length, expected: expected, rows: {ROW_COUNT}}};
+        return {{markers: data[2].y.filter((y) => y !== null).length, expected: expected}};
     }}"""
     for _ in range(20):
         counts = page.evaluate(script, thresholds)
-        if counts["rows"] == counts["markers"]:
+        if counts["expected"] == counts["markers"]:
             break
         page.wait_for_timeout(100)
     return counts
+
+
+def post_points(url: str, points: list[dict]) -> dict:
+    request = urllib.request.Request(url + "/api/v1/points", data=json.dumps(points).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def alarm_rows(page, rule: str) -> list[dict]:
+    return [row for row in page.evaluate(ROWS) if row["rule"] == rule]
 
 
 def text(page, element_id: str) -> str:
@@ -112,33 +127,48 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
     exported = open(history.value.path(), encoding="utf-8").read().splitlines()
     assert exported[0] == "time_utc,seq,ts,value,prob" and len(exported) > SEEDED
 
-    # the default thresholds highlight every seeded anomaly, in the chart and the table
+    # readings that carry a defect probability above the thresholds raise one alarm: one row, one marker
+    accepted = post_points(server.url, [{"value": 0.9, "defect_prob": 0.97}] * 3)
+    first = accepted["seqs"][DEFAULT_LINE][0]
+    page.wait_for_function(f"{ROWS}.some((row) => row.rule === 'threshold')", timeout=15_000)
+    [row] = alarm_rows(page, "threshold")
+    assert row["id"] == f"{DEFAULT_LINE}/{first}/threshold" and row["severity"] == "Warning"
+    assert row["value"] == 0.9 and "defect probability above 0.5" in row["message"]
+    page.wait_for_function(f"{PLOT}.data[3].text.some((t) => t.startsWith('threshold · Warning'))")
+    assert page.evaluate(f"{PLOT}.data[3].y.filter((y) => y !== null).length") >= 1
+    cells = page.inner_text(f"#{ids.ALERTS} .ag-row[row-id='{row['id']}']")
+    assert "threshold" in cells and "Warning" in cells and "0.900" in cells
+
+    # the default thresholds highlight every seeded anomaly on the chart
     loose = highlighted(page)
     assert loose["markers"] == loose["expected"] >= len(MODERATE) + len(SEVERE)
-    assert loose["rows"] == loose["markers"]
     assert int(text(page, ids.KPI_ANOMALIES)) >= len(MODERATE) + len(SEVERE)
+    rows_before = {row["id"] for row in page.evaluate(ROWS)}
 
-    # a stricter probability threshold re-highlights the whole window at once
+    # a stricter probability threshold re-highlights the whole window at once; the alarms stay
     set_slider(page, ids.PROB_THRESHOLD, "0.95")
-    page.wait_for_function(f"{ROW_COUNT} < {loose['rows']}")
+    page.wait_for_function(f"{PLOT}.data[2].y.filter((y) => y !== null).length < {loose['markers']}")
     strict = highlighted(page)
     assert strict["markers"] == strict["expected"] >= len(SEVERE)
     assert strict["markers"] <= loose["markers"] - len(MODERATE)
-    assert strict["rows"] == strict["markers"]
-    shapes = page.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot').layout.shapes.map(s => s.y0)")
-    assert shapes == [0.5, 0.95]
+    rows_after = {row["id"] for row in page.evaluate(ROWS)}
+    assert rows_before <= rows_after  # the sliders do not change the alarm table
+    shapes = page.evaluate(f"{PLOT}.layout.shapes.map(s => s.y0)")
+    assert shapes == [0.5, 0.95]  # the value threshold in the signal's unit, not value / 100
     page.screenshot(path=str(tmp_path / "page.png"))
 
-    # the table exports as CSV, one line per row
+    # the table exports as CSV, one line per alarm
+    before = len(page.evaluate(ROWS))
     with page.expect_download() as download:
         page.click(f"#{ids.EXPORT_BUTTON}")
     lines = open(download.value.path(), encoding="utf-8-sig").read().strip().splitlines()
-    assert download.value.suggested_filename == "linewatch-alerts.csv"
-    assert lines[0].startswith('"Time","Value","Defect probability"') and len(lines) == strict["rows"] + 1
+    assert download.value.suggested_filename == "linewatch-alarms.csv"
+    assert lines[0] == '"Time","Rule","Severity","Value","Message"'
+    assert before <= len(lines) - 1 <= len(page.evaluate(ROWS))  # the simulator may raise one meanwhile
+    assert any('"threshold"' in line for line in lines)
 
     # a zoom the operator chose stays while points stream in
-    page.evaluate(f"""Plotly.relayout(document.querySelector('#{ids.CHART} .js-plotly-plot'),
-                     {{'yaxis.range': [0.3, 0.9]}})""")
+    page.evaluate(f"Plotly.relayout({PLOT}, {{'yaxis.range': [0.3, 0.9]}})")
     grown = chart_points(page)
     page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot').data[0].x.length > {grown}")
     assert page.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot').layout.yaxis.range") == [0.3, 0.9]
@@ -154,6 +184,69 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
     page.click(f"#{ids.PAUSE_BUTTON}")
     page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot').data[0].x.length > {paused_at}")
 
+    assert console.entries == []
+    page.close()
+
+
+OVEN_LINES = """
+[lines.line-1]
+name = "Oven 3 temperature"
+unit = "°C"
+lsl = 70
+usl = 100
+"""
+
+
+def test_a_line_in_celsius_has_its_unit_on_slider_axis_and_kpi_and_a_spike_raises_an_alarm(start_server, browser,
+                                                                                             tmp_path):
+    lines_file = tmp_path / "lines.toml"
+    lines_file.write_text(OVEN_LINES, encoding="utf-8")
+    server = start_server({"LINEWATCH_SOURCE": "http", "LINEWATCH_LINES_FILE": str(lines_file)})
+    rng = np.random.default_rng(7)
+    start = time.time() - 320
+    normal = 85 + rng.normal(0, 1.5, 300)
+    post_points(server.url, [{"ts": start + i, "value": round(float(v), 3), "line": DEFAULT_LINE}
+                             for i, v in enumerate(normal)])
+    after = [130.0] + (85 + rng.normal(0, 1.5, 10)).round(3).tolist()
+    accepted = post_points(server.url, [{"ts": start + 300 + i, "value": v, "line": DEFAULT_LINE}
+                                        for i, v in enumerate(after)])
+    spike = accepted["seqs"][DEFAULT_LINE][0]
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(server.url)
+    page.wait_for_function(f"{PLOT}?.data[0].x.length === 311")
+
+    # the value slider speaks °C: its label, and a range around the specification limits
+    label = page.inner_text(f".lw-field:has(#{ids.VALUE_THRESHOLD}) .lw-field-label")
+    assert label == "Value threshold (°C)"
+    box = page.locator(f"#{ids.VALUE_THRESHOLD} input[type=number]")
+    low, high, step = (float(box.get_attribute(name)) for name in ("min", "max", "step"))
+    assert 60 <= low <= 70 and 100 <= high <= 110 and 0.1 <= step <= 1, (low, high, step)
+    assert low <= float(box.input_value()) <= high
+    marks = page.inner_text(f"#{ids.VALUE_THRESHOLD}")
+    assert "70" in marks and "100" in marks
+
+    # the chart's value axis, the limit lines and the KPI say the unit
+    assert page.evaluate(f"{PLOT}.layout.yaxis.title.text") == "Value (°C)"
+    assert page.text_content(f"#{ids.CHART} .ytitle") == "Value (°C)"  # drawn, not only in the layout
+    limits = page.evaluate(f"{PLOT}.layout.shapes.filter(s => s.name === 'lsl' || s.name === 'usl').map(s => s.y0)")
+    assert sorted(limits) == [70, 100]
+    card = page.inner_text(f".lw-kpi:has(#{ids.KPI_VALUE})")
+    assert "°C" in card and 80 < float(text(page, ids.KPI_VALUE)) < 90
+
+    # the spike raised a "score" alarm: a row in the table, a marker at its reading
+    page.wait_for_function(f"{ROWS}.some((row) => row.rule === 'score')", timeout=15_000)
+    row = next(r for r in alarm_rows(page, "score") if r["seq"] == spike)
+    assert row["id"] == f"{DEFAULT_LINE}/{spike}/score" and row["value"] == 130
+    assert row["severity"] in ("Warning", "Critical") and "130" in row["message"]
+    cells = page.inner_text(f"#{ids.ALERTS} .ag-row[row-id='{row['id']}']")
+    assert "score" in cells and "130.0 °C" in cells
+    header = page.inner_text(f"#{ids.ALERTS} .ag-header")
+    assert "Value (°C)" in header
+    markers = page.evaluate(f"{PLOT}.data[3].y.filter(y => y !== null)")
+    assert 130 in markers
+    page.screenshot(path=str(tmp_path / "celsius.png"))
     assert console.entries == []
     page.close()
 
@@ -188,7 +281,7 @@ def test_waiting_state_and_error_banner_when_the_stream_is_silent(start_server, 
     page.wait_for_timeout(1500)
     assert page.is_visible(f"#{ids.WAITING_OVERLAY}")
     assert text(page, ids.KPI_STATUS) == "Waiting for data…"
-    assert text(page, ids.ALERTS).endswith("No anomalies in the current window")
+    assert text(page, ids.ALERTS).endswith("No alarms in the current window")
     assert console.entries == []
     page.close()
 

@@ -4,9 +4,12 @@ from dash.development.base_component import Component
 
 from app.config import Config
 from app.i18n import TEXT, choose_lang
+from app.lines import LineSpec
 from app.points import Thresholds
 from layouts import build_layout, ids
+from layouts.alerts import alarm_columns
 from layouts.chart import build_figure
+from layouts.sidebar import slider_range
 
 LABELS = TEXT["en"]
 
@@ -28,26 +31,113 @@ def test_layout_has_every_component_the_callbacks_use():
     assert expected <= all_ids(layout)
 
 
+OVEN = LineSpec("line-1", name="Oven 3 temperature", unit="°C", lsl=70, usl=100, target=85)
+
+
+def find(component, component_id):
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if isinstance(child, Component) and (found := find(child, component_id)) is not None:
+            return found
+    return None
+
+
+def label_of(layout, component_id) -> str:
+    """The text of the field label above a control."""
+    def walk(component):
+        children = getattr(component, "children", None)
+        if isinstance(children, list) and any(getattr(c, "id", None) == component_id for c in children):
+            return children[0].children
+        for child in children if isinstance(children, list) else [children]:
+            if isinstance(child, Component) and (found := walk(child)) is not None:
+                return found
+        return None
+    return walk(layout)
+
+
 def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
     figure = build_figure(LABELS, Thresholds(0.7, 0.4))
-    value, prob, anomalies = figure["data"]
-    assert [t["name"] for t in figure["data"]] == ["Value", "Defect probability", "Anomaly"]
-    assert prob["yaxis"] == "y2" and "yaxis" not in value
-    assert all(t["x"] == [] and t["marker"]["color"] == [] for t in figure["data"])  # extendData-ready
+    value, prob, anomalies, alarms = figure["data"]
+    assert [t["name"] for t in figure["data"]] == ["Value", "Defect probability", "Anomaly", "Alarm"]
+    assert prob["yaxis"] == "y2" and "yaxis" not in value and "yaxis" not in alarms
+    assert all(t["x"] == [] and t["marker"]["color"] == [] and t["text"] == [] for t in figure["data"])  # extendData-ready
     assert anomalies["mode"] == "markers" and anomalies["marker"]["cmax"] == 1
+    assert alarms["mode"] == "markers" and "%{text}" in alarms["hovertemplate"]
     layout = figure["layout"]
     assert layout["xaxis"]["type"] == "date" and "tickformat" not in layout["xaxis"]
+    assert layout["yaxis"]["title"]["text"] == "Value"  # no unit, no brackets
     assert layout["uirevision"]
-    value_line, prob_line = layout["shapes"]
-    assert (value_line["yref"], value_line["y0"]) == ("y", 0.4)
-    assert (prob_line["yref"], prob_line["y0"]) == ("y2", 0.7)
+    value_line, prob_line = layout["shapes"]  # no limits configured: no limit lines
+    assert (value_line["name"], value_line["yref"], value_line["y0"]) == ("value-threshold", "y", 0.4)
+    assert (prob_line["name"], prob_line["yref"], prob_line["y0"]) == ("prob-threshold", "y2", 0.7)
+    assert layout["annotations"][0]["text"] == "value threshold 0.400"
     assert layout["annotations"][1]["text"] == "probability threshold 0.70"
+
+
+def test_figure_of_a_line_with_a_unit_and_limits():
+    figure = build_figure(LABELS, Thresholds(0.5, 95), OVEN)
+    layout = figure["layout"]
+    assert layout["yaxis"]["title"]["text"] == "Value (°C)"
+    limits = {s["name"]: s for s in layout["shapes"][2:]}
+    assert {name: s["y0"] for name, s in limits.items()} == {"lsl": 70, "usl": 100, "target": 85}
+    assert all(s["yref"] == "y" and s["line"]["width"] <= 1 for s in limits.values())  # thin
+    assert limits["lsl"]["line"]["color"] == limits["usl"]["line"]["color"] != layout["shapes"][0]["line"]["color"]
+    assert [a["text"] for a in layout["annotations"]] == [
+        "value threshold 95.00 °C", "probability threshold 0.50", "LSL 70.00 °C", "USL 100.0 °C", "target 85.00 °C"]
+    assert build_figure(TEXT["zh"], Thresholds(0.5, 95), OVEN)["layout"]["yaxis"]["title"]["text"] == "检测值 (°C)"
+
+
+def test_value_slider_in_the_line_unit_with_its_range_from_the_limits():
+    config = Config(lines=(OVEN,), value_threshold=0.5)
+    layout = build_layout(config, "en", LABELS, "zh")
+    slider = find(layout, ids.VALUE_THRESHOLD)
+    assert label_of(layout, ids.VALUE_THRESHOLD) == "Value threshold (°C)"
+    assert (slider.min, slider.max, slider.step) == (65, 105, 0.5)
+    assert slider.value == 65  # the deployment default (0.5) lies below the range: clamped into it
+    assert set(slider.marks) == {"70", "80", "90", "100"}
+    assert find(layout, ids.LINE).data == {"unit": "°C", "lsl": 70, "usl": 100}
+    own = build_layout(Config(lines=(LineSpec("line-1", unit="°C", lsl=70, usl=100, value_threshold=92),)),
+                       "zh", TEXT["zh"], "en")
+    assert find(own, ids.VALUE_THRESHOLD).value == 92
+    assert label_of(own, ids.VALUE_THRESHOLD) == "数值阈值 (°C)"
+
+
+def test_value_slider_without_unit_or_limits_starts_around_the_default():
+    layout = build_layout(Config(value_threshold=0.5), "en", LABELS, "zh")
+    slider = find(layout, ids.VALUE_THRESHOLD)
+    assert label_of(layout, ids.VALUE_THRESHOLD) == "Value threshold"
+    assert slider.min < 0.5 < slider.max and slider.value == 0.5 and slider.max - slider.min < 1
+    assert find(layout, ids.LINE).data == {"unit": "", "lsl": None, "usl": None}
+
+
+def test_slider_range_is_the_one_the_browser_computes():
+    """Same numbers as tests/js (assets/linewatch.js sliderRange): the two sides agree."""
+    assert slider_range(70, 100) == {"min": 65, "max": 105, "step": 0.5,
+                                     "marks": {"70": "70", "80": "80", "90": "90", "100": "100"}}
+    assert [slider_range(0.35, 0.85)[k] for k in ("min", "max", "step")] == [0.3, 0.9, 0.01]
+    assert [slider_range(1200, 5300)[k] for k in ("min", "max", "step")] == [500, 6000, 100]
+
+
+def test_alarm_table_columns_say_the_unit_and_highlight_critical():
+    time, rule, severity, value, message = alarm_columns(LABELS, "°C")
+    assert [c["field"] for c in (time, rule, severity, value, message)] == [
+        "time", "rule", "severity", "value", "message"]
+    assert time["sort"] == "desc"
+    assert value["headerName"] == "Value (°C)" and '"°C"' in value["valueFormatter"]["function"]
+    assert "critical" in severity["cellClassRules"]["lw-cell-critical"]
+    assert alarm_columns(LABELS, "")[3]["headerName"] == "Value"
+    grid = find(build_layout(Config(), "en", LABELS, "zh"), ids.ALERTS)
+    assert grid.getRowId == "params.data.id"
+    assert grid.csvExportParams["fileName"] == "linewatch-alarms.csv"
+    assert grid.dashGridOptions["localeText"]["noRowsToShow"] == "No alarms in the current window"
 
 
 def test_chinese_labels_cover_every_english_key():
     assert TEXT["zh"].keys() == TEXT["en"].keys()
     figure = build_figure(TEXT["zh"], Thresholds(0.5, 0.5))
-    assert figure["data"][2]["name"] == "异常检测点"
+    assert [t["name"] for t in figure["data"][2:]] == ["异常检测点", "报警"]
 
 
 def test_language_choice():

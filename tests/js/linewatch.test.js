@@ -5,8 +5,18 @@ const lw = require("../../assets/linewatch.js");
 
 const LABELS = {delta: "Δ", of_window: "of {n} points", status_live: "Live", status_paused: "Paused",
   status_waiting: "Waiting", status_stale: "Stale {s} s", status_error: "Source error",
-  status_offline: "Offline", error_prefix: "Error", line_value_threshold: "value", line_prob_threshold: "prob"};
-const TH = lw.thresholdsOf(0.5, 50);
+  status_offline: "Offline", error_prefix: "Error", line_value_threshold: "value", line_prob_threshold: "prob",
+  severity_warning: "Warning", severity_critical: "Critical", rule_score: "Anomaly score", rule_we: "Western Electric",
+  line_spc_centre: "CL", line_spc_lcl: "LCL", line_spc_ucl: "UCL"};
+const TH = lw.thresholdsOf(0.5, 0.5);
+const FIGURE = {data: [{}, {}, {}, {}], layout: {font: {},
+  shapes: [{name: "value-threshold"}, {name: "prob-threshold"}, {name: "lsl", y0: 70, y1: 70}],
+  annotations: [{name: "value-threshold"}, {name: "prob-threshold"}, {name: "lsl", text: "LSL 70"}]}};
+
+function alarm(seq, rule, severity, extra) {
+  return Object.assign({id: "line-1/" + seq + "/" + rule, seq: seq, ts: 1000 + seq, rule: rule,
+    severity: severity || "warning", value: 0.9, message: rule + " fired"}, extra);
+}
 
 let at = 0;
 function tick(seq, values, probs, extra) {
@@ -42,36 +52,133 @@ test("localStamp gives a local time string plotly reads as a date", () => {
   assert.match(lw.localStamp(1764117600.25), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.250$/);
 });
 
-test("chart extension covers only undrawn points, anomalies marked, others null", () => {
+test("thresholds are in the slider's own scale: the value one in the line's unit, not a percent", () => {
+  assert.deepEqual(lw.thresholdsOf("0.7", 85.5), {prob: 0.7, value: 85.5});
   const state = lw.newWindowState();
-  lw.ingest(state, tick([1, 2], [0.6, 0.4], [0.9, 0.9], {reset: true}), 0);
-  const figure = lw.rebuildFigure({data: [{}, {}, {}], layout: {shapes: [{}, {}], annotations: [{}, {}], font: {}}},
-    state, TH, false, LABELS);
+  lw.ingest(state, tick([1, 2, 3], [84, 86, 90], [0.9, 0.9, 0.2], {reset: true}), 0);
+  assert.equal(lw.computeKpis(state, lw.thresholdsOf(0.5, 85), false, 1000, 0, LABELS).anomalies, "1");
+  assert.equal(lw.computeKpis(state, lw.thresholdsOf(0.5, 85), false, 1000, 0, LABELS).value, "90.00");
+});
+
+test("chart extension covers only undrawn points, anomalies and alarms marked, others null", () => {
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2], [0.6, 0.4], [0.9, 0.9], {reset: true, alarms: [alarm(1, "score", "critical")]}), 0);
+  const figure = lw.rebuildFigure(FIGURE, state, TH, false, LABELS, "mm");
   assert.deepEqual(figure.data[2].y, [0.6, null]);
-  assert.deepEqual(figure.layout.shapes.map((s) => s.y0), [0.5, 0.5]);
+  assert.deepEqual(figure.data[3].y, [0.6, null]);
+  assert.deepEqual(figure.data[3].text, ["score · Critical: score fired", ""]);
+  assert.deepEqual(figure.data[1].text, []);
+  assert.deepEqual(figure.layout.shapes.map((s) => s.y0), [0.5, 0.5, 70]);
+  assert.equal(figure.layout.annotations[0].text, "value 0.500 mm");
   assert.equal(figure.layout.annotations[1].text, "prob 0.50");
-  assert.equal(lw.chartExtension(state, TH), null);
-  lw.ingest(state, tick([3, 4], [0.7, 0.8], [0.2, 0.8]), 1);
-  const [update, traces, maxPoints] = lw.chartExtension(state, TH);
-  assert.deepEqual(traces, [0, 1, 2]);
+  assert.equal(figure.layout.annotations[2].text, "LSL 70");  // specification limits stay as the layout drew them
+  assert.equal(lw.chartExtension(state, TH, LABELS), null);
+  lw.ingest(state, tick([3, 4], [0.7, 0.8], [0.2, 0.8], {alarms: [alarm(4, "we-1", "warning")]}), 1);
+  const [update, traces, maxPoints] = lw.chartExtension(state, TH, LABELS);
+  assert.deepEqual(traces, [0, 1, 2, 3]);
   assert.equal(maxPoints, 5);
-  assert.deepEqual(update.y, [[0.7, 0.8], [0.2, 0.8], [null, 0.8]]);
+  assert.deepEqual(update.y, [[0.7, 0.8], [0.2, 0.8], [null, 0.8], [null, 0.8]]);
   assert.deepEqual(update["marker.color"][2], [0.2, 0.8]);
+  assert.deepEqual(update.text, [[], [], [], ["", "we-1 · Warning: we-1 fired"]]);
+  assert.equal(update["marker.color"][3][0], null);
   update.y[0].push(42);  // plotly mutates what it extends: the window state must not change
   assert.deepEqual(state.value, [0.6, 0.4, 0.7, 0.8]);
 });
 
-test("alert rows newest first; transactions add new anomalies and drop those leaving the window", () => {
+test("SPC control lines from the tick are drawn once they come, and kept by ticks without them", () => {
   const state = lw.newWindowState();
-  lw.ingest(state, tick([1, 2, 3], [0.6, 0.4, 0.7], [0.9, 0.9, 0.8], {reset: true}), 0);
-  assert.deepEqual(lw.alertRows(state, TH).map((r) => r.seq), [3, 1]);
-  lw.ingest(state, tick([4, 5, 6], [0.9, 0.1, 0.1], [0.9, 0.1, 0.1]), 1);
-  const transaction = lw.alertTransaction(state, TH);
-  assert.deepEqual(transaction.add.map((r) => r.seq), [4]);
-  assert.deepEqual(transaction.remove, [{seq: 1}]);  // seq 1 left the 5-point window
+  lw.ingest(state, tick([1, 2], [10, 11], [0, 0], {reset: true}), 0);
+  let figure = lw.rebuildFigure(FIGURE, state, TH, false, LABELS, "");
+  assert.equal(figure.layout.shapes.length, 3);
+  assert.equal(lw.spcChanged(state), false);
+  lw.ingest(state, tick([3], [12], [0], {spc: [10, 7, 13]}), 1);
+  assert.equal(lw.spcChanged(state), true);
+  figure = lw.rebuildFigure(figure, state, TH, false, LABELS, "");
+  assert.deepEqual(figure.layout.shapes.filter((s) => s.name.startsWith("spc-")).map((s) => s.y0), [10, 7, 13]);
+  assert.deepEqual(figure.layout.annotations.slice(-3).map((a) => a.text), ["CL 10.00", "LCL 7.000", "UCL 13.00"]);
+  lw.ingest(state, tick([4], [12], [0]), 2);
+  assert.equal(lw.spcChanged(state), false);
+  figure = lw.rebuildFigure(figure, state, TH, false, LABELS, "");
+  assert.equal(figure.layout.shapes.length, 6);  // rebuilt from state, not appended twice
+  lw.ingest(state, tick([9], [12], [0], {reset: true}), 3);
+  assert.equal(state.spc, null);
+});
+
+test("alarm rows newest first, one per alarm; transactions add new alarms and drop those leaving the window", () => {
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2, 3], [0.6, 0.4, 0.7], [0.9, 0.9, 0.8],
+    {reset: true, alarms: [alarm(1, "score", "critical"), alarm(3, "we-1")]}), 0);
+  const rows = lw.alarmRows(state, LABELS);
+  assert.deepEqual(rows.map((r) => r.id), ["line-1/3/we-1", "line-1/1/score"]);
+  assert.equal(typeof rows[0].id, "string");
+  assert.deepEqual([rows[1].rule, rows[1].ruleText, rows[1].severity, rows[1].level, rows[1].value],
+    ["score", "Anomaly score", "Critical", "critical", 0.9]);
+  assert.equal(rows[0].ruleText, "Western Electric");
+  assert.match(rows[0].time, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.000$/);
+  assert.equal(lw.alarmTransaction(state, LABELS), null);
+  // a tick repeating readings already seen (and their alarm) adds nothing twice
+  lw.ingest(state, tick([3, 4, 5, 6], [0.7, 0.9, 0.1, 0.1], [0.8, 0.9, 0.1, 0.1],
+    {alarms: [alarm(3, "we-1"), alarm(4, "score"), alarm(4, "we-2")]}), 1);
+  const transaction = lw.alarmTransaction(state, LABELS);
+  assert.deepEqual(transaction.add.map((r) => r.id), ["line-1/4/we-2", "line-1/4/score"]);
+  assert.deepEqual(transaction.remove, [{id: "line-1/1/score"}]);  // seq 1 left the 5-point window
   assert.equal(transaction.async, false);
-  assert.equal(lw.alertTransaction(state, TH), null);
-  assert.deepEqual(lw.alertRows(state, lw.thresholdsOf(0.85, 50)).map((r) => r.seq), [4]);
+  assert.equal(transaction.addIndex, 0);
+  assert.equal(lw.alarmTransaction(state, LABELS), null);
+  lw.ingest(state, tick([7], [0.1], [0.1]), 2);  // seqs 3..7 in the window: 3, 4 still there
+  assert.equal(lw.alarmTransaction(state, LABELS), null);
+  lw.ingest(state, tick([20], [0.1], [0.1], {reset: true, window: 5, alarms: [alarm(20, "ewma")]}), 3);
+  assert.equal(state.tableCursor, null);  // a reset rebuilds the table
+  assert.deepEqual(lw.alarmRows(state, LABELS).map((r) => r.id), ["line-1/20/ewma"]);
+});
+
+test("the alarm table keeps at most MAX_ALARM_ROWS, the newest", () => {
+  const n = lw.MAX_ALARM_ROWS + 5;
+  const seq = Array.from({length: n}, (_, i) => i);
+  const state = lw.newWindowState();
+  lw.ingest(state, tick(seq, seq.map(() => 1), seq.map(() => 0), {reset: true, window: 1000,
+    alarms: seq.map((s) => alarm(s, "score"))}), 0);
+  const rows = lw.alarmRows(state, LABELS);
+  assert.equal(rows.length, lw.MAX_ALARM_ROWS);
+  assert.equal(rows[0].seq, n - 1);
+  lw.ingest(state, tick([n], [1], [0], {alarms: [alarm(n, "score")]}), 1);
+  const transaction = lw.alarmTransaction(state, LABELS);
+  assert.deepEqual(transaction.add.map((r) => r.seq), [n]);
+  assert.deepEqual(transaction.remove, [{id: "line-1/5/score"}]);
+});
+
+test("slider range: padded, nicely rounded bounds, a step of about a hundredth, marks at round numbers", () => {
+  assert.deepEqual(lw.sliderRange(70, 100),
+    {min: 65, max: 105, step: 0.5, marks: {70: "70", 80: "80", 90: "90", 100: "100"}});
+  const small = lw.sliderRange(0.35, 0.85);
+  assert.deepEqual([small.min, small.max, small.step], [0.3, 0.9, 0.01]);
+  const flat = lw.sliderRange(85, 85);
+  assert.ok(flat.min < 85 && flat.max > 85);
+  const wide = lw.sliderRange(1200, 5300);
+  assert.deepEqual([wide.min, wide.max, wide.step], [500, 6000, 100]);
+});
+
+test("the value slider follows the data without limits: fitted on a reset, widened when data leaves it", () => {
+  const line = {unit: "", lsl: null, usl: null};
+  const state = lw.newWindowState();
+  assert.equal(lw.valueRange(state, line, {min: 0.35, max: 0.65, value: 0.5}), null);  // no data yet
+  lw.ingest(state, tick([1, 2], [0.35, 0.85], [0, 0], {reset: true}), 0);
+  const fitted = lw.valueRange(state, line, {min: 0.35, max: 0.65, value: 0.5});
+  assert.deepEqual([fitted.min, fitted.max, fitted.step, fitted.value], [0.3, 0.9, 0.01, 0.5]);
+  lw.ingest(state, tick([3], [0.6], [0]), 1);
+  assert.equal(lw.valueRange(state, line, fitted), null);  // still inside
+  lw.ingest(state, tick([4], [40], [0]), 2);
+  const widened = lw.valueRange(state, line, fitted);
+  assert.ok(widened.min <= 0.35 && widened.max >= 40);
+  assert.equal(widened.value, 0.5);
+  // a threshold outside the new range moves into it
+  lw.ingest(state, tick([9], [85], [0], {reset: true}), 3);
+  assert.equal(lw.valueRange(state, line, {min: 0, max: 1, value: 0.5}).value, 70);
+  // one limit counts as data; both limits fix the range the layout gave
+  lw.ingest(state, tick([10], [85], [0], {reset: true}), 4);
+  assert.ok(lw.valueRange(state, {unit: "°C", lsl: 20, usl: null}, {min: 0, max: 1, value: 50}).min <= 20);
+  lw.ingest(state, tick([11], [500], [0], {reset: true}), 5);
+  assert.equal(lw.valueRange(state, {unit: "°C", lsl: 70, usl: 100}, {min: 65, max: 105, value: 85}), null);
 });
 
 test("KPIs: current value and delta, recent anomalies, defect rate, throughput", () => {
@@ -80,6 +187,7 @@ test("KPIs: current value and delta, recent anomalies, defect rate, throughput",
   const kpis = lw.computeKpis(state, TH, false, 1000, 500, LABELS);
   assert.equal(kpis.value, "0.550");
   assert.equal(kpis.delta, "▲ +0.250 Δ");
+  assert.equal(lw.formatValue(130), "130.0");
   assert.equal(kpis.anomalies, "2");
   assert.equal(kpis.defectRate, "50.0");
   assert.equal(kpis.defectRateNote, "of 4 points");
