@@ -204,7 +204,7 @@
       return [];
     }
     return [labels.line_spc_centre, labels.line_spc_lcl, labels.line_spc_ucl].map(function (label, i) {
-      return {name: "spc-" + i, xref: "paper", x: 0.995, xanchor: "right", yanchor: "bottom", yref: "y", y: spc[i],
+      return {name: "spc-" + i, xref: "paper", x: 0.995, xanchor: "right", yanchor: i === 1 ? "top" : "bottom", yref: "y", y: spc[i],
               showarrow: false, text: label + " " + formatValue(spc[i]), font: {color: SPC_LINE.color, size: 11}};
     });
   }
@@ -336,9 +336,9 @@
     return {lo: lo, hi: hi};
   }
 
-  /* New value-slider settings when the data left its range (or after a reset), else null.
-   * A line with both specification limits keeps the range its layout gave it.  The value moves
-   * only when it falls outside the new range. */
+  /* New value-slider settings when the data left its range (or after a reset), else null: the
+   * window's values, the current threshold and any one specification limit, padded and rounded.
+   * A line with both specification limits keeps the range its layout gave it. */
   function valueRange(state, line, range) {
     if (typeof line.lsl === "number" && typeof line.usl === "number") {
       return null;
@@ -356,11 +356,9 @@
     if (!reset && fresh.lo >= range.min && fresh.hi <= range.max) {
       return null;
     }
-    const limits = [line.lsl, line.usl].filter(function (l) { return l !== null && l !== undefined; });
-    const all = extent(state.value.concat(limits));
-    const next = sliderRange(all.lo, all.hi);
-    next.value = Math.min(Math.max(range.value, next.min), next.max);
-    return next;
+    const known = [line.lsl, line.usl, range.value].filter(function (v) { return typeof v === "number"; });
+    const all = extent(state.value.concat(known));
+    return sliderRange(all.lo, all.hi);
   }
 
   function streamStatus(state, paused, periodMs, nowMs) {
@@ -510,13 +508,10 @@
         }
         return [noUpdate(), alarmTransaction(view, labels) || noUpdate()];
       }),
-      valueRange: guarded(5, function (tick, min, max, value, line) {
+      valueRange: guarded(4, function (tick, min, max, value, line) {
         ingest(view, tick, Date.now());
         const next = valueRange(view, line, {min: min, max: max, value: value});
-        if (!next) {
-          return Array(5).fill(noUpdate());
-        }
-        return [next.min, next.max, next.step, next.marks, next.value === value ? noUpdate() : next.value];
+        return next ? [next.min, next.max, next.step, next.marks] : Array(4).fill(noUpdate());
       }),
       kpis: function (tick, _n, probThreshold, valueThreshold, paused, periodMs, labels) {
         try {

@@ -46,7 +46,6 @@ def register(app: Dash) -> None:
         Output(ids.VALUE_THRESHOLD, "max"),
         Output(ids.VALUE_THRESHOLD, "step"),
         Output(ids.VALUE_THRESHOLD, "marks"),
-        Output(ids.VALUE_THRESHOLD, "value"),
         Input(ids.TICK, "data"),
         State(ids.VALUE_THRESHOLD, "min"),
         State(ids.VALUE_THRESHOLD, "max"),

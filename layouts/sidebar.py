@@ -44,9 +44,11 @@ def with_unit(label: str, unit: str) -> str:
 
 
 def line_value_range(line: LineSpec, value: float) -> dict:
-    """The value slider's first range: the line's specification limits, else around ``value``
-    (the browser fits it to the data as readings come, assets/linewatch.js valueRange)."""
-    known = [v for v in (line.lsl, line.usl) if v is not None] or [value]
+    """The value slider's range: the line's specification limits when it has both (fixed), else
+    around ``value`` and any one limit (the browser fits it to the data, assets/linewatch.js valueRange)."""
+    if line.lsl is not None and line.usl is not None:
+        return slider_range(line.lsl, line.usl)
+    known = [v for v in (line.lsl, line.usl, value) if v is not None]
     return slider_range(min(known), max(known))
 
 

@@ -143,6 +143,15 @@ def test_live_page_thresholds_pause_and_clean_console(server, browser, tmp_path)
     loose = highlighted(page)
     assert loose["markers"] == loose["expected"] >= len(MODERATE) + len(SEVERE)
     assert int(text(page, ids.KPI_ANOMALIES)) >= len(MODERATE) + len(SEVERE)
+
+    # the value slider (no unit, no limits) spans the window's values, not 0..100, and keeps the threshold
+    page.wait_for_function(f"""(() => {{
+        const box = document.querySelector('#{ids.VALUE_THRESHOLD} input[type=number]'), y = {PLOT}.data[0].y;
+        const low = Number(box.min), high = Number(box.max);
+        return y.every((v) => low <= v && v <= high) && high - low < 2 && Number(box.step) <= (high - low) / 50;
+    }})()""", timeout=5_000)
+    assert float(page.input_value(f"#{ids.VALUE_THRESHOLD} input[type=number]")) == 0.5
+    assert page.inner_text(f".lw-field:has(#{ids.VALUE_THRESHOLD}) .lw-field-label") == "Value threshold"
     rows_before = {row["id"] for row in page.evaluate(ROWS)}
 
     # a stricter probability threshold re-highlights the whole window at once; the alarms stay

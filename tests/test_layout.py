@@ -110,6 +110,9 @@ def test_value_slider_without_unit_or_limits_starts_around_the_default():
     assert label_of(layout, ids.VALUE_THRESHOLD) == "Value threshold"
     assert slider.min < 0.5 < slider.max and slider.value == 0.5 and slider.max - slider.min < 1
     assert find(layout, ids.LINE).data == {"unit": "", "lsl": None, "usl": None}
+    one_limit = find(build_layout(Config(lines=(LineSpec("line-1", unit="mm", lsl=2.0),), value_threshold=0.5),
+                                  "en", LABELS, "zh"), ids.VALUE_THRESHOLD)
+    assert one_limit.min <= 0.5 == one_limit.value and one_limit.max >= 2  # the browser widens it to the data
 
 
 def test_slider_range_is_the_one_the_browser_computes():

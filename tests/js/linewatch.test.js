@@ -164,20 +164,21 @@ test("the value slider follows the data without limits: fitted on a reset, widen
   assert.equal(lw.valueRange(state, line, {min: 0.35, max: 0.65, value: 0.5}), null);  // no data yet
   lw.ingest(state, tick([1, 2], [0.35, 0.85], [0, 0], {reset: true}), 0);
   const fitted = lw.valueRange(state, line, {min: 0.35, max: 0.65, value: 0.5});
-  assert.deepEqual([fitted.min, fitted.max, fitted.step, fitted.value], [0.3, 0.9, 0.01, 0.5]);
+  assert.deepEqual([fitted.min, fitted.max, fitted.step], [0.3, 0.9, 0.01]);
+  assert.equal(lw.valueRange(state, line, fitted), null);  // nothing new
   lw.ingest(state, tick([3], [0.6], [0]), 1);
-  assert.equal(lw.valueRange(state, line, fitted), null);  // still inside
+  assert.equal(lw.valueRange(state, line, Object.assign({value: 0.5}, fitted)), null);  // still inside
   lw.ingest(state, tick([4], [40], [0]), 2);
-  const widened = lw.valueRange(state, line, fitted);
-  assert.ok(widened.min <= 0.35 && widened.max >= 40);
-  assert.equal(widened.value, 0.5);
-  // a threshold outside the new range moves into it
-  lw.ingest(state, tick([9], [85], [0], {reset: true}), 3);
-  assert.equal(lw.valueRange(state, line, {min: 0, max: 1, value: 0.5}).value, 70);
+  const widened = lw.valueRange(state, line, Object.assign({value: 0.5}, fitted));
+  assert.ok(widened.min <= 0.35 && widened.max >= 40 && widened.step >= 0.4, JSON.stringify(widened));
+  // the operator's threshold stays inside the range: a narrow first window does not squeeze it out
+  lw.ingest(state, tick([9, 10], [0.36, 0.38], [0, 0], {reset: true}), 3);
+  const narrow = lw.valueRange(state, line, {min: 0.35, max: 0.65, value: 0.5});
+  assert.ok(narrow.min <= 0.36 && narrow.max >= 0.5, JSON.stringify(narrow));
   // one limit counts as data; both limits fix the range the layout gave
-  lw.ingest(state, tick([10], [85], [0], {reset: true}), 4);
+  lw.ingest(state, tick([11], [85], [0], {reset: true}), 4);
   assert.ok(lw.valueRange(state, {unit: "°C", lsl: 20, usl: null}, {min: 0, max: 1, value: 50}).min <= 20);
-  lw.ingest(state, tick([11], [500], [0], {reset: true}), 5);
+  lw.ingest(state, tick([12], [500], [0], {reset: true}), 5);
   assert.equal(lw.valueRange(state, {unit: "°C", lsl: 70, usl: 100}, {min: 65, max: 105, value: 85}), null);
 });
 
