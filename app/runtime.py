@@ -230,8 +230,8 @@ class SharedIngestor(Ingestor):
 class SharedHistory:
     """What a web process (STORE=redis) asks of "the recorder"; the ingest worker does the recording.
 
-    - ``flush``: durable HTTP ingest waits (``RECORD_WAIT_S``) until the worker's recorder,
-      which follows the streams like any reader, has this thread's points on disk.
+    - ``ensure_recorded``: durable HTTP ingest waits (``RECORD_WAIT_S``) until the worker's
+      recorder, which follows the streams like any reader, has the ids it was given on disk.
     - ``alerts``: from the alerts stream the worker publishes.
     - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
     """
@@ -243,14 +243,13 @@ class SharedHistory:
         self.path = Path(config.data_dir) / "linewatch.sqlite3"
         self._sqlite = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold))
 
-    def flush(self) -> int:
+    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
         from app.store.redis import wait_recorded
 
-        appended = self.link.take_appended()
-        if appended and not wait_recorded(self.link, appended, RECORD_WAIT_S):
+        targets = {line: max(ids) for line, ids in seqs.items() if ids}
+        if targets and not wait_recorded(self.link, targets, RECORD_WAIT_S):
             raise StoreUnavailable(f"the points are in the live stream but the ingest worker did not record them "
                                    f"within {RECORD_WAIT_S:g} s (is `python -m app.ingest` running?)")
-        return 0
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         from app.store.redis import read_alerts

@@ -44,7 +44,7 @@ class Ingestor:
                 seqs[line] = self.stores.get(line).append(readings.ts[mask], value, prob).tolist()
             self.accepted += len(readings)
         if durable:
-            self.recorder.flush()
+            self.recorder.ensure_recorded(seqs)
         return seqs
 
     def count_rejected(self, n: int = 1) -> None:

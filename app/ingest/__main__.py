@@ -186,10 +186,11 @@ class DurableRecording:
         self.recorder = recorder
         self.path = recorder.path
 
-    def flush(self) -> int:
+    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
+        """Send and record everything waiting (an append held back by an outage has no ids yet)."""
         if not self.buffer.drain():
             raise StoreUnavailable(f"points wait for the store: {self.buffer.link.reason or 'Redis unavailable'}")
-        return self.recorder.record()
+        self.recorder.record()
 
 
 class IngestWorker:

@@ -206,7 +206,6 @@ class RedisLink:
         self._reason = ""
         self._unreachable = False
         self._probe_at = 0.0
-        self._appended = threading.local()
 
     @classmethod
     def from_url(cls, url: str, name: str = "linewatch") -> "RedisLink":
@@ -275,19 +274,6 @@ class RedisLink:
                      self.where)
             self._down_since, self._reason, self._unreachable = None, "", False
 
-    # --- what this thread appended (a durable HTTP ingest waits until the worker recorded it)
-
-    def note_appended(self, line: str, last_seq: int) -> None:
-        appended = getattr(self._appended, "lines", None)
-        if appended is None:
-            appended = self._appended.lines = {}
-        appended[line] = last_seq
-
-    def take_appended(self) -> dict[str, int]:
-        appended = getattr(self._appended, "lines", None) or {}
-        self._appended.lines = {}
-        return appended
-
 
 def _batch(entries: list) -> PointBatch:
     """Stream entries ``[id, [b'p', packed]]`` as a batch."""
@@ -337,9 +323,7 @@ class RedisStore:
         keys = [self._points, self._seq, READY_KEY, LINES_KEY, self._rate, PREFIX + "batch:" + token]
         first = self.link.call_ready(self.link.append_script, keys=keys,
                                      args=[self.capacity, self.line, _pack(ts, value, prob), TOKEN_TTL_S])
-        ids = np.arange(int(first), int(first) + len(ts), dtype=np.int64)
-        self.link.note_appended(self.line, int(ids[-1]))
-        return ids
+        return np.arange(int(first), int(first) + len(ts), dtype=np.int64)
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""
