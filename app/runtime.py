@@ -103,7 +103,8 @@ class Runtime:
 
     def _init_shared(self, config: Config) -> None:
         """A reader of the Redis streams; ingest, source and recorder run in ``python -m app.ingest``."""
-        from app.store.redis import RedisLineStores, RedisLink
+        from app.store.redis.link import RedisLink
+        from app.store.redis.stream import RedisLineStores
 
         self.link = RedisLink.from_url(config.redis_url)  # connects on first use, in the serving process
         self.stores = RedisLineStores(self.link, config.capacity)
@@ -161,7 +162,7 @@ class Runtime:
 
     def _shared_readiness(self) -> dict:
         """Ready when Redis answers (and is filled) and the ingest worker's source is fine."""
-        from app.store.redis import read_gaps
+        from app.store.redis.control import read_gaps
 
         source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
         store = {"kind": "redis", "redis": self.link.where}
@@ -195,7 +196,7 @@ class WorkerSource:
         pass
 
     def health(self) -> SourceHealth:
-        from app.store.redis import read_worker
+        from app.store.redis.control import read_worker
 
         now = time.monotonic()
         if self._cached and now - self._cached[0] < WORKER_HEALTH_CACHE_S:
@@ -218,7 +219,7 @@ class SharedIngestor(Ingestor):
     """HTTP ingest in a web process (STORE=redis): refusals are counted in Redis for every process to show."""
 
     def count_rejected(self, n: int = 1) -> None:
-        from app.store.redis import count_rejected
+        from app.store.redis.control import count_rejected
 
         super().count_rejected(n)
         try:
@@ -244,7 +245,7 @@ class SharedHistory:
         self._sqlite = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold))
 
     def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
-        from app.store.redis import wait_recorded
+        from app.store.redis.control import wait_recorded
 
         targets = {line: max(ids) for line, ids in seqs.items() if ids}
         if targets and not wait_recorded(self.link, targets, RECORD_WAIT_S):
@@ -252,7 +253,7 @@ class SharedHistory:
                                    f"within {RECORD_WAIT_S:g} s (is `python -m app.ingest` running?)")
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
-        from app.store.redis import read_alerts
+        from app.store.redis.control import read_alerts
 
         return read_alerts(self.link, since_ts, until_ts, limit)
 

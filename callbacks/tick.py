@@ -10,13 +10,13 @@ from dash import Dash, Input, Output, State, ctx
 
 from app.config import MAX_WINDOW
 from app.sources import SourceHealth
-from app.store import StoreUnavailable
+from app.store import Store, StoreUnavailable
 from layouts import ids
 
 log = logging.getLogger(__name__)
 
 
-def build_tick(store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float) -> dict:
+def build_tick(store: Store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float) -> dict:
     """The delta for one browser: points after ``cursor``, or the whole window on a reset.
 
     A reset happens when asked (the window changed), on the first tick (no cursor), and
@@ -69,7 +69,7 @@ def valid_window(value, fallback: int) -> int:
     return fallback
 
 
-def register(app: Dash, store, source_status: Callable[[], SourceHealth], default_window: int) -> None:
+def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int) -> None:
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),

@@ -23,8 +23,11 @@ from app.points import DEFAULT_LINE, PointBatch, Thresholds
 from app.recorder import Retention
 from app.runtime import refuse_memory_store_with_workers
 from app.store import StoreUnavailable
-from app.store.redis import (BufferedLineStores, RedisLineStores, RedisLink, RedisStore, counters,
-                             points_key, read_gaps, set_ready)
+from app.store.redis.control import counters, read_gaps, set_ready
+from app.store.redis.keys import points_key
+from app.store.redis.link import RedisLink
+from app.store.redis.stream import RedisLineStores, RedisStore
+from app.store.redis.write_behind import BufferedLineStores
 from layouts import ids
 from tests import test_browser as foundation
 from tests.browser import ConsoleLog, chromium

@@ -14,8 +14,9 @@ read, and append what HTTP ingest brings).  It
 - publishes a heartbeat with the source's health, which every page shows.
 
 While Redis is unavailable the source's points wait in memory, up to
-``INGEST_BUFFER_POINTS`` (app/store/redis.py); beyond that the oldest are dropped and the
-count is logged.  SIGTERM stops the source, sends what waits and records what is left.
+``INGEST_BUFFER_POINTS`` (app/store/redis/write_behind.py); beyond that the oldest are
+dropped and the count is logged.  SIGTERM stops the source, sends what waits and records
+what is left.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ from app.points import PointBatch, Thresholds
 from app.recorder import ALERT_COLUMNS, Recorder, Retention
 from app.sources import make_source
 from app.store import StoreUnavailable
-from app.store.redis import (ALERTS_CAPACITY, WORKER_KEY, BufferedLineStores, RedisLineStores, RedisLink,
-                             alerts_held, counters, publish_alerts, publish_recorded, publish_worker, record_gap,
-                             set_ready)
+from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_recorded,
+                                     publish_worker, record_gap, set_ready, withdraw_worker)
+from app.store.redis.link import RedisLink
+from app.store.redis.stream import RedisLineStores
+from app.store.redis.write_behind import BufferedLineStores
 
 log = logging.getLogger("app.ingest.worker")
 
@@ -228,7 +231,7 @@ class IngestWorker:
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
         try:
-            self.link.call(self.link.client.delete, WORKER_KEY)  # pages say "no ingest worker" at once
+            withdraw_worker(self.link)
         except StoreUnavailable:
             pass
 
