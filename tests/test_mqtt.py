@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from app.config import Config
-from app.runtime import Runtime
+from app.runtime import Runtime, make_runtime
 from tests.brokers import Broker, password_file, tls_files
 
 TOPIC = "plant/+/points"
@@ -51,8 +51,8 @@ def broker(tmp_path):
 
 def start_runtime(url: str, data_dir, connected: bool = True) -> Runtime:
     data_dir.mkdir(exist_ok=True)
-    runtime = Runtime(Config.from_env({"LINEWATCH_SOURCE": "mqtt", "LINEWATCH_MQTT_URL": url,
-                                       "LINEWATCH_MQTT_TOPIC": TOPIC, "LINEWATCH_DATA_DIR": str(data_dir)}))
+    runtime = make_runtime(Config.from_env({"LINEWATCH_SOURCE": "mqtt", "LINEWATCH_MQTT_URL": url,
+                                            "LINEWATCH_MQTT_TOPIC": TOPIC, "LINEWATCH_DATA_DIR": str(data_dir)}))
     runtime.ensure_started()
     if connected:
         wait_for(lambda: runtime.source.health().state == "running", what="the source to connect")
