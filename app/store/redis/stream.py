@@ -5,7 +5,8 @@ a small Lua script takes a whole batch's ids from the line's counter (INCRBY) an
 entries with those explicit ids, atomically, so ids are increasing, gap-free per line and
 shared by every writer and reader.  Reads run as scripts too: one round trip, and never
 older than ``capacity`` points (like the ring buffer).  Until the ingest worker marks the
-store ready, every script answers NOTREADY (``RedisLink`` makes that "store unavailable").
+store ready, appends and reads answer NOTREADY (``RedisLink`` makes that "store unavailable");
+``load`` is how the worker fills it.
 """
 
 from __future__ import annotations
