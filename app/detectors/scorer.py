@@ -4,8 +4,9 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
 
 1. **Expectation.** Three models predict the value: a slowly adapting level, a time-of-day profile
    and a day-of-week profile (bins of the signal's cadence, at least 15 min wide). A profile competes
-   once it has seen one full period; the model with the smallest running error is used. A profile
-   keeps a scale per bin too, so a busy hour is not judged by a quiet hour's noise.
+   once it has seen one full period, and is used when its running error is clearly (``profile_gain``)
+   below the simpler model's. A profile keeps a scale per bin too, so a busy hour is not judged by
+   a quiet hour's noise.
 2. **Surprise.** The residual and its first difference, each divided by its running scale (mean
    absolute deviation, started from the median / MAD of the first readings), give the instant
    surprise of a reading: a spike or a step.
@@ -75,6 +76,7 @@ class StreamScorer:
         self._first: list[tuple[float, float]] = []
         self._model: dict = {}  # expectation state, created after the first ``init`` readings
         # detector state: record, local and long-run burst rate, shift EWMA and its mean square
+        # (started at cautious values: the long-run ones take ~1 / long_rate readings to settle)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
 
     def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
