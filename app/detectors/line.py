@@ -54,14 +54,23 @@ class LineDetector:
         self._seen = 0
 
     def process(self, ts: np.ndarray, value: np.ndarray) -> DetectorOutput:
-        """Judge a batch of readings (arrival order). Returns scores, raised events, control lines."""
+        """Judge a batch of readings (arrival order). Returns scores, raised events, control lines.
+
+        A reading whose value or time is not finite is not judged (score 0, NaN lines) and
+        leaves the state untouched."""
         ts, value = np.asarray(ts, dtype=float), np.asarray(value, dtype=float)
         if ts.shape != value.shape or ts.ndim != 1:
             raise ValueError("ts and value must be 1-D arrays of the same length")
-        score = self._scorer.score(ts, value)
-        flags, center, lcl, ucl = self._chart.update(value)
+        valid = np.isfinite(ts) & np.isfinite(value)
+        score, center, lcl, ucl = np.zeros(len(value)), *np.full((3, len(value)), np.nan)
+        score[valid] = self._scorer.score(ts[valid], value[valid])
+        chart_flags, center[valid], lcl[valid], ucl[valid] = self._chart.update(value[valid])
+        flags = {}
         if self.config.score_threshold is not None:
-            flags = {SCORE_RULE: score >= self.config.score_threshold, **flags}
+            flags[SCORE_RULE] = score >= self.config.score_threshold
+        for rule, fired in chart_flags.items():
+            flags[rule] = np.zeros(len(value), dtype=bool)
+            flags[rule][valid] = fired
         events = []
         for rule, fire in flags.items():
             for index in self._alarms[rule].update(self._seen, fire).tolist():

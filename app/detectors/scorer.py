@@ -106,7 +106,8 @@ class StreamScorer:
         log_decay = np.log(cfg.record_decay)
         steps = np.arange(len(surprise)) * log_decay
         log_s = np.log(np.maximum(surprise, 1e-300))
-        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, np.log(self._record) + log_decay)))
+        carried = np.log(max(self._record, 1e-300)) + log_decay
+        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, carried)))
         before = np.concatenate(([self._record], record[:-1]))
         u = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
         # burst: local rate of large surprises against the long-run rate before it
