@@ -15,7 +15,8 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    decaying record), so the routine spikes of a spiky signal stop alarming;
    *burst*: the local rate of surprises above ``burst_level`` against its long-run rate (a binomial
    z-score), for bursts and variance changes;
-   *shift*: an EWMA of the signed residual against its own long-run RMS, for sustained offsets.
+   *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
+   offsets.
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
@@ -40,7 +41,7 @@ class ScorerConfig:
     init: int = 30  # readings whose median / MAD start the estimates
     warmup: int = 150  # readings scored 0 while the estimates settle (includes ``init``)
     rate: float = 0.01  # adaptation of the level and of the scales
-    clip: float = 3.0  # Huber clip of residuals in the updates
+    clip: float = 3.0  # Huber clip of residuals in the updates and in the shift EWMA
     periods: tuple[float, ...] = (DAY_S, WEEK_S)  # seasonal profiles (seconds)
     min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
     profile_rate: float = 0.3  # adaptation of a profile bin, per visit
@@ -118,8 +119,9 @@ class StreamScorer:
         floor_p = np.maximum(p, cfg.burst_min_rate)
         sd = np.sqrt(floor_p * (1.0 - floor_p) * cfg.burst_rate / (2.0 - cfg.burst_rate))
         u = np.maximum(u, (burst - p) / (cfg.burst_z * sd))
-        # shift: EWMA of the signed residual against its long-run RMS before it
-        shift = _ewma(np.clip(residual_z, -cfg.surprise_cap, cfg.surprise_cap), cfg.shift_rate, self._shift)
+        # shift: EWMA of the signed residual (clipped: one outlier is a spike, not a shift)
+        # against the EWMA's long-run RMS before it
+        shift = _ewma(np.clip(residual_z, -cfg.clip, cfg.clip), cfg.shift_rate, self._shift)
         mean_square = _ewma(shift * shift, cfg.long_rate, self._shift_ms)
         ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
         u = np.maximum(u, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))
