@@ -41,7 +41,7 @@ class ScorerConfig:
     init: int = 30  # readings whose median / MAD start the estimates
     warmup: int = 150  # readings scored 0 while the estimates settle (includes ``init``)
     rate: float = 0.01  # adaptation of the level and of the scales
-    clip: float = 3.0  # Huber clip of residuals in the updates and in the shift EWMA
+    clip: float = 3.3  # Huber clip of residuals in the updates and in the shift EWMA
     periods: tuple[float, ...] = (DAY_S, WEEK_S)  # seasonal profiles (seconds)
     min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
     profile_rate: float = 0.3  # adaptation of a profile bin, per visit
@@ -51,7 +51,7 @@ class ScorerConfig:
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
     surprise_cap: float = 100.0
     spike: float = 4.5  # smallest surprise that is a spike
-    spike_ratio: float = 1.4  # a spike must exceed this multiple of the recent record
+    spike_ratio: float = 1.55  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
     burst_level: float = 5.0  # surprises above this count towards a burst
     burst_rate: float = 0.05  # EWMA rate of the local burst rate
