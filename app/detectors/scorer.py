@@ -47,7 +47,7 @@ class ScorerConfig:
     profile_rate: float = 0.3  # adaptation of a profile bin, per visit
     profile_gain: float = 0.7  # a profile is used when its error is below this fraction of the best
     bin_scale_mix: float = 0.5  # a bin's scale is at least this fraction of its profile's scale
-    floor_fraction: float = 0.1  # scales stay above this fraction of the mean absolute deviation
+    floor_fraction: float = 0.1  # scales stay above this fraction of the long-run mean absolute deviation
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
     surprise_cap: float = 100.0
     spike: float = 4.5  # smallest surprise that is a spike
@@ -59,7 +59,7 @@ class ScorerConfig:
     burst_min_rate: float = 0.01  # the long-run rate is taken as at least this
     shift_rate: float = 0.05  # EWMA rate of the signed residual
     shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
-    long_rate: float = 0.001  # adaptation of the long-run burst rate and shift mean square
+    long_rate: float = 0.001  # adaptation of the long-run burst rate, shift mean square and deviation
 
 
 def _ewma(x: np.ndarray, rate: float, state: float) -> np.ndarray:
@@ -133,7 +133,7 @@ class StreamScorer:
         """Instant surprise and signed residual (scale units) of each reading, updating the models."""
         cfg, m = self.config, self._model
         rate, clip, prate, gain, mix = cfg.rate, cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
-        floor_fraction, cap = cfg.floor_fraction, cfg.surprise_cap
+        floor_fraction, cap, long_rate = cfg.floor_fraction, cfg.surprise_cap, cfg.long_rate
         level, mad, resolution_floor = m["level"], m["mad"], m["resolution_floor"]
         scale, diff_scale, previous = m["scale"], m["diff_scale"], m["previous"]
         profiles, bin_scales = m["profiles"], m["bin_scales"]
@@ -157,7 +157,7 @@ class StreamScorer:
             step = c if r > c else (-c if r < -c else r)
             best_scale, best_r, best_d, best_diff = s, r, d, diff_scale[0]
             level += rate * step
-            mad += rate * ((r if r > 0 else -r) - mad)
+            mad += long_rate * ((r if r > 0 else -r) - mad)
             best_error = s
             s += rate * ((step if step > 0 else -step) - s)
             scale[0] = s if s > resolution_floor else resolution_floor
