@@ -49,7 +49,7 @@ class ScorerConfig:
     bin_scale_mix: float = 0.5  # a bin's scale is at least this fraction of its profile's scale
     floor_fraction: float = 0.1  # scales stay above this fraction of the long-run mean absolute deviation
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
-    surprise_cap: float = 100.0
+    surprise_cap: float = 100.0  # surprises are capped here (keeps the record and the EWMAs finite)
     spike: float = 4.5  # smallest surprise that is a spike
     spike_ratio: float = 1.55  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
