@@ -77,8 +77,8 @@ ALERT_COLUMNS = ("id", "seq", "line", "ts", "value", "prob", "prob_threshold", "
 class Recorder:
     """Writes what the line stores receive to ``<data_dir>/linewatch.sqlite3``.
 
-    A background thread flushes every ``interval`` seconds; sources whose senders wait
-    for an acknowledgement call :meth:`flush` themselves before acknowledging.
+    A background thread flushes every ``interval`` seconds; ingest whose senders wait for
+    an acknowledgement calls :meth:`ensure_recorded` before acknowledging.
     """
 
     def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0,
@@ -136,6 +136,10 @@ class Recorder:
                     (line, int(seq[start])))])
             self.alarm_position = self.alarm_log.since(0)[1]  # restored alarms are recorded already
         return restored
+
+    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
+        """Return once the points with these ids (per line) are on disk: this thread records them now."""
+        self.flush()
 
     def flush(self) -> int:
         """Record everything the stores received since the last flush; return the count."""

@@ -1,12 +1,10 @@
 """The running parts of one serving process: store, source and recorder, started lazily.
 
-Nothing starts at import or in ``create_app``: ``ensure_started`` runs on the first
-request of the process that serves (so threads survive ``gunicorn --preload`` forks).
-
-With ``LINEWATCH_STORE=redis`` a web process only reads: the source and the recorder run
-in the ingest worker (``python -m app.ingest``); here the store is Redis, the source's
-health is the worker's heartbeat, and the "recorder" serves alerts and history and waits
-for the worker to record what HTTP ingest appended (``SharedHistory``).
+``make_runtime(config)`` picks one of two: ``LocalRuntime`` (``LINEWATCH_STORE=memory``: the
+source and the recorder run in this process) or ``SharedRuntime`` (``STORE=redis``, in
+app/shared_runtime.py: this process reads Redis; the ingest worker records).  Nothing
+starts at import or in ``create_app``: ``ensure_started`` runs on the first request of the
+process that serves (so threads survive ``gunicorn --preload`` forks).
 """
 
 from __future__ import annotations
@@ -16,10 +14,7 @@ import logging
 import os
 import sys
 import threading
-import time
-from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from app.alarm_log import AlarmLog
 from app.config import Config
@@ -27,14 +22,16 @@ from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder, Retention
 from app.sources import SourceHealth, make_source
-from app.store import LineStores, StoreUnavailable
+from app.sources.base import READY_STATES
+from app.store import LineStores, Store
+
+if TYPE_CHECKING:
+    from app.shared_runtime import SharedHistory
+    from app.store.redis.stream import RedisLineStores
 
 log = logging.getLogger(__name__)
 
-OK_SOURCE_STATES = ("starting", "running", "finished")
 GUNICORN_WORKER_BOOT_ERROR = 3  # gunicorn's exit code for "Worker failed to boot": the master stops
-RECORD_WAIT_S = 5.0  # a durable HTTP ingest (STORE=redis) waits this long for the worker to record
-WORKER_HEALTH_CACHE_S = 0.5
 
 
 def refuse_memory_store_with_workers(config: Config, workers: int) -> None:
@@ -86,15 +83,45 @@ def check_gunicorn_workers(config: Config) -> None:
         raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
 
 
-class Runtime:
+class Runtime(Protocol):
+    """What the web layer, the API and the metrics use of a serving process's running parts."""
+
+    config: Config
+    stores: LineStores | RedisLineStores  # every line's store
+    store: Store  # the line the dashboard shows
+    recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
+    ingestor: Ingestor
+    alarms: AlarmLog  # the alarms raised, for the ticks
+    source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
+
+    def ensure_started(self) -> None:
+        """Start what runs in this process; once per process, on its first request."""
+
+    def stop(self) -> None:
+        """Stop what ``ensure_started`` started."""
+
+    def source_status(self) -> SourceHealth:
+        """The source's health, with the count of points the ingest refused."""
+
+    def readiness(self) -> dict:
+        """The /readyz answer: ``ready`` and the source's and the store's detail."""
+
+
+def make_runtime(config: Config) -> Runtime:
+    """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker)."""
+    check_gunicorn_workers(config)
+    if config.store == "redis":
+        from app.shared_runtime import SharedRuntime
+
+        return SharedRuntime(config)
+    return LocalRuntime(config)
+
+
+class LocalRuntime:
+    """``STORE=memory``: store, source and recorder all in this one process."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        check_gunicorn_workers(config)
-        self._started_pid: int | None = None
-        self._lock = threading.Lock()
-        if config.store == "redis":
-            self._init_shared(config)
-            return
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.alarms = AlarmLog()
@@ -103,18 +130,8 @@ class Runtime:
                                  alarms=self.alarms)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarms)
         self.source = make_source(config, self.ingestor)
-
-    def _init_shared(self, config: Config) -> None:
-        """A reader of the Redis streams; ingest, source and recorder run in ``python -m app.ingest``."""
-        from app.store.redis import RedisLineStores, RedisLink
-
-        self.link = RedisLink.from_url(config.redis_url)  # connects on first use, in the serving process
-        self.stores = RedisLineStores(self.link, config.capacity)
-        self.store = self.stores.get(DEFAULT_LINE)
-        self.alarms = AlarmLog()  # not shared yet: alarms raised in the ingest worker do not reach web ticks
-        self.recorder = SharedHistory(config, self.link, self.stores)
-        self.ingestor = SharedIngestor(self.stores, self.recorder)
-        self.source = WorkerSource(self.link)
+        self._started_pid: int | None = None
+        self._lock = threading.Lock()
 
     def ensure_started(self) -> None:
         """Restore history, then start recorder and source; once per process."""
@@ -122,9 +139,6 @@ class Runtime:
             return
         with self._lock:
             if self._started_pid == os.getpid():
-                return
-            if self.config.store == "redis":  # nothing runs here: the ingest worker does
-                self._started_pid = os.getpid()
                 return
             restored = self.recorder.restore(self.config.capacity)
             log.info("restored %d points from %s", restored, self.recorder.path)
@@ -139,138 +153,20 @@ class Runtime:
         """Stop the source, then record what is left."""
         if self._started_pid != os.getpid():
             return
-        if self.config.store == "redis":  # the ingest worker records; nothing to stop here
-            self._started_pid = None
-            return
         self.source.stop()
         self.recorder.stop()
         self._started_pid = None
 
     def source_status(self) -> SourceHealth:
-        """The source's health with the count of points the ingest refused."""
-        if self.config.store == "redis":
-            return self.source.health()  # the worker's and every web process's refusals
         return self.source.health()._replace(rejected=self.ingestor.rejected)
 
     def readiness(self) -> dict:
-        if self.config.store == "redis":
-            return self._shared_readiness()
         health = self.source.health()
         stats = self.store.stats()
         return {
-            "ready": self._started_pid == os.getpid() and health.state in ("starting", "running", "finished"),
+            "ready": self._started_pid == os.getpid() and health.state in READY_STATES,
             "source": {"kind": self.config.source, "state": health.state, "message": health.message,
                        "accepted": self.ingestor.accepted, "rejected": self.ingestor.rejected},
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
                       "rate": round(stats.rate, 2)},
         }
-
-    def _shared_readiness(self) -> dict:
-        """Ready when Redis answers (and is filled) and the ingest worker's source is fine."""
-        from app.store.redis import read_gaps
-
-        source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
-        store = {"kind": "redis", "redis": self.link.where}
-        try:
-            stats = self.store.stats()
-            gaps = read_gaps(self.link)
-        except StoreUnavailable as exc:
-            store.update(state="unavailable", message=str(exc))
-            return {"ready": False, "source": source, "store": store}
-        health = self.source.health()
-        source.update(state=health.state, message=health.message, rejected=health.rejected)
-        store.update(state="ok", points=stats.count, next_seq=stats.next_seq, rate=round(stats.rate, 2))
-        if gaps:
-            store["gaps"] = gaps
-        return {"ready": health.state in OK_SOURCE_STATES, "source": source, "store": store}
-
-
-class WorkerSource:
-    """The source as a web process sees it with STORE=redis: the ingest worker's heartbeat."""
-
-    name = "worker"
-
-    def __init__(self, link) -> None:
-        self.link = link
-        self._cached: tuple[float, SourceHealth] | None = None
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def health(self) -> SourceHealth:
-        from app.store.redis import read_worker
-
-        now = time.monotonic()
-        if self._cached and now - self._cached[0] < WORKER_HEALTH_CACHE_S:
-            return self._cached[1]
-        try:
-            fields, web_rejected = read_worker(self.link)
-        except StoreUnavailable as exc:
-            return SourceHealth("error", f"store unavailable: {exc}")
-        if not fields:
-            health = SourceHealth("error", "no ingest worker: start `python -m app.ingest` (the Procfile's worker)",
-                                  web_rejected)
-        else:
-            health = SourceHealth(fields.get("state", "error"), fields.get("message", ""),
-                                  int(fields.get("rejected", 0)) + web_rejected)
-        self._cached = (now, health)
-        return health
-
-
-class SharedIngestor(Ingestor):
-    """HTTP ingest in a web process (STORE=redis): refusals are counted in Redis for every process to show."""
-
-    def count_rejected(self, n: int = 1) -> None:
-        from app.store.redis import count_rejected
-
-        super().count_rejected(n)
-        try:
-            count_rejected(self.stores.link, n)
-        except StoreUnavailable:
-            pass
-
-
-class SharedHistory:
-    """What a web process (STORE=redis) asks of "the recorder"; the ingest worker does the recording.
-
-    - ``flush``: durable HTTP ingest waits (``RECORD_WAIT_S``) until the worker's recorder,
-      which follows the streams like any reader, has this thread's points on disk.
-    - ``alerts``: from the alerts stream the worker publishes.
-    - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
-    """
-
-    def __init__(self, config: Config, link, stores) -> None:
-        self.link = link
-        self.stores = stores
-        self.capacity = config.capacity
-        self.path = Path(config.data_dir) / "linewatch.sqlite3"
-        self._sqlite = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold))
-
-    def flush(self) -> int:
-        from app.store.redis import wait_recorded
-
-        appended = self.link.take_appended()
-        if appended and not wait_recorded(self.link, appended, RECORD_WAIT_S):
-            raise StoreUnavailable(f"the points are in the live stream but the ingest worker did not record them "
-                                   f"within {RECORD_WAIT_S:g} s (is `python -m app.ingest` running?)")
-        return 0
-
-    def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
-        from app.store.redis import read_alerts
-
-        return read_alerts(self.link, since_ts, until_ts, limit)
-
-    def alarms(self, line: str | None, since_ts: float | None = None, until_ts: float | None = None,
-               limit: int = 1000) -> list[dict]:
-        return self._sqlite.alarms(line, since_ts, until_ts, limit) if self.path.exists() else []
-
-    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
-        if self.path.exists():
-            return self._sqlite.history(line, since_ts, until_ts, limit)
-        batch = self.stores.find(line).tail(self.capacity)
-        keep = (batch.ts >= (since_ts or 0.0)) & (batch.ts <= (until_ts if until_ts is not None else float("inf")))
-        return pd.DataFrame({"seq": batch.seq[keep], "ts": batch.ts[keep], "value": batch.value[keep],
-                             "prob": batch.prob[keep]}).head(limit)

@@ -19,7 +19,7 @@ from app.api import create_api
 from app.config import Config
 from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT, choose_lang, labels
 from app.points import DEFAULT_LINE
-from app.runtime import Runtime
+from app.runtime import make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSPORT_ASSET = r"^transport\.js$"  # assets/transport.js, the WebSocket/HTTP switch: websocket transport only
@@ -42,7 +42,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         raise ValueError("LINEWATCH_TRANSPORT=websocket serves LineWatch as an ASGI app (app.asgi:application), "
                          "not on an existing Flask app: mount it beside the portal under its URL prefix")
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime(config)
+    runtime = make_runtime(config)
     app = dash.Dash(
         __name__,
         title="LineWatch",

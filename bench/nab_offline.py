@@ -52,15 +52,18 @@ def nab_score(key: str, stamps: list[float], workdir: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def cost_per_reading(value: np.ndarray, ts: np.ndarray, batch: int, config: DetectorConfig) -> float:
-    """Seconds per reading for the detector fed ``batch`` readings at a time (after its warm-up)."""
-    det = LineDetector(config)
-    det.process(ts[:1000], value[:1000])
-    rest = len(value) - 1000
-    t0 = time.perf_counter()
-    for a in range(1000, len(value), batch):
-        det.process(ts[a:a + batch], value[a:a + batch])
-    return (time.perf_counter() - t0) / rest
+def cost_per_reading(ts: np.ndarray, value: np.ndarray, batch: int, config: DetectorConfig, repeats=3) -> float:
+    """Seconds per reading for the detector fed ``batch`` readings at a time, after its first 1000
+    readings: CPU time of this process, the best of ``repeats`` runs (the machine is shared)."""
+    best = np.inf
+    for _ in range(repeats):
+        det = LineDetector(config)
+        det.process(ts[:1000], value[:1000])
+        t0 = time.process_time()
+        for a in range(1000, len(value), batch):
+            det.process(ts[a:a + batch], value[a:a + batch])
+        best = min(best, (time.process_time() - t0) / (len(value) - 1000))
+    return best
 
 
 def main(argv=None) -> int:
@@ -71,7 +74,7 @@ def main(argv=None) -> int:
     windows = json.loads((DATA / "windows.json").read_text())
     scores = []
     t0 = time.monotonic()
-    print(f"{'file':56s} {'score':>6s} {'hit':>5s} {'events':>6s} {'fp rows':>7s}")
+    print(f"{'file':56s} {'score':>6s} {'hit':>5s} {'events':>6s} {'fp':>3s}")
     with tempfile.TemporaryDirectory() as tmp:
         for key in sorted(windows):
             ts, value = load(DATA / key)
@@ -81,12 +84,13 @@ def main(argv=None) -> int:
             if norm is not None:
                 scores.append(norm)
             shown = "n/a" if norm is None else f"{norm:6.1f}"
-            print(f"{key:56s} {shown:>6s} {s['windows_hit']}/{s['windows']:<3d} {len(stamps):6d} {s['fp']:7d}")
+            print(f"{key:56s} {shown:>6s} {s['windows_hit']}/{s['windows']:<3d} {len(stamps):6d} {s['fp']:3d}")
     print(f"mean {np.mean(scores):.1f}  min {np.min(scores):.1f}  over {len(scores)} files with windows "
-          f"({time.monotonic() - t0:.1f} s)")
+          f"({time.monotonic() - t0:.1f} s; hit = windows caught, events = all raised, "
+          f"fp = detections outside windows after probation)")
     ts, value = load(DATA / "realKnownCause" / "nyc_taxi.csv")
     for batch in (100, 1):
-        print(f"cost, batches of {batch:3d}: {cost_per_reading(value, ts, batch, config) * 1e6:.2f} µs/reading")
+        print(f"cost, batches of {batch:3d}: {cost_per_reading(ts, value, batch, config) * 1e6:.2f} µs/reading")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Redis scale-out: N synthetic viewers against 4 gunicorn workers on Redis vs 1 worker in-memory, same run.
 
 (a) LineWatch as the synthetic experiment serves it: in-memory store, gunicorn 1 gthread worker.
-(b) LINEWATCH_STORE=redis: a private redis-server on a free port (tests/redis_server.py), the
+(b) LINEWATCH_STORE=redis: a private redis-server on a free port (tests/helpers/redis_server.py), the
 ingest worker ``python -m app.ingest`` and ``gunicorn -w 4 --worker-class gthread --threads 4``.
 Both face the same load generator (bench/loadgen.py via ``synthetic.load``); reported: latency,
 errors, server CPU per viewer-minute (for (b) also per component) and the ratios redis/memory.
@@ -60,7 +60,7 @@ def redis_deployment():
     """(b) redis-server + ingest worker + gunicorn -w 4, all on free loopback ports, all stopped at the
     end whatever happens. Yield (base_url, cpu) with cpu() -> CPU seconds of each component and of
     each gunicorn worker ("worker <pid>")."""
-    from tests.redis_server import RedisServer  # the tests' private redis-server (never 6379)
+    from tests.helpers.redis_server import RedisServer  # the tests' private redis-server (never 6379)
 
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp, ExitStack() as stack:
         redis = RedisServer(os.path.join(tmp, "redis"))

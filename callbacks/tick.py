@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State, ctx
 
 from app.config import MAX_WINDOW
 from app.sources import SourceHealth
-from app.store import StoreUnavailable
+from app.store import Store, StoreUnavailable
 from layouts import ids
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class LineJudge(NamedTuple):
     control_lines: Callable[[], tuple[float, float, float] | None]
 
 
-def build_tick(store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float,
+def build_tick(store: Store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float,
                judge: LineJudge | None = None) -> dict:
     """The delta for one browser: points after ``cursor``, or the whole window on a reset, with
     the alarms those points raised and the SPC control lines (``judge``).
@@ -88,7 +88,7 @@ def valid_window(value, fallback: int) -> int:
     return fallback
 
 
-def register(app: Dash, store, source_status: Callable[[], SourceHealth], default_window: int,
+def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int,
              judge: LineJudge) -> None:
     @app.callback(
         Output(ids.TICK, "data"),

@@ -9,7 +9,7 @@ def test_defaults_match_the_seed_and_the_contract():
     config = Config.from_env({})
     assert (config.host, config.port) == ("127.0.0.1", 8050)
     assert (config.source, config.store, config.window) == ("simulator", "memory", 1000)
-    assert (config.prob_threshold, config.value_threshold, config.period) == (0.5, 50, 1.0)
+    assert (config.prob_threshold, config.value_threshold, config.period) == (0.5, 0.5, 1.0)
     assert config.url_prefix == "/" and config.lang == "auto"
 
 

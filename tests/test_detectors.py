@@ -103,6 +103,20 @@ def test_a_constant_start_is_handled():
     assert events and events[0].index == 200  # the first change after a flat start is news
 
 
+def test_readings_that_are_not_finite_are_skipped():
+    ts, x = injected()
+    broken = x.copy()
+    holes = np.arange(300, 2900, 97)
+    broken[holes] = np.nan
+    broken[holes[1::3]] = np.inf
+    score, events = run(ts, broken)
+    kept = np.setdiff1d(np.arange(len(x)), holes)
+    clean_score, clean_events = run(ts[kept], x[kept])
+    assert (score[holes] == 0).all()
+    assert np.allclose(score[kept], clean_score, rtol=1e-9, atol=1e-12)
+    assert [kept[e.index] for e in clean_events] == [e.index for e in events]
+
+
 def test_the_decision_for_a_reading_uses_no_later_reading():
     ts, x = injected()
     future = x.copy()

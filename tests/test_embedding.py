@@ -7,28 +7,22 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 import urllib.request
 from types import SimpleNamespace
 
 import pytest
 
-import tests.test_browser as foundation
 from layouts import ids
-from tests.browser import ConsoleLog, chromium, wait_for_function
-from tests.conftest import ServerProcess, free_port
-from tests.proxy import ReverseProxy
-from tests.test_tick import tick_request
+from tests.helpers.browser import ConsoleLog, wait_for_function
+from tests.helpers.page import check_live_page, seed_history
+from tests.helpers.processes import ServerProcess, free_port
+from tests.helpers.proxy import ReverseProxy
+from tests.helpers.ticks import tick_request
+from tests.helpers.waiting import wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.server  # every test uses the module's deployment: LineWatch and the portal
 
 PREFIX = "/tools/linewatch/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
 
 
 def feed(url: str, stop: threading.Event) -> None:
@@ -48,7 +42,7 @@ def deployment(tmp_path_factory):
     """LineWatch under PREFIX behind a keeping and a stripping proxy, fed over HTTP; the portal on
     127.0.0.1 frames it (through the keeping proxy, at localhost: another origin) in Chinese, embed mode."""
     tmp = tmp_path_factory.mktemp("embedding")
-    foundation.seed_history(tmp / "data")  # LineWatch starts with the history the page test expects
+    seed_history(tmp / "data")  # LineWatch starts with the history the page test expects
     keep, strip = ReverseProxy(PREFIX, strip=False), ReverseProxy(PREFIX, strip=True)
     portal_port, app_port = free_port(), free_port()
     embed_url = f"http://localhost:{keep.port}{PREFIX}?embed=1&lang=zh"
@@ -89,13 +83,14 @@ def wait_live(target, status: str = "Live") -> None:
                       before, timeout=10_000)
 
 
+@pytest.mark.browser
 def test_the_whole_page_test_passes_behind_the_stripping_proxy(deployment, browser, tmp_path):
     """Thresholds, table, CSV export, zoom, pause: tests/test_browser.py's page test, under the prefix
     (first, on a fresh server, as there)."""
-    foundation.test_live_page_thresholds_pause_and_clean_console(
-        SimpleNamespace(url=deployment.strip.url + PREFIX), browser, tmp_path)
+    check_live_page(SimpleNamespace(url=deployment.strip.url + PREFIX), browser, tmp_path)
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("style", ["keep", "strip"])
 def test_the_page_works_under_a_prefix_behind_either_kind_of_proxy(deployment, browser, style):
     proxy = getattr(deployment, style)
@@ -119,6 +114,7 @@ def test_the_page_works_under_a_prefix_behind_either_kind_of_proxy(deployment, b
     page.close()
 
 
+@pytest.mark.browser
 def test_the_portal_frames_linewatch_from_another_origin_in_embed_mode(deployment, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
@@ -136,21 +132,24 @@ def test_the_portal_frames_linewatch_from_another_origin_in_embed_mode(deploymen
     page.close()
 
 
+@pytest.mark.browser
 def test_an_origin_not_in_frame_ancestors_gets_an_empty_frame(deployment, browser):
     page = browser.new_page(locale="en-US")
     console = ConsoleLog(page)
     refused = []
     page.on("console", lambda message: refused.append(message.text) if "frame-ancestors" in message.text else None)
     page.goto(f"http://localhost:{deployment.portal.port}/embedded")  # localhost is not 127.0.0.1
-    page.wait_for_timeout(1500)
-    assert refused, console.entries
-    assert f"http://127.0.0.1:{deployment.portal.port}" in refused[0]  # the policy the browser applied
+    in_page = {"sleep": lambda s: page.wait_for_timeout(s * 1000)}  # the page's events arrive while it waits
+    wait_until(lambda: refused, 10, "the browser's frame-ancestors refusal in the console", **in_page)
+    assert f"http://127.0.0.1:{deployment.portal.port}" in refused[0], console.entries  # the policy applied
     frame = next(f for f in page.frames if f is not page.main_frame)
-    assert not frame.url.startswith(f"http://localhost:{deployment.keep.port}")  # an error page instead
+    wait_until(lambda: frame.url and not frame.url.startswith(f"http://localhost:{deployment.keep.port}"), 5,
+               "an error page in the frame instead of LineWatch", **in_page)
     assert frame.evaluate(f"document.getElementById('{ids.KPI_STATUS}')") is None
     page.close()
 
 
+@pytest.mark.browser
 def test_linewatch_mounted_in_the_portal_app(deployment, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
     console = ConsoleLog(page)
@@ -174,9 +173,9 @@ def test_metrics_behind_the_proxy_count_ticks_viewers_and_the_feed(deployment):
                                   headers={"Content-Type": "application/json", "User-Agent": "metrics-probe"})
     before = scrape()
     urllib.request.urlopen(tick, timeout=5).read()
-    time.sleep(1.2)  # the feed goes on meanwhile
-    after = scrape()
+    ingested = int(before["linewatch_points_ingested_total"])
+    after = wait_until(lambda: int((now := scrape())["linewatch_points_ingested_total"]) >= ingested + 5 and now, 10,
+                       "the feed's next 5 points in the metrics")
     assert int(after["linewatch_ticks_total"]) == int(before["linewatch_ticks_total"]) + 1
     assert int(after["linewatch_viewers"]) >= 1
-    assert int(after["linewatch_points_ingested_total"]) >= int(before["linewatch_points_ingested_total"]) + 5
     assert after['linewatch_source_state{source="http",state="running"}'] == "1"

@@ -146,6 +146,7 @@ def test_any_json_is_all_or_nothing_and_never_a_server_error(client, dash_app, p
     assert after - before == (expected if response.status_code == 201 else 0)
 
 
+@pytest.mark.server
 def test_everything_acknowledged_survives_sigkill(start_server, tmp_path):
     server = start_server({"LINEWATCH_SOURCE": "http"})
     acknowledged: list[float] = []

@@ -10,7 +10,7 @@ import pytest
 from app.web import create_app
 from app.config import Config
 from app.sources import SourceHealth
-from tests.test_tick import tick_request
+from tests.helpers.ticks import tick_request
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{[a-z_]+="[^"]*"(?:,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+|\+Inf)$')
 

@@ -16,21 +16,12 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from app.config import Config
-from app.runtime import Runtime
-from tests.brokers import Broker, password_file, tls_files
+from app.runtime import Runtime, make_runtime
+from tests.helpers.brokers import Broker, password_file, tls_files
+from tests.helpers.waiting import wait_until
 
 TOPIC = "plant/+/points"
 LINE = "line-1"
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def recorded(path, line: str = LINE) -> list[float]:
@@ -51,16 +42,16 @@ def broker(tmp_path):
 
 def start_runtime(url: str, data_dir, connected: bool = True) -> Runtime:
     data_dir.mkdir(exist_ok=True)
-    runtime = Runtime(Config.from_env({"LINEWATCH_SOURCE": "mqtt", "LINEWATCH_MQTT_URL": url,
-                                       "LINEWATCH_MQTT_TOPIC": TOPIC, "LINEWATCH_DATA_DIR": str(data_dir)}))
+    runtime = make_runtime(Config.from_env({"LINEWATCH_SOURCE": "mqtt", "LINEWATCH_MQTT_URL": url,
+                                            "LINEWATCH_MQTT_TOPIC": TOPIC, "LINEWATCH_DATA_DIR": str(data_dir)}))
     runtime.ensure_started()
     if connected:
-        wait_for(lambda: runtime.source.health().state == "running", what="the source to connect")
+        wait_until(lambda: runtime.source.health().state == "running", message="the source to connect")
     return runtime
 
 
 def wait_for_state(runtime: Runtime, state: str):
-    return wait_for(lambda: (h := runtime.source.health()).state == state and h, what=f"the {state} state")
+    return wait_until(lambda: (h := runtime.source.health()).state == state and h, message=f"the {state} state")
 
 
 @pytest.fixture
@@ -113,7 +104,7 @@ class Streamer(Publisher):
         while not self._halt.is_set():
             value = len(self.sent)
             self.sent.append((value, self.client.publish(self.topic, json.dumps({"value": value}), qos=1)))
-            time.sleep(0.0005)
+            time.sleep(0.0005)  # pacing, not waiting: about 2,000 messages/s
 
     def halt(self) -> None:
         self._halt.set()
@@ -131,9 +122,9 @@ class Streamer(Publisher):
 def test_ten_thousand_messages_are_stored_and_recorded_in_order(runtime, publisher):
     values = [i / 10_000 for i in range(10_000)]
     publisher.publish({"value": v, "defect_prob": 0.1} for v in values)
-    wait_for(lambda: len(stored(runtime)) >= len(values), what="10,000 points in the store")
+    wait_until(lambda: len(stored(runtime)) >= len(values), message="10,000 points in the store")
     assert stored(runtime) == values
-    wait_for(lambda: len(recorded(runtime.recorder.path)) >= len(values), what="10,000 points in SQLite")
+    wait_until(lambda: len(recorded(runtime.recorder.path)) >= len(values), message="10,000 points in SQLite")
     assert recorded(runtime.recorder.path) == values
     assert runtime.ingestor.rejected == 0 and runtime.source.health().state == "running"
 
@@ -142,7 +133,7 @@ def test_ten_thousand_messages_are_stored_and_recorded_in_order(runtime, publish
 def test_broker_restarted_mid_stream_the_source_reconnects_and_resumes(runtime, broker, sig):
     streamer = Streamer(broker)
     try:
-        wait_for(lambda: len(stored(runtime)) >= 200, what="the stream to flow")
+        wait_until(lambda: len(stored(runtime)) >= 200, message="the stream to flow")
         broker.stop(sig)
         health = wait_for_state(runtime, "reconnecting")
     finally:
@@ -150,14 +141,14 @@ def test_broker_restarted_mid_stream_the_source_reconnects_and_resumes(runtime, 
     assert health.message == "connection lost"
     acknowledged = streamer.acknowledged()
     broker.start()  # same port; after SIGKILL without the session, so the source must subscribe again
-    wait_for(lambda: runtime.source.health().state == "running", what="the source to reconnect")
+    wait_until(lambda: runtime.source.health().state == "running", message="the source to reconnect")
     after = [1_000_000 + i for i in range(500)]
     publisher = Publisher(broker)
     try:
         publisher.publish({"value": v} for v in after)
     finally:
         publisher.close()
-    wait_for(lambda: stored(runtime)[-len(after):] == after, what="the messages published after the restart")
+    wait_until(lambda: stored(runtime)[-len(after):] == after, message="the messages published after the restart")
     values = stored(runtime)
     first_seen = list(dict.fromkeys(values))
     assert first_seen == sorted(first_seen)  # in order
@@ -174,12 +165,12 @@ def test_malformed_messages_are_counted_logged_once_and_the_good_ones_stored(run
         return [record.getMessage() for record in caplog.records if "malformed" in record.getMessage()]
 
     publisher.publish([{"value": 1}, b"not json", {"value": 2}])
-    wait_for(lambda: runtime.ingestor.rejected == 1 and reports(), what="the first report")
+    wait_until(lambda: runtime.ingestor.rejected == 1 and reports(), message="the first report")
     publisher.publish([
         {"value": "0.5"}, {"value": 3}, {"value": 0.5, "defect_prob": 1.5}, {"value": 4},
         {"value": 0.5, "colour": "red"}, {"value": 5}, b"\xff\xfe", [{"value": 0.1}, {"value": "x"}], [], {"value": 6},
     ])
-    wait_for(lambda: runtime.ingestor.rejected >= 8 and len(stored(runtime)) >= 6, what="the rest")
+    wait_until(lambda: runtime.ingestor.rejected >= 8 and len(stored(runtime)) >= 6, message="the rest")
     assert stored(runtime) == [1, 2, 3, 4, 5, 6]  # the bad list's good point is not stored either
     assert runtime.ingestor.rejected == 8  # points: 1 per undecodable or empty message, 2 for the bad list
     assert runtime.source.health().state == "running"
@@ -192,13 +183,13 @@ def test_malformed_messages_are_counted_logged_once_and_the_good_ones_stored(run
 
 def test_acknowledged_messages_are_not_delivered_again_after_a_restart(runtime, publisher, broker, tmp_path):
     publisher.publish([{"value": 1}, b"not json", {"value": 2}])
-    wait_for(lambda: stored(runtime) == [1, 2] and runtime.ingestor.rejected == 1, what="the first messages")
+    wait_until(lambda: stored(runtime) == [1, 2] and runtime.ingestor.rejected == 1, message="the first messages")
     runtime.stop()
     publisher.publish([{"value": 3}])  # queued by the broker for the persistent session
     again = start_runtime(broker.url, tmp_path / "data")
     try:
         publisher.publish([{"value": 4}])
-        wait_for(lambda: stored(again)[-1:] == [4], what="the message published after the restart")
+        wait_until(lambda: stored(again)[-1:] == [4], message="the message published after the restart")
         assert stored(again) == [1, 2, 3, 4]  # 1-2 restored from SQLite, 3 from the session; none twice
         assert again.ingestor.rejected == 0  # the malformed one was acknowledged too
     finally:
@@ -212,7 +203,7 @@ def test_points_without_probability_are_scored_and_a_list_stores_each_point(runt
          {"value": 0.2, "line": "line-2", "ts": 1767323046.5, "defect_prob": 0.25},
          {"value": 0.3, "line": "line-2"}],
     ])
-    wait_for(lambda: len(stored(runtime, "line-2")) == 3, what="the list's 3 points")
+    wait_until(lambda: len(stored(runtime, "line-2")) == 3, message="the list's 3 points")
     scored = runtime.stores.get(LINE).since(-1)
     assert scored.value.tolist() == [0.42] and 0.0 <= scored.prob[0] <= 1.0 and not math.isnan(scored.prob[0])
     listed = runtime.stores.get("line-2").since(-1)
@@ -235,11 +226,11 @@ def test_while_the_disk_fails_nothing_is_acknowledged_and_the_source_shows_an_er
     assert "disk full" in health.message and recorded(runtime.recorder.path) == []
     runtime.source.stop()
     runtime.source.start()  # the broker still holds the message, unacknowledged, and sends it again
-    wait_for(lambda: stored(runtime) == [1, 1], what="the message again (at least once)")
+    wait_until(lambda: stored(runtime) == [1, 1], message="the message again (at least once)")
     disk_full.clear()
-    wait_for(lambda: runtime.source.health().state == "running", what="the recovery")
+    wait_until(lambda: runtime.source.health().state == "running", message="the recovery")
     publisher.publish([{"value": 2}])
-    wait_for(lambda: recorded(runtime.recorder.path) == [1, 1, 2], what="the points on disk")
+    wait_until(lambda: recorded(runtime.recorder.path) == [1, 1, 2], message="the points on disk")
 
 
 def test_the_initial_connection_failure_is_an_error_and_is_retried(tmp_path):
@@ -295,17 +286,17 @@ def test_sigkill_mid_stream_loses_no_message_the_broker_acknowledged(start_serve
     env = {"LINEWATCH_SOURCE": "mqtt", "LINEWATCH_MQTT_URL": broker.url, "LINEWATCH_MQTT_TOPIC": TOPIC}
     database = tmp_path / "data" / "linewatch.sqlite3"
     server = start_server(env)
-    wait_for(lambda: source_state(server) == "running", what="the app to connect")
+    wait_until(lambda: source_state(server) == "running", message="the app to connect")
     streamer = Streamer(broker)
     try:
-        wait_for(lambda: len(recorded(database)) >= 2000, what="the stream to be recorded")
+        wait_until(lambda: len(recorded(database)) >= 2000, message="the stream to be recorded")
         server.stop(signal.SIGKILL)
         streamer.halt()
-        wait_for(lambda: len(streamer.acknowledged()) == len(streamer.sent), what="the broker's last PUBACKs")
+        wait_until(lambda: len(streamer.acknowledged()) == len(streamer.sent), message="the broker's last PUBACKs")
     finally:
         streamer.close()
     acknowledged = streamer.acknowledged()
     assert acknowledged - set(recorded(database)), "the kill should catch messages on their way, or this proves nothing"
     restarted = start_server(env)  # same data dir: same client id, so the broker resumes the session
-    wait_for(lambda: acknowledged <= set(recorded(database)), what="every acknowledged message on disk")
+    wait_until(lambda: acknowledged <= set(recorded(database)), message="every acknowledged message on disk")
     assert source_state(restarted) == "running"

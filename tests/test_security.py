@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import json
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -24,8 +23,8 @@ import app.security as security
 from app.web import create_app
 from app.api import MAX_BODY_BYTES
 from app.config import Config, ConfigError
-from tests.conftest import ROOT
-from tests.test_tick import tick_request
+from tests.helpers.processes import ROOT, procfile_web_argv
+from tests.helpers.ticks import tick_request
 
 PREFIX = "/tools/lw/"
 
@@ -334,6 +333,7 @@ def test_pages_scripts_and_big_json_are_gzipped_small_ticks_are_not(make_app):
 
 # --- real processes: debug stays off, logs are JSON -------------------------------------------
 
+@pytest.mark.server
 def test_python_m_app_never_debugs_unless_linewatch_debug_and_logs_json(start_server):
     loud = {"DASH_DEBUG": "true", "FLASK_DEBUG": "1", "DASH_UI": "true", "DASH_HOT_RELOAD": "true",
             "DASH_DEV_TOOLS_UI": "true", "LINEWATCH_LOG_FORMAT": "json"}
@@ -361,14 +361,9 @@ def test_python_m_app_never_debugs_unless_linewatch_debug_and_logs_json(start_se
     assert error["remote_addr"] == "127.0.0.1" and "Traceback" in error["exception"]
 
 
-def procfile_argv() -> list[str]:
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
-    return shlex.split(line.removeprefix("web:").replace("${PORT:-8050}", "{port}"))
-
-
 @pytest.mark.server
 def test_gunicorn_from_the_procfile_logs_json_lines_and_stops_on_sigterm(start_server):
-    server = start_server({"LINEWATCH_LOG_FORMAT": "json"}, argv=procfile_argv() + ["--access-logfile", "-"])
+    server = start_server({"LINEWATCH_LOG_FORMAT": "json"}, argv=procfile_web_argv() + ["--access-logfile", "-"])
     urllib.request.urlopen(server.url + "/healthz", timeout=5).read()
     assert server.stop(signal.SIGTERM) == 0
     lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.strip()]
@@ -378,8 +373,9 @@ def test_gunicorn_from_the_procfile_logs_json_lines_and_stops_on_sigterm(start_s
     assert access["path"] == "/healthz" and access["status"] == 200 and access["duration_ms"] >= 0
 
 
+@pytest.mark.server  # gunicorn starts with the app, and refuses
 def test_gunicorn_refuses_several_workers_with_the_in_memory_store(tmp_path):
-    argv = [a.replace("{port}", "0") for a in procfile_argv()] + ["--workers", "2"]
+    argv = [a.replace("{port}", "0") for a in procfile_web_argv()] + ["--workers", "2"]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path)})
     assert result.returncode != 0

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from layouts import ids
-from tests.conftest import ROOT
-from tests.test_tick import seqs, tick_request
+from tests.helpers.processes import ROOT, procfile_web_argv
+from tests.helpers.ticks import post_tick, seqs
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.server
 
@@ -24,18 +22,6 @@ pytestmark = pytest.mark.server
 def get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.read().decode()
-
-
-def post_tick(base: str, n: int, cursor) -> dict:
-    request = urllib.request.Request(base + "/_dash-update-component", data=json.dumps(tick_request(n, cursor)).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())["response"][ids.TICK]["data"]
-
-
-def procfile_web_argv() -> list[str]:
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
-    return shlex.split(line.removeprefix("web:").replace("${PORT:-8050}", "{port}"))
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["fork-then-import", "preload"])
@@ -48,8 +34,9 @@ def test_gunicorn_from_the_procfile_serves_the_page_and_ticks(start_server, tmp_
     assert not re.search(r'(src|href)="(https?:)?//', page)  # every script and stylesheet from the app itself
     first = post_tick(server.url, 1, None)
     assert first["reset"] is True
-    time.sleep(0.5)
-    delta = post_tick(server.url, 2, first["cursor"])
+    # the next tick that carries points (idle ticks in between are fine: the cursor stays)
+    delta = wait_until(lambda: (tick := post_tick(server.url, 2, first["cursor"]))["ts"] and tick, 10,
+                       "a tick with new points")
     assert "reset" not in delta and delta["ts"] and delta["first"] == first["cursor"] + 1
     assert json.loads(get(server.url + "/readyz")[1])["source"]["state"] == "running"
     assert server.stop(signal.SIGTERM) == 0
@@ -74,8 +61,8 @@ def test_a_bad_setting_stops_start_up_with_one_clear_line(tmp_path):
 
 def test_history_survives_a_restart(start_server, tmp_path):
     first = start_server({"LINEWATCH_SIM_RATE": "50"})
-    time.sleep(2.5)
-    before = post_tick(first.url, 1, None)
+    before = wait_until(lambda: len((tick := post_tick(first.url, 1, None))["ts"]) >= 50 and tick, 15,
+                        "a window of 50 points")
     assert first.stop(signal.SIGTERM) == 0  # graceful: the recorder flushes on exit
     recorded = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
     assert recorded.fetchone()[0] >= before["cursor"]

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from app.points import DEFAULT_LINE, PointBatch
-from app.store import MemoryStore
-from app.store.redis import RedisLineStores, RedisLink, set_ready
+from app.store import MemoryStore, Store
+from app.store.redis.control import set_ready
+from app.store.redis.link import RedisLink
+from app.store.redis.stream import RedisLineStores
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -21,9 +23,14 @@ def make_store(request):
     link.client.close()
 
 
-def append_n(store, n, start=0.0):
+def append_n(store: Store, n, start=0.0):
     values = np.arange(start, start + n, dtype=float)
     return store.append(values, values, values / 1e9)
+
+
+def test_every_backend_satisfies_the_store_protocol(make_store):
+    assert isinstance(make_store(10), Store)
+    assert not isinstance(object(), Store)
 
 
 def test_sequence_ids_increase_and_since_follows_the_cursor(make_store):

@@ -7,13 +7,9 @@ from app.sources import SourceHealth
 from app.store import MemoryStore
 from callbacks.tick import build_tick, error_tick, valid_window
 from layouts import ids
+from tests.helpers.ticks import seqs, tick_request
 
 RUNNING = SourceHealth("running")
-
-
-def seqs(tick: dict) -> list[int]:
-    """The sequence ids a tick carries (contiguous from ``first``)."""
-    return list(range(tick["first"], tick["first"] + len(tick["ts"]))) if tick["ts"] else []
 
 
 def filled(n, capacity=10_000):
@@ -67,18 +63,6 @@ def test_window_input_falls_back_while_invalid():
     assert valid_window(None, 1000) == 1000
     assert valid_window(3, 1000) == 1000
     assert valid_window(10**7, 1000) == 1000
-
-
-def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL):
-    prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
-    return {
-        "output": f"{ids.TICK}.data",
-        "outputs": {"id": ids.TICK, "property": "data"},
-        "inputs": [{"id": ids.TICK_INTERVAL, "property": "n_intervals", "value": n},
-                   {"id": ids.WINDOW, "property": "value", "value": window}],
-        "changedPropIds": [f"{trigger}.{prop}"],
-        "state": [{"id": ids.CURSOR, "property": "data", "value": cursor}],
-    }
 
 
 def test_the_dash_endpoint_answers_a_tick_with_the_delta(client, dash_app):

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -25,13 +24,14 @@ from websockets.sync.client import connect
 from werkzeug.security import generate_password_hash
 
 from layouts import ids
-from tests.browser import ConsoleLog, chromium
-from tests.conftest import ROOT, ServerProcess, free_port
-from tests.proxy import ReverseProxy
-from tests.test_browser import chart_points, wait_text
-from tests.test_tick import tick_request
+from tests.helpers.browser import ConsoleLog
+from tests.helpers.page import chart_points, wait_points, wait_text
+from tests.helpers.processes import ROOT, ServerProcess, free_port
+from tests.helpers.proxy import ReverseProxy
+from tests.helpers.ticks import tick_request
+from tests.helpers.waiting import wait_until
 
-pytestmark = [pytest.mark.server, pytest.mark.browser]
+pytestmark = pytest.mark.server  # the module's gunicorn (or the test's own); browser tests say so too
 
 PREFIX = "/tools/lw/"
 CALLBACK_PATH = "_dash-update-component"
@@ -59,12 +59,6 @@ def server(tmp_path_factory):
     assert process.stop() == 0  # SIGTERM: the lifespan shutdown stops the runtime, the worker exits cleanly
     recorded = sqlite3.connect(process.data_dir / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
     assert recorded.fetchone()[0] >= newest  # ...after recording the last batch
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as instance:
-        yield instance
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
@@ -109,6 +103,7 @@ def watch_posts(page) -> list[str]:
     return posts
 
 
+@pytest.mark.browser
 def test_ticks_travel_over_the_websocket_with_a_clean_console(server, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
@@ -117,10 +112,10 @@ def test_ticks_travel_over_the_websocket_with_a_clean_console(server, browser):
     wait_streaming(page)
     page.wait_for_function("window.linewatchTransport.mode() === 'websocket'")
     ticks, sent, points = ticks_total(server), len(posts), chart_points(page)
-    page.wait_for_timeout(3000)
-    assert chart_points(page) >= points + 10  # 10 points/s stream in
-    assert len(posts) == sent  # no callback POST: every tick went over the socket...
-    assert ticks_total(server) >= ticks + 2  # ...and the server answered it there (timed for /metrics)
+    wait_points(page, points + 9, timeout=10_000)  # 10 points/s stream in
+    wait_until(lambda: ticks_total(server) >= ticks + 2, 10, "two ticks answered over the socket",
+               sleep=lambda s: page.wait_for_timeout(s * 1000))  # (timed for /metrics)
+    assert len(posts) == sent  # no callback POST meanwhile: every tick went over the socket
     assert float(page.inner_text(f"#{ids.KPI_THROUGHPUT}")) > 0
     assert console.entries == []
     page.close()
@@ -141,6 +136,7 @@ class NoUpgradeProxy(ReverseProxy):
         return super()._app(environ, start_response)
 
 
+@pytest.mark.browser
 def test_behind_a_proxy_that_refuses_websockets_the_page_polls_over_http(server, browser):
     proxy = NoUpgradeProxy(PREFIX, strip=True, upstream=f"127.0.0.1:{server.port}")  # strips the prefix, too
     try:
@@ -151,9 +147,9 @@ def test_behind_a_proxy_that_refuses_websockets_the_page_polls_over_http(server,
         wait_streaming(page)
         assert transport(page) == "http"
         points, sent = chart_points(page), len(posts)
-        page.wait_for_timeout(3000)
-        assert chart_points(page) >= points + 10  # still streaming...
-        assert len(posts) >= sent + 2  # ...over HTTP polling
+        wait_points(page, points + 9, timeout=10_000)  # still streaming...
+        wait_until(lambda: len(posts) >= sent + 2, 10, "two more callback POSTs",
+                   sleep=lambda s: page.wait_for_timeout(s * 1000))  # ...over HTTP polling
         assert proxy.refused >= 1 and any(CALLBACK_PATH in path for path in proxy.requests)
         # the only console line is the browser's own note of the refused handshake
         assert all("WebSocket" in entry and "403" in entry for entry in console.entries), console.entries
@@ -214,6 +210,7 @@ class FreezingRelay:
             writer.close()
 
 
+@pytest.mark.browser
 def test_a_socket_that_goes_silent_falls_back_to_http_polling(server, browser):
     relay = FreezingRelay(server.port)
     try:
@@ -227,8 +224,9 @@ def test_a_socket_that_goes_silent_falls_back_to_http_polling(server, browser):
         relay.frozen.set()  # from now on the socket swallows everything, both ways
         page.wait_for_function("window.linewatchTransport.mode() === 'http'", timeout=20_000)  # the watchdog
         points = chart_points(page)
-        page.wait_for_timeout(2500)
-        assert chart_points(page) >= points + 10 and len(posts) >= sent + 2  # streaming again, over HTTP
+        wait_points(page, points + 9, timeout=10_000)  # streaming again...
+        wait_until(lambda: len(posts) >= sent + 2, 10, "two callback POSTs",
+                   sleep=lambda s: page.wait_for_timeout(s * 1000))  # ...over HTTP
         wait_text(page, ids.KPI_STATUS, "Live")
         assert console.entries == []
         page.close()
@@ -335,9 +333,12 @@ def test_a_socket_answer_and_a_polled_answer_are_the_same_tick(server):
         socket.send(json.dumps({"type": "callback_request", "requestId": "a", "rendererId": "t",
                                 "payload": tick_request(1, None)}))
         first = json.loads(socket.recv(timeout=10))["payload"]["data"]["response"][ids.TICK]["data"]
-    time.sleep(0.5)
-    _, _, body = fetch(server.url + PREFIX + CALLBACK_PATH, json.dumps(tick_request(2, first["cursor"])).encode(),
-                       {"Content-Type": "application/json"})
-    delta = json.loads(body)["response"][ids.TICK]["data"]
+
+    def polled() -> dict:
+        _, _, body = fetch(server.url + PREFIX + CALLBACK_PATH, json.dumps(tick_request(2, first["cursor"])).encode(),
+                           {"Content-Type": "application/json"})
+        return json.loads(body)["response"][ids.TICK]["data"]
+
+    delta = wait_until(lambda: (tick := polled())["ts"] and tick, 10, "a polled tick with new points")
     assert first["reset"] is True and set(delta) >= {"at", "cursor", "ts", "value", "prob", "rate"}, delta
     assert "reset" not in delta and delta["first"] == first["cursor"] + 1  # the delta continues the socket's cursor

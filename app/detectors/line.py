@@ -76,19 +76,26 @@ class LineDetector:
         defect probability. Returns scores, probabilities, raised events, control lines.
 
         A reading with a probability is judged by the thresholds ("threshold"), one without by
-        its score ("score"); the SPC rules judge every value."""
+        its score ("score"); the SPC rules judge every value. A reading whose value or time is
+        not finite is not judged (score 0, NaN lines) and leaves the state untouched."""
         ts, value = np.asarray(ts, dtype=float), np.asarray(value, dtype=float)
         prob = np.full(len(value), np.nan) if prob is None else np.asarray(prob, dtype=float)
         if ts.shape != value.shape or prob.shape != value.shape or ts.ndim != 1:
             raise ValueError("ts, value and prob must be 1-D arrays of the same length")
-        score = self._scorer.score(ts, value)
+        valid = np.isfinite(ts) & np.isfinite(value)
+        score, center, lcl, ucl = np.zeros(len(value)), *np.full((3, len(value)), np.nan)
+        score[valid] = self._scorer.score(ts[valid], value[valid])
+        chart_flags, center[valid], lcl[valid], ucl[valid] = self._chart.update(value[valid])
         missing = np.isnan(prob)
         prob = np.where(missing, score, prob)
-        flags, center, lcl, ucl = self._chart.update(value)
         cfg = self.config
-        flags = {THRESHOLD_RULE: ~missing & (prob > cfg.prob_threshold) & (value > cfg.value_threshold), **flags}
+        flags = {}
         if cfg.score_threshold is not None:
-            flags = {SCORE_RULE: missing & (score >= cfg.score_threshold), **flags}
+            flags[SCORE_RULE] = missing & (score >= cfg.score_threshold)
+        flags[THRESHOLD_RULE] = ~missing & (prob > cfg.prob_threshold) & (value > cfg.value_threshold)
+        for rule, fired in chart_flags.items():
+            flags[rule] = np.zeros(len(value), dtype=bool)
+            flags[rule][valid] = fired
         events = []
         for rule, fire in flags.items():
             for index in self._alarms[rule].update(self._seen, fire).tolist():

@@ -4,8 +4,9 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
 
 1. **Expectation.** Three models predict the value: a slowly adapting level, a time-of-day profile
    and a day-of-week profile (bins of the signal's cadence, at least 15 min wide). A profile competes
-   once it has seen one full period; the model with the smallest running error is used. A profile
-   keeps a scale per bin too, so a busy hour is not judged by a quiet hour's noise.
+   once it has seen one full period, and is used when its running error is clearly (``profile_gain``)
+   below the simpler model's. A profile keeps a scale per bin too, so a busy hour is not judged by
+   a quiet hour's noise.
 2. **Surprise.** The residual and its first difference, each divided by its running scale (mean
    absolute deviation, started from the median / MAD of the first readings), give the instant
    surprise of a reading: a spike or a step.
@@ -14,7 +15,8 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    decaying record), so the routine spikes of a spiky signal stop alarming;
    *burst*: the local rate of surprises above ``burst_level`` against its long-run rate (a binomial
    z-score), for bursts and variance changes;
-   *shift*: an EWMA of the signed residual against its own long-run RMS, for sustained offsets.
+   *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
+   offsets.
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
@@ -39,17 +41,17 @@ class ScorerConfig:
     init: int = 30  # readings whose median / MAD start the estimates
     warmup: int = 150  # readings scored 0 while the estimates settle (includes ``init``)
     rate: float = 0.01  # adaptation of the level and of the scales
-    clip: float = 3.0  # Huber clip of residuals in the updates
+    clip: float = 3.3  # Huber clip of residuals in the updates and in the shift EWMA
     periods: tuple[float, ...] = (DAY_S, WEEK_S)  # seasonal profiles (seconds)
     min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
     profile_rate: float = 0.3  # adaptation of a profile bin, per visit
     profile_gain: float = 0.7  # a profile is used when its error is below this fraction of the best
     bin_scale_mix: float = 0.5  # a bin's scale is at least this fraction of its profile's scale
-    floor_fraction: float = 0.1  # scales stay above this fraction of the mean absolute deviation
+    floor_fraction: float = 0.1  # scales stay above this fraction of the long-run mean absolute deviation
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
-    surprise_cap: float = 100.0
+    surprise_cap: float = 100.0  # surprises are capped here (keeps the record and the EWMAs finite)
     spike: float = 4.5  # smallest surprise that is a spike
-    spike_ratio: float = 1.4  # a spike must exceed this multiple of the recent record
+    spike_ratio: float = 1.55  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
     burst_level: float = 5.0  # surprises above this count towards a burst
     burst_rate: float = 0.05  # EWMA rate of the local burst rate
@@ -57,7 +59,7 @@ class ScorerConfig:
     burst_min_rate: float = 0.01  # the long-run rate is taken as at least this
     shift_rate: float = 0.05  # EWMA rate of the signed residual
     shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
-    long_rate: float = 0.001  # adaptation of the long-run burst rate and shift mean square
+    long_rate: float = 0.001  # adaptation of the long-run burst rate, shift mean square and deviation
 
 
 def _ewma(x: np.ndarray, rate: float, state: float) -> np.ndarray:
@@ -75,6 +77,7 @@ class StreamScorer:
         self._first: list[tuple[float, float]] = []
         self._model: dict = {}  # expectation state, created after the first ``init`` readings
         # detector state: record, local and long-run burst rate, shift EWMA and its mean square
+        # (started at cautious values: the long-run ones take ~1 / long_rate readings to settle)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
 
     def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -104,7 +107,8 @@ class StreamScorer:
         log_decay = np.log(cfg.record_decay)
         steps = np.arange(len(surprise)) * log_decay
         log_s = np.log(np.maximum(surprise, 1e-300))
-        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, np.log(self._record) + log_decay)))
+        carried = np.log(max(self._record, 1e-300)) + log_decay
+        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, carried)))
         before = np.concatenate(([self._record], record[:-1]))
         u = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
         # burst: local rate of large surprises against the long-run rate before it
@@ -115,8 +119,9 @@ class StreamScorer:
         floor_p = np.maximum(p, cfg.burst_min_rate)
         sd = np.sqrt(floor_p * (1.0 - floor_p) * cfg.burst_rate / (2.0 - cfg.burst_rate))
         u = np.maximum(u, (burst - p) / (cfg.burst_z * sd))
-        # shift: EWMA of the signed residual against its long-run RMS before it
-        shift = _ewma(np.clip(residual_z, -cfg.surprise_cap, cfg.surprise_cap), cfg.shift_rate, self._shift)
+        # shift: EWMA of the signed residual (clipped: one outlier is a spike, not a shift)
+        # against the EWMA's long-run RMS before it
+        shift = _ewma(np.clip(residual_z, -cfg.clip, cfg.clip), cfg.shift_rate, self._shift)
         mean_square = _ewma(shift * shift, cfg.long_rate, self._shift_ms)
         ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
         u = np.maximum(u, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))
@@ -128,7 +133,7 @@ class StreamScorer:
         """Instant surprise and signed residual (scale units) of each reading, updating the models."""
         cfg, m = self.config, self._model
         rate, clip, prate, gain, mix = cfg.rate, cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
-        floor_fraction, cap = cfg.floor_fraction, cfg.surprise_cap
+        floor_fraction, cap, long_rate = cfg.floor_fraction, cfg.surprise_cap, cfg.long_rate
         level, mad, resolution_floor = m["level"], m["mad"], m["resolution_floor"]
         scale, diff_scale, previous = m["scale"], m["diff_scale"], m["previous"]
         profiles, bin_scales = m["profiles"], m["bin_scales"]
@@ -152,7 +157,7 @@ class StreamScorer:
             step = c if r > c else (-c if r < -c else r)
             best_scale, best_r, best_d, best_diff = s, r, d, diff_scale[0]
             level += rate * step
-            mad += rate * ((r if r > 0 else -r) - mad)
+            mad += long_rate * ((r if r > 0 else -r) - mad)
             best_error = s
             s += rate * ((step if step > 0 else -step) - s)
             scale[0] = s if s > resolution_floor else resolution_floor

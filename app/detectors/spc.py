@@ -77,7 +77,8 @@ def rule_flags(z: np.ndarray, rule: str) -> np.ndarray:
     five beyond 1 sigma, same side; 4 eight in a row on one side. Nelson: 1 one beyond 3 sigma;
     2 nine in a row on one side; 3 six in a row steadily rising or falling; 4 fourteen in a row
     alternating up and down; 5 = WE 2; 6 = WE 3; 7 fifteen in a row within 1 sigma; 8 eight in a
-    row beyond 1 sigma, on both sides. For m-of-k rules the completing reading is itself beyond.
+    row beyond 1 sigma, on both sides. For m-of-k rules the completing reading is itself beyond
+    (and at the very start m of the readings so far suffice); runs need all k readings.
     A reading exactly on the centre line is on neither side; equal neighbours neither rise nor fall.
     """
     z = np.asarray(z, dtype=float)

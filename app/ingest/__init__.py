@@ -55,7 +55,7 @@ class Ingestor:
                 seqs[line] = line_seqs.tolist()
             self.accepted += len(readings)
         if durable:
-            self.recorder.flush()
+            self.recorder.ensure_recorded(seqs)
         return seqs
 
     def detector(self, line: str) -> LineDetector:

@@ -14,8 +14,9 @@ read, and append what HTTP ingest brings).  It
 - publishes a heartbeat with the source's health, which every page shows.
 
 While Redis is unavailable the source's points wait in memory, up to
-``INGEST_BUFFER_POINTS`` (app/store/redis.py); beyond that the oldest are dropped and the
-count is logged.  SIGTERM stops the source, sends what waits and records what is left.
+``INGEST_BUFFER_POINTS`` (app/store/redis/write_behind.py); beyond that the oldest are
+dropped and the count is logged.  SIGTERM stops the source, sends what waits and records
+what is left.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 
 import numpy as np
 
+from app.alarm_log import AlarmLog
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
 from app.logs import setup_logging
@@ -38,9 +40,11 @@ from app.points import PointBatch, Thresholds
 from app.recorder import ALERT_COLUMNS, Recorder, Retention
 from app.sources import make_source
 from app.store import StoreUnavailable
-from app.store.redis import (ALERTS_CAPACITY, WORKER_KEY, BufferedLineStores, RedisLineStores, RedisLink,
-                             alerts_held, counters, publish_alerts, publish_recorded, publish_worker, record_gap,
-                             set_ready)
+from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_recorded,
+                                     publish_worker, record_gap, set_ready, withdraw_worker)
+from app.store.redis.link import RedisLink
+from app.store.redis.stream import RedisLineStores
+from app.store.redis.write_behind import BufferedLineStores
 
 log = logging.getLogger("app.ingest.worker")
 
@@ -56,8 +60,8 @@ class StreamRecorder(Recorder):
     """The SQLite recorder following the Redis streams; it also refills them and publishes progress."""
 
     def __init__(self, data_dir, stores: RedisLineStores, buffer: BufferedLineStores, thresholds: Thresholds,
-                 retention: Retention, interval: float = RECORD_INTERVAL_S) -> None:
-        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention)
+                 retention: Retention, interval: float = RECORD_INTERVAL_S, alarms: AlarmLog | None = None) -> None:
+        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention, alarms=alarms)
         self.link = stores.link
         self.buffer = buffer
         self._alerts_published = 0
@@ -186,10 +190,11 @@ class DurableRecording:
         self.recorder = recorder
         self.path = recorder.path
 
-    def flush(self) -> int:
+    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
+        """Send and record everything waiting (an append held back by an outage has no ids yet)."""
         if not self.buffer.drain():
             raise StoreUnavailable(f"points wait for the store: {self.buffer.link.reason or 'Redis unavailable'}")
-        return self.recorder.record()
+        self.recorder.record()
 
 
 class IngestWorker:
@@ -198,10 +203,11 @@ class IngestWorker:
         self.link = RedisLink.from_url(config.redis_url, name="linewatch-ingest")
         self.stores = RedisLineStores(self.link, config.capacity)
         self.buffer = BufferedLineStores(self.stores)
+        alarms = AlarmLog()
         self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
                                        Thresholds(config.prob_threshold, config.value_threshold),
-                                       Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder))
+                                       Retention(config.retention_days, config.retention_points), alarms=alarms)
+        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for, alarms)
         self.source = make_source(config, self.ingestor)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -227,7 +233,7 @@ class IngestWorker:
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
         try:
-            self.link.call(self.link.client.delete, WORKER_KEY)  # pages say "no ingest worker" at once
+            withdraw_worker(self.link)
         except StoreUnavailable:
             pass
 

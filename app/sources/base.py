@@ -9,6 +9,9 @@ from typing import NamedTuple
 log = logging.getLogger(__name__)
 
 
+READY_STATES = ("starting", "running", "finished")  # a source in one of these counts as ready (/readyz)
+
+
 class SourceHealth(NamedTuple):
     """``state``: starting, running, reconnecting, error, finished or stopped; ``message`` says
     why; ``rejected`` counts points refused as invalid so far."""

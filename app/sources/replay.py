@@ -95,7 +95,6 @@ class ReplaySource(ThreadedSource):
         self._due = np.empty(0)  # when each reading is played: the offsets made non-decreasing
         self._started_at = 0.0
         self._next = 0
-        self._rounds = 0
 
     def health(self) -> SourceHealth:
         if self._recording is not None and self._next >= len(self._recording) and not self.loop:
@@ -120,4 +119,3 @@ class ReplaySource(ThreadedSource):
             gap = float(np.median(np.diff(self._due))) if len(self._due) > 1 else GAP_WITHOUT_TS_S
             self._started_at += float(self._due[-1]) + gap
             self._next = 0
-            self._rounds += 1

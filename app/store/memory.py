@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import NamedTuple
 
 import numpy as np
 
 from app.points import PointBatch
-
-RATE_SPAN_S = 10  # seconds of appends the rate is averaged over, one counter per second
-
-
-class StoreStats(NamedTuple):
-    """What the store can say about the stream without copying points."""
-
-    count: int
-    next_seq: int
-    newest_ts: float | None
-    rate: float  # points appended per second over the last RATE_SPAN_S
+from app.store.protocol import RATE_SPAN_S, StoreStats, columns
 
 
 class MemoryStore:
-    """Keeps the newest ``capacity`` points; sequence ids start at ``first_seq`` and never repeat.
+    """A ``Store`` in one process: the newest ``capacity`` points; ids start at ``first_seq``, never repeat.
 
     A cursor is the last sequence id a reader has seen (``-1`` before any).  ``since``
     returns what follows it, starting at the oldest point still held when the reader
@@ -45,9 +34,7 @@ class MemoryStore:
 
     def append(self, ts, value, prob) -> np.ndarray:
         """Append readings (equal-length array-likes); return their sequence ids."""
-        ts, value, prob = (np.asarray(column, dtype=float).ravel() for column in (ts, value, prob))
-        if not len(ts) == len(value) == len(prob):
-            raise ValueError("ts, value and prob must have the same length")
+        ts, value, prob = columns(ts, value, prob)
         n = len(ts)
         with self._lock:
             start = self._next_seq
@@ -84,10 +71,9 @@ class MemoryStore:
 
     def stats(self) -> StoreStats:
         with self._lock:
-            count = self._next_seq - self._oldest_seq()
-            newest = float(self._ts[(self._next_seq - 1) % self.capacity]) if count else None
             self._advance_to_now()
-            return StoreStats(count, self._next_seq, newest, float(self._per_second.sum()) / RATE_SPAN_S)
+            return StoreStats(self._next_seq - self._oldest_seq(), self._next_seq,
+                              float(self._per_second.sum()) / RATE_SPAN_S)
 
     def _advance_to_now(self) -> int:
         """Clear the counters of seconds that passed without appends; return the current second."""

@@ -11,17 +11,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
+
+from tests.helpers.processes import free_port
+from tests.helpers.waiting import wait_until
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 SYSTEM_PORT = 6379
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:
@@ -30,7 +26,7 @@ class RedisServer:
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         if self.port == SYSTEM_PORT:
             raise ValueError("tests never use the system Redis port 6379")
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -48,14 +44,16 @@ class RedisServer:
              "--daemonize", "no", "--dir", str(self.workdir)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port})")
-            if self.ping():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout}s")
+        try:
+            wait_until(self._answering, timeout, f"redis-server on port {self.port}")
+        except AssertionError:
+            raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout}s") from None
+        return self
+
+    def _answering(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port})")
+        return self.ping()
 
     @property
     def running(self) -> bool:

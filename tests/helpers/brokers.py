@@ -7,10 +7,10 @@ import pwd
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.helpers.processes import free_port
+from tests.helpers.waiting import wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -36,17 +36,21 @@ class Broker:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)], stdout=log, stderr=log,
                                          start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {self.log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"mosquitto not listening on {self.port} after {timeout}s")
+        try:
+            wait_until(self._listening, timeout, f"mosquitto on port {self.port}")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"mosquitto not listening on {self.port} after {timeout}s") from None
+        return self
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {self.log_path.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """SIGTERM saves the sessions to disk; SIGKILL loses what was not saved yet."""

@@ -1,0 +1,44 @@
+"""Where LineWatch keeps things in Redis: every key is under ``linewatch:`` (use another Redis
+database for another deployment).
+
+==================  ===========================================================================
+``points:<line>``   Stream; entry ``0-<seq+1>``, field ``p``: ts, value, prob as 3 little-endian
+                    doubles.  XADD MAXLEN ~ capacity.
+``seq:<line>``      the line's next sequence id
+``rate:<line>``     hash epoch second -> points appended (throughput over the last 10 s)
+``lines``           set of line ids
+``ready``           set by the ingest worker once the streams hold what SQLite has; without it
+                    (Redis restarted empty) reads and appends answer "store unavailable"
+``batch:<token>``   first id of an append already done: a retry after a timeout is a no-op
+``alerts``          Stream of recorded alerts, entry ``0-<alert id>``, field ``a``: JSON
+``recorded``        hash line -> last seq the ingest worker's recorder has on disk
+``worker``          the ingest worker's heartbeat and source health (hash with a short TTL)
+``rejected``        points refused by HTTP ingest, all web processes together
+``gaps``            hash line -> JSON: points lost when Redis lost data not yet recorded
+==================  ===========================================================================
+"""
+
+PREFIX = "linewatch:"
+READY_KEY = PREFIX + "ready"
+LINES_KEY = PREFIX + "lines"
+ALERTS_KEY = PREFIX + "alerts"
+RECORDED_KEY = PREFIX + "recorded"
+WORKER_KEY = PREFIX + "worker"
+REJECTED_KEY = PREFIX + "rejected"
+GAPS_KEY = PREFIX + "gaps"
+
+
+def points_key(line: str) -> str:
+    return f"{PREFIX}points:{line}"
+
+
+def seq_key(line: str) -> str:
+    return f"{PREFIX}seq:{line}"
+
+
+def rate_key(line: str) -> str:
+    return f"{PREFIX}rate:{line}"
+
+
+def batch_key(token: str) -> str:
+    return f"{PREFIX}batch:{token}"

@@ -1,0 +1,34 @@
+"""The page's tick callback as a request: built, posted over HTTP, and read."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from layouts import ids
+
+
+def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL) -> dict:
+    """The body the page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``."""
+    prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
+    return {
+        "output": f"{ids.TICK}.data",
+        "outputs": {"id": ids.TICK, "property": "data"},
+        "inputs": [{"id": ids.TICK_INTERVAL, "property": "n_intervals", "value": n},
+                   {"id": ids.WINDOW, "property": "value", "value": window}],
+        "changedPropIds": [f"{trigger}.{prop}"],
+        "state": [{"id": ids.CURSOR, "property": "data", "value": cursor}],
+    }
+
+
+def post_tick(base: str, n: int, cursor) -> dict:
+    """Tick ``n`` from ``cursor`` against a running server at ``base``; the tick's data."""
+    request = urllib.request.Request(base + "/_dash-update-component", data=json.dumps(tick_request(n, cursor)).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())["response"][ids.TICK]["data"]
+
+
+def seqs(tick: dict) -> list[int]:
+    """The sequence ids a tick carries (contiguous from ``first``)."""
+    return list(range(tick["first"], tick["first"] + len(tick["ts"]))) if tick["ts"] else []
