@@ -43,7 +43,7 @@ def build_figure(labels: dict[str, str], thresholds: Thresholds, line: LineSpec 
              "hovertemplate": "%{y:.4g} · p=%{marker.color:.2f}<extra></extra>"},
             {**streaming, "type": "scatter", "mode": "markers", "name": labels["trace_alarm"],
              "marker": {"color": [], "size": 15, "symbol": "triangle-down-open", "line": {"width": 2.5}},
-             "hovertemplate": "%{text}<extra></extra>"},
+             "cliponaxis": False, "hovertemplate": "%{text}<extra></extra>"},  # a peak's marker is not cut off
         ],
         "layout": {
             "uirevision": "stream",  # keep the operator's zoom while points stream in
@@ -53,7 +53,8 @@ def build_figure(labels: dict[str, str], thresholds: Thresholds, line: LineSpec 
             "font": {"family": "system-ui, 'Noto Sans CJK SC', 'Noto Sans SC', sans-serif", "size": 13},
             "legend": {"orientation": "h", "y": 1.08, "x": 0},
             "hovermode": "x unified",
-            "xaxis": {"type": "date", "title": {"text": labels["axis_time"]}, "gridcolor": "rgba(128,128,128,0.2)"},
+            "xaxis": {"type": "date", "title": {"text": labels["axis_time"]}, "gridcolor": "rgba(128,128,128,0.2)",
+                      "automargin": True},  # room for the two-line date ticks and the title
             "yaxis": {"title": {"text": value_axis_title(labels, line.unit)}, "gridcolor": "rgba(128,128,128,0.2)"},
             "yaxis2": {"title": {"text": labels["axis_prob"]}, "overlaying": "y", "side": "right",
                        "range": [0, 1.05], "tickmode": "array", "tickvals": [0, 0.25, 0.5, 0.75, 1],
