@@ -1,9 +1,9 @@
 """SQLite history: points, alerts and alarms recorded in batches, reloaded on restart.
 
-The recorder follows the store like any reader, with its own cursor, and the alarm log with
-its own position, so sources and viewers never wait on the disk.  Alerts are records with a
-stable id: points whose probability and value exceed the configured thresholds when they were
-recorded.  Alarms are the detectors' events (app/alarm_log.py).
+The recorder follows the store like any reader, with its own cursor, so sources and viewers
+never wait on the disk; a point's alarms (app/alarms.py) are recorded with it.  Alerts are
+records with a stable id: points whose probability and value exceed the configured thresholds
+when they were recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.alarm_log import ALARM_FIELDS, AlarmLog, RaisedAlarm
+from app.alarms import ALARM_FIELDS, RaisedAlarm
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
@@ -82,11 +82,9 @@ class Recorder:
     """
 
     def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0,
-                 retention: Retention = Retention(), alarms: AlarmLog | None = None) -> None:
+                 retention: Retention = Retention()) -> None:
         self.path = Path(data_dir) / "linewatch.sqlite3"
         self.stores = stores
-        self.alarm_log = alarms if alarms is not None else AlarmLog()
-        self.alarm_position = 0  # the next alarm of the log to record
         self.thresholds = thresholds
         self.interval = interval
         self.retention = retention
@@ -128,13 +126,13 @@ class Recorder:
                 seq = data[:, 0].astype(np.int64)
                 gaps = np.flatnonzero(np.diff(seq) != 1)
                 start = int(gaps[-1]) + 1 if len(gaps) else 0  # keep the newest contiguous run
-                self.stores.get(line).load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]))
+                alarms = [RaisedAlarm(*row) for row in db.execute(
+                    f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE line = ? AND seq >= ? ORDER BY seq",
+                    (line, int(seq[start])))]
+                self.stores.get(line).load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]),
+                                           alarms)
                 self.cursors[line] = int(seq[-1])
                 restored += len(seq) - start
-                self.alarm_log.add([RaisedAlarm(*row) for row in db.execute(
-                    f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE line = ? AND seq >= ? ORDER BY seq",
-                    (line, int(seq[start])))])
-            self.alarm_position = self.alarm_log.since(0)[1]  # restored alarms are recorded already
         return restored
 
     def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
@@ -144,7 +142,7 @@ class Recorder:
     def flush(self) -> int:
         """Record everything the stores received since the last flush; return the count."""
         with self._flush_lock:
-            pending = []
+            pending, alarms = [], []
             for line, store in self.stores.items():
                 cursor = self.cursors.get(line, -1)
                 batch = store.since(cursor)
@@ -153,10 +151,8 @@ class Recorder:
                         log.warning("recorder fell behind on %s: %d points were overwritten before being recorded",
                                     line, int(batch.seq[0]) - cursor - 1)
                     pending.append((line, batch))
-            alarms, next_position, missed = self.alarm_log.since(self.alarm_position)
-            if missed:
-                log.warning("recorder fell behind the alarm log: %d alarms were dropped before being recorded", missed)
-            if not pending and not alarms:
+                    alarms += store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))  # visible with the points
+            if not pending:
                 return 0
             if self._writer is None:
                 self._writer = self._open()
@@ -167,7 +163,6 @@ class Recorder:
                                alarms)
             for line, batch in pending:
                 self.cursors[line] = int(batch.seq[-1])
-            self.alarm_position = next_position
             return sum(len(batch) for _, batch in pending)
 
     def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:

@@ -16,7 +16,6 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from app.alarm_log import AlarmLog
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
@@ -26,7 +25,7 @@ from app.sources.base import READY_STATES
 from app.store import LineStores, Store
 
 if TYPE_CHECKING:
-    from app.shared_runtime import SharedHistory
+    from app.shared_runtime import SharedHistory, WorkerIngestor
     from app.store.redis.stream import RedisLineStores
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,7 @@ class Runtime(Protocol):
     stores: LineStores | RedisLineStores  # every line's store
     store: Store  # the line the dashboard shows
     recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
-    ingestor: Ingestor
-    alarms: AlarmLog  # the alarms raised, for the ticks
+    ingestor: Ingestor | WorkerIngestor  # where readings from outside go in
     source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
 
     def ensure_started(self) -> None:
@@ -124,11 +122,9 @@ class LocalRuntime:
         self.config = config
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
-        self.alarms = AlarmLog()
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
-                                 retention=Retention(config.retention_days, config.retention_points),
-                                 alarms=self.alarms)
-        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarms)
+                                 retention=Retention(config.retention_days, config.retention_points))
+        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()

@@ -2,29 +2,29 @@
 
 The source and the recorder run in the ingest worker (``python -m app.ingest``); here the
 store is Redis, the source's health is the worker's heartbeat, and the "recorder" serves
-alerts and history and waits for the worker to record what HTTP ingest appended.
+alerts, alarms and history; HTTP ingest goes to the worker (app/store/redis/inbox.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from app.alarm_log import AlarmLog
 from app.config import Config
-from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
 from app.sources import SourceHealth
 from app.sources.base import READY_STATES
 from app.store import StoreUnavailable
-from app.store.redis import control
+from app.readings import Readings
+from app.store.redis import control, inbox
 from app.store.redis.link import RedisLink
 from app.store.redis.stream import RedisLineStores
 
-RECORD_WAIT_S = 5.0  # a durable HTTP ingest waits this long for the worker to record
+RECORD_WAIT_S = 5.0  # HTTP ingest waits this long for the worker to take the readings, and as long to record them
 WORKER_HEALTH_CACHE_S = 0.5
 
 
@@ -36,9 +36,8 @@ class SharedRuntime:
         self.link = RedisLink.from_url(config.redis_url)  # connects on first use, in the serving process
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
-        self.alarms = AlarmLog()  # not shared yet: alarms raised in the ingest worker do not reach web ticks
         self.recorder = SharedHistory(config, self.link, self.stores)
-        self.ingestor = SharedIngestor(self.stores, self.recorder)
+        self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
 
     def ensure_started(self) -> None:
@@ -101,22 +100,39 @@ class WorkerSource:
         return health
 
 
-class SharedIngestor(Ingestor):
-    """HTTP ingest in a web process: refusals are counted in Redis for every process to show."""
+class WorkerIngestor:
+    """HTTP ingest in a web process: the readings go to the ingest worker, which judges, stores and
+    records them (app/store/redis/inbox.py); refusals are counted in Redis for every process to show."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        self.accepted = 0
+        self.rejected = 0
+        self._lock = threading.Lock()
+
+    def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
+        """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line."""
+        seqs = inbox.deliver(self.link, readings, RECORD_WAIT_S)
+        with self._lock:
+            self.accepted += len(readings)
+        return seqs
 
     def count_rejected(self, n: int = 1) -> None:
-        super().count_rejected(n)
+        with self._lock:
+            self.rejected += n
         try:
-            control.count_rejected(self.stores.link, n)
+            control.count_rejected(self.link, n)
         except StoreUnavailable:
             pass
+
+    def control_lines(self, line: str) -> tuple[float, float, float] | None:
+        """The SPC control lines the worker's detector of ``line`` published, if it has SPC rules."""
+        return control.read_control_lines(self.link, line)
 
 
 class SharedHistory:
     """What a web process asks of "the recorder"; the ingest worker does the recording.
 
-    - ``ensure_recorded``: durable HTTP ingest waits (``RECORD_WAIT_S``) until the worker's
-      recorder, which follows the streams like any reader, has the ids it was given on disk.
     - ``alerts``: from the alerts stream the worker publishes.
     - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
     """
@@ -127,12 +143,6 @@ class SharedHistory:
         self.capacity = config.capacity
         self.path = Path(config.data_dir) / "linewatch.sqlite3"
         self._sqlite = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold))
-
-    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
-        targets = {line: max(ids) for line, ids in seqs.items() if ids}
-        if targets and not control.wait_recorded(self.link, targets, RECORD_WAIT_S):
-            raise StoreUnavailable(f"the points are in the live stream but the ingest worker did not record them "
-                                   f"within {RECORD_WAIT_S:g} s (is `python -m app.ingest` running?)")
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         return control.read_alerts(self.link, since_ts, until_ts, limit)

@@ -82,9 +82,8 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         return layouts.build_layout(config, lang, labels(lang), other)
 
     app.layout = layout
-    judge = callbacks.tick.LineJudge(lambda first, last: runtime.alarms.for_readings(DEFAULT_LINE, first, last),
-                                     lambda: runtime.ingestor.control_lines(DEFAULT_LINE))
-    callbacks.register_all(app, runtime.store, runtime.source_status, config, judge)
+    callbacks.register_all(app, runtime.store, runtime.source_status, config,
+                           lambda: runtime.ingestor.control_lines(DEFAULT_LINE))
     _set_up_dash_before_any_request(app)
     # hooks run in this order before a request and in the reverse order after it
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")

@@ -5,6 +5,6 @@ from callbacks import tick, views
 __all__ = ["register_all"]
 
 
-def register_all(app, store, source_status, config, judge: tick.LineJudge) -> None:
-    tick.register(app, store, source_status, config.window, judge)
+def register_all(app, store, source_status, config, control_lines) -> None:
+    tick.register(app, store, source_status, config.window, control_lines)
     views.register(app)

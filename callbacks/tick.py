@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from dash import Dash, Input, Output, State, ctx
 
@@ -16,17 +16,10 @@ from layouts import ids
 log = logging.getLogger(__name__)
 
 
-class LineJudge(NamedTuple):
-    """What the detection of the shown line adds to a tick."""
-
-    alarms_for: Callable[[int, int], list]  # (first_seq, last_seq) -> RaisedAlarm list, oldest first
-    control_lines: Callable[[], tuple[float, float, float] | None]
-
-
 def build_tick(store: Store, cursor: int | None, window: int, reset: bool, health: SourceHealth, now: float,
-               judge: LineJudge | None = None) -> dict:
+               control_lines: Callable[[], tuple[float, float, float] | None] = lambda: None) -> dict:
     """The delta for one browser: points after ``cursor``, or the whole window on a reset, with
-    the alarms those points raised and the SPC control lines (``judge``).
+    the alarms those points raised and the line's SPC control lines (centre, lcl, ucl).
 
     A reset happens when asked (the window changed), on the first tick (no cursor), and
     when the cursor cannot be continued: it fell more than a window behind, or it is
@@ -51,15 +44,13 @@ def build_tick(store: Store, cursor: int | None, window: int, reset: bool, healt
     }
     if len(batch):
         payload["first"] = int(batch.seq[0])
-        if judge is not None:
-            raised = judge.alarms_for(int(batch.seq[0]), int(batch.seq[-1]))
-            if raised:
-                payload["alarms"] = [{"id": a.id, "seq": a.seq, "ts": round(a.raised_ts, 3), "rule": a.rule,
-                                      "severity": a.severity, "value": a.value, "message": a.message}
-                                     for a in raised]
-            control = judge.control_lines()
-            if control is not None:
-                payload["spc"] = [round(float(v), 6) for v in control]
+        raised = store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))
+        if raised:
+            payload["alarms"] = [{"id": a.id, "seq": a.seq, "ts": round(a.raised_ts, 3), "rule": a.rule,
+                                  "severity": a.severity, "value": a.value, "message": a.message} for a in raised]
+        control = control_lines()
+        if control is not None:
+            payload["spc"] = [round(float(v), 6) for v in control]
     if reset:
         payload.update(reset=True, window=window)
     if health.state != "running":
@@ -89,7 +80,7 @@ def valid_window(value, fallback: int) -> int:
 
 
 def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int,
-             judge: LineJudge) -> None:
+             control_lines: Callable[[], tuple[float, float, float] | None]) -> None:
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
@@ -100,7 +91,7 @@ def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth],
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now, judge)
+            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now, control_lines)
         except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
             return store_unavailable_tick(cursor, str(exc), now)
         except Exception as exc:  # the page shows it and keeps polling

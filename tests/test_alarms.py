@@ -5,7 +5,7 @@ import pytest
 
 from app.config import Config
 from app.web import create_app
-from callbacks.tick import LineJudge, build_tick
+from callbacks.tick import build_tick
 from app.sources import SourceHealth
 
 ALARM_KEYS = {"id", "line", "seq", "raised_ts", "rule", "severity", "value", "message"}
@@ -122,15 +122,14 @@ def test_ticks_carry_the_alarms_of_their_readings_and_the_control_lines(app):
     values[250] = 120.0
     post(client, START + 300 * np.arange(300), values)
     store = runtime.stores.find("oven-3")
-    judge = LineJudge(lambda first, last: runtime.alarms.for_readings("oven-3", first, last),
-                      lambda: runtime.ingestor.control_lines("oven-3"))
-    whole = build_tick(store, None, 1000, False, SourceHealth("running"), 0.0, judge)
+    control = lambda: runtime.ingestor.control_lines("oven-3")  # noqa: E731
+    whole = build_tick(store, None, 1000, False, SourceHealth("running"), 0.0, control)
     raised = {(a["seq"], a["rule"]) for a in whole["alarms"]}
     assert (250, "score") in raised and any(rule == "we-1" and seq >= 100 for seq, rule in raised)
-    assert raised == {(a.seq, a.rule) for a in runtime.alarms.for_readings("oven-3", 0, 299)}
+    assert raised == {(a.seq, a.rule) for a in store.alarms_between(0, 299)}
     centre, lcl, ucl = whole["spc"]
     assert lcl < centre < ucl and 80 < centre < 90
-    delta = build_tick(store, 260, 1000, False, SourceHealth("running"), 0.0, judge)
+    delta = build_tick(store, 260, 1000, False, SourceHealth("running"), 0.0, control)
     assert "alarms" not in delta and len(delta["ts"]) == 39
 
 
@@ -147,7 +146,7 @@ def test_alarms_survive_a_restart_and_detectors_resume_calibrated(tmp_path):
     runtime = second.server.extensions["linewatch"]
     try:
         runtime.ensure_started()
-        assert [a.seq for a in runtime.alarms.for_readings("oven-3", 0, 999)] == [800]
+        assert [a.seq for a in runtime.stores.find("oven-3").alarms_between(0, 999)] == [800]
         more = temperature(50, seed=8) + (values[-1] - 85)
         post(second.server.test_client(), START + 300 * np.arange(1000, 1050), more)
         alarms = second.server.test_client().get("/api/v1/alarms?line=oven-3").get_json()["alarms"]

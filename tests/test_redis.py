@@ -530,3 +530,35 @@ def test_a_redis_outage_under_load_says_store_unavailable_and_recovers_without_d
     assert "none dropped" in worker_log
     assert console.entries == []
     page.close()
+
+
+@pytest.mark.server
+def test_detection_runs_once_per_line_in_the_ingest_worker_whichever_web_worker_takes_the_readings(deployment):
+    """A °C line POSTed in order, each batch on a new connection (so the 4 web workers share it): the
+    alarms are those of ONE detector fed the whole series, as in one process."""
+    from app.detectors import LineDetector
+
+    values = 85 + np.random.default_rng(11).normal(0, 0.4, 600)
+    values[450] = 110.0
+    ts = 1.4e9 + 300 * np.arange(600)
+
+    def post(points: list[dict]) -> dict:
+        request = urllib.request.Request(deployment.url + "/api/v1/points", data=json.dumps(points).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=15) as response:
+            assert response.status == 201
+            return json.loads(response.read())
+
+    for start in range(0, 600, 50):
+        post([{"ts": float(t), "value": float(v), "line": "oven-9"}
+              for t, v in zip(ts[start:start + 50], values[start:start + 50])])
+    assert len(deployment.served_by("/api/v1/points")) >= 2
+    with urllib.request.urlopen(deployment.url + "/api/v1/alarms?line=oven-9", timeout=5) as response:
+        alarms = json.loads(response.read())["alarms"]
+    one_detector = LineDetector(Config().line("oven-9").detector_config(0.5, 0.5)).process(ts, values).events
+    assert [(a["seq"], a["rule"]) for a in alarms] == [(e.index, e.rule) for e in one_detector] == [(450, "score")]
+
+    # the ticks of every web worker carry the alarm of a reading of the shown line
+    seq = post([{"value": 0.9, "defect_prob": 0.99}])["seqs"][DEFAULT_LINE][0]
+    ticks = [post_tick(deployment.url, n, seq - 1) for n in range(8)]
+    assert all(any(a["id"] == f"{DEFAULT_LINE}/{seq}/threshold" for a in tick.get("alarms", [])) for tick in ticks)

@@ -1,7 +1,7 @@
 """One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
-line's detector (readings that carry no probability get its score), appends them to the line's
-store, logs the alarms they raise and, for senders that wait for an acknowledgement, records
-them before returning.  Validation lives in :mod:`app.readings`.
+line's detector (readings that carry no probability get its score), appends them with the
+alarms they raise to the line's store and, for senders that wait for an acknowledgement,
+records them before returning.  Validation lives in :mod:`app.readings`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from app.alarm_log import AlarmLog, RaisedAlarm
+from app.alarms import AlarmDraft
 from app.detectors import LineDetector
 from app.points import PointBatch
 from app.readings import Readings
@@ -23,11 +23,10 @@ class Ingestor:
     ``detector_for(line)`` makes a line's detector when its first reading arrives.
     """
 
-    def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector(),
-                 alarms: AlarmLog | None = None) -> None:
+    def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector()
+                 ) -> None:
         self.stores = stores
         self.recorder = recorder
-        self.alarms = alarms if alarms is not None else AlarmLog()
         self._detector_for = detector_for
         self._detectors: dict[str, LineDetector] = {}
         self._lock = threading.Lock()
@@ -48,11 +47,9 @@ class Ingestor:
                 detector = self.detector(line)
                 first = detector.seen
                 judged = detector.process(ts, value, readings.prob[mask])
-                line_seqs = self.stores.get(line).append(ts, value, judged.prob)
-                self.alarms.add([RaisedAlarm.of(line, line_seqs[event.index - first], event.ts, event.rule,
-                                                event.severity, value[event.index - first], event.message)
-                                 for event in judged.events])
-                seqs[line] = line_seqs.tolist()
+                alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
+                                     float(value[event.index - first]), event.message) for event in judged.events]
+                seqs[line] = self.stores.get(line).append(ts, value, judged.prob, alarms).tolist()
             self.accepted += len(readings)
         if durable:
             self.recorder.ensure_recorded(seqs)
@@ -64,6 +61,10 @@ class Ingestor:
         if detector is None:
             detector = self._detectors[line] = self._detector_for(line)
         return detector
+
+    def lines(self) -> list[str]:
+        """The lines readings arrived for (each has its detector)."""
+        return list(self._detectors)
 
     def control_lines(self, line: str) -> tuple[float, float, float] | None:
         """The line's SPC centre line and control limits, when it has SPC rules and their baseline."""

@@ -1,16 +1,18 @@
 """``python -m app.ingest``: the ingest worker of a Redis deployment (the Procfile's ``worker:`` line).
 
 With ``LINEWATCH_STORE=redis`` exactly one of these runs per deployment (web processes only
-read, and append what HTTP ingest brings).  It
+read).  It
 
 - fills Redis from the SQLite history when a line's stream is empty (first start, or Redis
   restarted without its data), with the points it sent but had not recorded yet, and only
   then marks the store ready (until then every reader sees "store unavailable");
-- runs the source (simulator, MQTT or replay; with ``http`` the web processes append);
+- runs the source (simulator, MQTT or replay) and judges, stores and records what HTTP
+  ingest brings from every web process (app/store/redis/inbox.py), so each line has one
+  detector, here;
+- publishes the SPC control lines of its detectors;
 - records every line's stream into SQLite in ``LINEWATCH_DATA_DIR`` (points, alerts,
-  retention), following the streams like any reader, so points any web process appended
-  are recorded too; it publishes how far it got (durable HTTP ingest waits for that) and
-  the alerts (the alerts stream the web processes serve);
+  alarms, retention), following the streams like any reader, and publishes the alerts (the
+  alerts stream the web processes serve);
 - publishes a heartbeat with the source's health, which every page shows.
 
 While Redis is unavailable the source's points wait in memory, up to
@@ -32,7 +34,6 @@ import time
 
 import numpy as np
 
-from app.alarm_log import AlarmLog
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
 from app.logs import setup_logging
@@ -40,7 +41,8 @@ from app.points import PointBatch, Thresholds
 from app.recorder import ALERT_COLUMNS, Recorder, Retention
 from app.sources import make_source
 from app.store import StoreUnavailable
-from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_recorded,
+from app.store.redis import inbox
+from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_control_lines,
                                      publish_worker, record_gap, set_ready, withdraw_worker)
 from app.store.redis.link import RedisLink
 from app.store.redis.stream import RedisLineStores
@@ -50,6 +52,8 @@ log = logging.getLogger("app.ingest.worker")
 
 RECORD_INTERVAL_S = 0.25  # the recorder follows the streams this often (durable HTTP ingest waits for it)
 SUPERVISE_S = 0.5  # heartbeat, refill check and sending what waits, this often
+INBOX_BLOCK_S = 1.0  # the inbox reader waits this long for a request (below the socket timeout)
+INBOX_BATCH = 32  # requests taken at once
 NEWEST_POINTS = "SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?"
 # The highest id handed out per line, as last seen in Redis: after Redis and this worker were
 # both lost, the refill still goes on after it (ids are never given to two points).
@@ -60,8 +64,8 @@ class StreamRecorder(Recorder):
     """The SQLite recorder following the Redis streams; it also refills them and publishes progress."""
 
     def __init__(self, data_dir, stores: RedisLineStores, buffer: BufferedLineStores, thresholds: Thresholds,
-                 retention: Retention, interval: float = RECORD_INTERVAL_S, alarms: AlarmLog | None = None) -> None:
-        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention, alarms=alarms)
+                 retention: Retention, interval: float = RECORD_INTERVAL_S) -> None:
+        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention)
         self.link = stores.link
         self.buffer = buffer
         self._alerts_published = 0
@@ -89,7 +93,6 @@ class StreamRecorder(Recorder):
     def record(self) -> int:
         """Record what the streams received since the last call; raises StoreUnavailable."""
         count = Recorder.flush(self)
-        publish_recorded(self.link, self.cursors)
         self.buffer.forget_recorded(self.cursors)
         if count or self._alerts_dirty:
             self._alerts_dirty = True
@@ -203,14 +206,14 @@ class IngestWorker:
         self.link = RedisLink.from_url(config.redis_url, name="linewatch-ingest")
         self.stores = RedisLineStores(self.link, config.capacity)
         self.buffer = BufferedLineStores(self.stores)
-        alarms = AlarmLog()
         self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
                                        Thresholds(config.prob_threshold, config.value_threshold),
-                                       Retention(config.retention_days, config.retention_points), alarms=alarms)
-        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for, alarms)
+                                       Retention(config.retention_days, config.retention_points))
+        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for)
         self.source = make_source(config, self.ingestor)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._inbox_thread: threading.Thread | None = None
         self._last_error = ""
         self._filled = False  # the first round adopts (or fills) what Redis holds
 
@@ -222,13 +225,16 @@ class IngestWorker:
         self.source.start()
         self._thread = threading.Thread(target=self._supervise, name="linewatch-ingest-supervisor", daemon=True)
         self._thread.start()
+        self._inbox_thread = threading.Thread(target=self._serve_inbox, name="linewatch-ingest-inbox", daemon=True)
+        self._inbox_thread.start()
 
     def stop(self) -> None:
         """Stop the source, send what waits (if Redis answers), record what is left."""
         self._stop.set()
         self.source.stop()
-        if self._thread:
-            self._thread.join(10)
+        for thread in (self._thread, self._inbox_thread):
+            if thread:
+                thread.join(10)
         if not self.buffer.drain():
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
@@ -253,6 +259,8 @@ class IngestWorker:
                 self.recorder.seed()
                 self._filled = True
             self.buffer.drain()
+            publish_control_lines(self.link, {line: lines for line in self.ingestor.lines()
+                                              if (lines := self.ingestor.control_lines(line)) is not None})
             self._last_error = ""
         except StoreUnavailable:
             pass  # the link logged it once; the next round retries
@@ -261,6 +269,27 @@ class IngestWorker:
             if message != self._last_error:
                 log.exception("ingest worker: supervising failed; retrying")
             self._last_error = message
+
+    def _serve_inbox(self) -> None:
+        """HTTP ingest from every web process (app/store/redis/inbox.py): judged, stored and recorded here."""
+        while not self._stop.is_set():
+            try:
+                requests = inbox.take(self.link, INBOX_BLOCK_S, INBOX_BATCH)
+            except StoreUnavailable:
+                self._stop.wait(INBOX_BLOCK_S)  # the link logged it once
+                continue
+            for token, readings in requests:
+                try:
+                    answer = {"seqs": self.ingestor.ingest(readings, durable=True)}
+                except StoreUnavailable as exc:
+                    answer = {"error": str(exc)}
+                except Exception as exc:  # answer the client; the worker keeps serving
+                    log.exception("ingest worker: a request from the inbox failed")
+                    answer = {"error": f"the ingest worker failed: {type(exc).__name__}"}
+                try:
+                    inbox.reply(self.link, token, **answer)
+                except StoreUnavailable:
+                    pass  # the web process times out and says so
 
     def _beat(self) -> None:
         health = self.source.health()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left, bisect_right
+from typing import Sequence
 
 import numpy as np
 
+from app.alarms import AlarmDraft, RaisedAlarm
 from app.points import PointBatch
 from app.store.protocol import RATE_SPAN_S, StoreStats, columns
 
@@ -16,7 +19,7 @@ class MemoryStore:
 
     A cursor is the last sequence id a reader has seen (``-1`` before any).  ``since``
     returns what follows it, starting at the oldest point still held when the reader
-    fell behind by more than the capacity.
+    fell behind by more than the capacity.  The alarms of the points held are kept with them.
     """
 
     def __init__(self, capacity: int, first_seq: int = 0) -> None:
@@ -30,10 +33,11 @@ class MemoryStore:
         self._next_seq = first_seq
         self._per_second = np.zeros(RATE_SPAN_S, dtype=np.int64)  # appends, by whole second mod span
         self._counted_second = 0  # the newest second the counters describe
+        self._alarms: list[RaisedAlarm] = []  # of the points held, in sequence order
         self._lock = threading.Lock()
 
-    def append(self, ts, value, prob) -> np.ndarray:
-        """Append readings (equal-length array-likes); return their sequence ids."""
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+        """Append readings (equal-length array-likes) and the alarms they raised; return their sequence ids."""
         ts, value, prob = columns(ts, value, prob)
         n = len(ts)
         with self._lock:
@@ -43,10 +47,11 @@ class MemoryStore:
                 self._write(column, start + n - keep, data[n - keep:])
             self._next_seq = start + n
             self._per_second[self._advance_to_now() % RATE_SPAN_S] += n
+            self._keep_alarms([draft.raised(start) for draft in alarms])
         return np.arange(start, start + n, dtype=np.int64)
 
-    def load(self, batch: PointBatch) -> None:
-        """Fill an empty store with recorded points, keeping their sequence ids."""
+    def load(self, batch: PointBatch, alarms: Sequence[RaisedAlarm] = ()) -> None:
+        """Fill an empty store with recorded points and their alarms, keeping their sequence ids."""
         with self._lock:
             if self._next_seq != self._first_seq:
                 raise RuntimeError("load() needs an empty store")
@@ -56,6 +61,13 @@ class MemoryStore:
             self.append(batch.ts, batch.value, batch.prob)
             with self._lock:
                 self._per_second[:] = 0  # a restore is not throughput
+                self._keep_alarms(sorted(alarms, key=lambda alarm: alarm.seq))
+
+    def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
+        """The alarms raised by the points ``first_seq..last_seq`` still held, oldest first."""
+        with self._lock:
+            low = bisect_left(self._alarms, first_seq, key=lambda alarm: alarm.seq)
+            return self._alarms[low:bisect_right(self._alarms, last_seq, lo=low, key=lambda alarm: alarm.seq)]
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""
@@ -86,6 +98,13 @@ class MemoryStore:
                 self._per_second[old % RATE_SPAN_S] = 0
         self._counted_second = second
         return second
+
+    def _keep_alarms(self, raised: list[RaisedAlarm]) -> None:
+        """Add alarms (in sequence order, after those held) and forget those of points no longer held."""
+        self._alarms.extend(raised)
+        oldest = self._oldest_seq()
+        if self._alarms and self._alarms[0].seq < oldest:
+            del self._alarms[:bisect_left(self._alarms, oldest, key=lambda alarm: alarm.seq)]
 
     def _oldest_seq(self) -> int:
         return max(self._first_seq, self._next_seq - self.capacity)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from app.alarms import AlarmDraft, RaisedAlarm
 from app.points import PointBatch
 
 RATE_SPAN_S = 10  # seconds of appends ``StoreStats.rate`` is averaged over
@@ -30,14 +31,19 @@ class StoreStats(NamedTuple):
 class Store(Protocol):
     """One line's points, each with an increasing integer sequence id, the newest ``capacity`` kept.
 
-    A cursor is the last sequence id a reader has seen (``-1`` before any).  Any call may
-    raise :class:`StoreUnavailable` (a shared store that cannot answer now).
+    A cursor is the last sequence id a reader has seen (``-1`` before any).  A point's alarms
+    become visible with it.  Any call may raise :class:`StoreUnavailable` (a shared store that
+    cannot answer now).
     """
 
     capacity: int
 
-    def append(self, ts, value, prob) -> np.ndarray:
-        """Append readings (equal-length array-likes); return their sequence ids."""
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+        """Append readings (equal-length array-likes) and the alarms they raised, in one step;
+        return their sequence ids."""
+
+    def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
+        """The alarms raised by the points ``first_seq..last_seq`` still held, oldest first."""
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""

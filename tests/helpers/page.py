@@ -31,7 +31,7 @@ def seed_history(data_dir) -> None:
     stores = LineStores(SEEDED)
     stores.get(DEFAULT_LINE).append(time.time() - SEEDED + np.arange(SEEDED), values, probs)
     data_dir.mkdir(parents=True, exist_ok=True)
-    Recorder(data_dir, stores, Thresholds(0.5, 50)).flush()
+    Recorder(data_dir, stores, Thresholds(0.5, 0.5)).flush()
 
 
 def chart_points(page) -> int:

@@ -1,8 +1,8 @@
 """What the ingest worker and the web processes tell each other through Redis.
 
-The worker marks the store ready once it is refilled, publishes how far its recorder got
-(durable HTTP ingest waits for that), the alerts it recorded, its heartbeat and the gaps
-a Redis restart left; web processes add the points they refused.  Keys: app/store/redis/keys.py.
+The worker marks the store ready once it is refilled, publishes the alerts it recorded, its heartbeat, the SPC control
+lines of its detectors and the gaps a Redis restart left; web processes add the points they
+refused.  Keys: app/store/redis/keys.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-from app.store.redis.keys import (ALERTS_KEY, GAPS_KEY, LINES_KEY, READY_KEY, RECORDED_KEY, REJECTED_KEY,
-                                  WORKER_KEY, seq_key)
+from app.store.redis.keys import (ALERTS_KEY, GAPS_KEY, LINES_KEY, READY_KEY, REJECTED_KEY,
+                                  SPC_KEY, WORKER_KEY, seq_key)
 from app.store.redis.link import RedisLink
 
 ALERTS_CAPACITY = 10_000  # alerts kept in the alerts stream (SQLite keeps all of them)
@@ -46,24 +46,6 @@ def counters(link: RedisLink) -> tuple[bool, dict[str, int]]:
         return bool(ready), {}
     values = link.call(link.client.mget, [seq_key(line) for line in lines])
     return bool(ready), {line: int(value) - 1 for line, value in zip(lines, values) if value is not None}
-
-
-def publish_recorded(link: RedisLink, cursors: dict[str, int]) -> None:
-    if cursors:
-        link.call(link.client.hset, RECORDED_KEY, mapping={line: int(seq) for line, seq in cursors.items()})
-
-
-def wait_recorded(link: RedisLink, targets: dict[str, int], timeout: float, poll: float = 0.05) -> bool:
-    """Wait until the worker's recorder has each line up to its target id; False on timeout."""
-    lines = sorted(targets)
-    deadline = time.monotonic() + timeout
-    while True:
-        values = link.call(link.client.hmget, RECORDED_KEY, lines)
-        if all(value is not None and int(value) >= targets[line] for line, value in zip(lines, values)):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(poll)
 
 
 def publish_alerts(link: RedisLink, alerts: list[dict]) -> int:
@@ -123,3 +105,14 @@ def record_gap(link: RedisLink, line: str, first: int, last: int, count: int) ->
 
 def read_gaps(link: RedisLink) -> dict[str, dict]:
     return {line.decode(): json.loads(value) for line, value in link.call(link.client.hgetall, GAPS_KEY).items()}
+
+
+def publish_control_lines(link: RedisLink, lines: dict[str, tuple[float, float, float]]) -> None:
+    if lines:
+        link.call(link.client.hset, SPC_KEY, mapping={line: ",".join(f"{v:.17g}" for v in values)
+                                                     for line, values in lines.items()})
+
+
+def read_control_lines(link: RedisLink, line: str) -> tuple[float, float, float] | None:
+    raw = link.call(link.client.hget, SPC_KEY, line)
+    return tuple(float(v) for v in raw.split(b",")) if raw else None

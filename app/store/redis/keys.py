@@ -4,6 +4,7 @@ database for another deployment).
 ==================  ===========================================================================
 ``points:<line>``   Stream; entry ``0-<seq+1>``, field ``p``: ts, value, prob as 3 little-endian
                     doubles.  XADD MAXLEN ~ capacity.
+``alarms:<line>``   sorted set of the alarms of the points held: score seq, member ``<seq>|<JSON>``
 ``seq:<line>``      the line's next sequence id
 ``rate:<line>``     hash epoch second -> points appended (throughput over the last 10 s)
 ``lines``           set of line ids
@@ -11,10 +12,12 @@ database for another deployment).
                     (Redis restarted empty) reads and appends answer "store unavailable"
 ``batch:<token>``   first id of an append already done: a retry after a timeout is a no-op
 ``alerts``          Stream of recorded alerts, entry ``0-<alert id>``, field ``a``: JSON
-``recorded``        hash line -> last seq the ingest worker's recorder has on disk
 ``worker``          the ingest worker's heartbeat and source health (hash with a short TTL)
 ``rejected``        points refused by HTTP ingest, all web processes together
 ``gaps``            hash line -> JSON: points lost when Redis lost data not yet recorded
+``inbox``           list of HTTP ingest requests waiting for the ingest worker (JSON, with a token)
+``answer:<token>``  the worker's answer to one request (JSON, short TTL)
+``spc``             hash line -> "centre,lcl,ucl": SPC control lines of the lines that have SPC rules
 ==================  ===========================================================================
 """
 
@@ -22,14 +25,19 @@ PREFIX = "linewatch:"
 READY_KEY = PREFIX + "ready"
 LINES_KEY = PREFIX + "lines"
 ALERTS_KEY = PREFIX + "alerts"
-RECORDED_KEY = PREFIX + "recorded"
 WORKER_KEY = PREFIX + "worker"
 REJECTED_KEY = PREFIX + "rejected"
 GAPS_KEY = PREFIX + "gaps"
+INBOX_KEY = PREFIX + "inbox"
+SPC_KEY = PREFIX + "spc"
 
 
 def points_key(line: str) -> str:
     return f"{PREFIX}points:{line}"
+
+
+def alarms_key(line: str) -> str:
+    return f"{PREFIX}alarms:{line}"
 
 
 def seq_key(line: str) -> str:
@@ -38,6 +46,10 @@ def seq_key(line: str) -> str:
 
 def rate_key(line: str) -> str:
     return f"{PREFIX}rate:{line}"
+
+
+def answer_key(token: str) -> str:
+    return f"{PREFIX}answer:{token}"
 
 
 def batch_key(token: str) -> str:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Sequence
 
 import numpy as np
 import redis
 
+
+from app.alarms import AlarmDraft, RaisedAlarm
 from app.points import PointBatch
 from app.store.protocol import RATE_SPAN_S, StoreStats, columns
-from app.store.redis.keys import LINES_KEY, READY_KEY, batch_key, points_key, rate_key, seq_key
+from app.store.redis.keys import LINES_KEY, READY_KEY, alarms_key, batch_key, points_key, rate_key, seq_key
 from app.store.redis.link import NOT_READY, RedisLink
 
 TOKEN_TTL_S = 300  # how long an append remembers it was done (a retry within that time is a no-op)
@@ -29,7 +32,8 @@ EMPTY_IDS = np.empty(0, np.int64)
 _NOT_READY_GUARD = ("if redis.call('EXISTS', KEYS[3]) == 0 then "
                     f"return redis.error_reply('{NOT_READY} the store is not refilled yet') end\n")
 
-# KEYS: points, seq, ready, lines, rate, batch token; ARGV: capacity, line, packed points, token ttl
+# KEYS: points, seq, ready, lines, rate, batch token, alarms;
+# ARGV: capacity, line, packed points, token ttl, then per alarm its offset in the batch and its JSON
 APPEND_LUA = _NOT_READY_GUARD + """
 local done = redis.call('GET', KEYS[6])
 if done then return tonumber(done) end
@@ -39,6 +43,13 @@ local first = redis.call('INCRBY', KEYS[2], n) - n
 for i = 1, n do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], string.format('0-%d', first + i),
              'p', string.sub(packed, 24 * i - 23, 24 * i))
+end
+if #ARGV > 4 then
+  for i = 5, #ARGV, 2 do
+    local seq = first + tonumber(ARGV[i])
+    redis.call('ZADD', KEYS[7], seq, seq .. '|' .. ARGV[i + 1])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (first + n - tonumber(ARGV[1])))
 end
 redis.call('SADD', KEYS[4], ARGV[2])
 local now = tonumber(redis.call('TIME')[1])
@@ -125,9 +136,10 @@ class RedisStore:
         self.line = line
         self.capacity = capacity
         self._points, self._seq, self._rate = points_key(line), seq_key(line), rate_key(line)
+        self._alarms = alarms_key(line)
 
-    def append(self, ts, value, prob, token: str | None = None) -> np.ndarray:
-        """Append readings (equal-length array-likes); return their sequence ids.
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = (), token: str | None = None) -> np.ndarray:
+        """Append readings (equal-length array-likes) and their alarms, in one script; return their ids.
 
         ``token`` names the batch: appending a batch again with the same token (a retry after
         a timeout whose first try may have gone through) returns the same ids and adds nothing.
@@ -135,10 +147,18 @@ class RedisStore:
         ts, value, prob = columns(ts, value, prob)
         if not len(ts):
             return EMPTY_IDS.copy()
-        keys = [self._points, self._seq, READY_KEY, LINES_KEY, self._rate, batch_key(token or uuid.uuid4().hex)]
-        first = int(self.link.call_ready(self.link.script(APPEND_LUA), keys=keys,
-                                         args=[self.capacity, self.line, _pack(ts, value, prob), TOKEN_TTL_S]))
+        keys = [self._points, self._seq, READY_KEY, LINES_KEY, self._rate, batch_key(token or uuid.uuid4().hex),
+                self._alarms]
+        args = [self.capacity, self.line, _pack(ts, value, prob), TOKEN_TTL_S]
+        for draft in alarms:
+            args += [draft.offset, draft.to_json()]
+        first = int(self.link.call_ready(self.link.script(APPEND_LUA), keys=keys, args=args))
         return np.arange(first, first + len(ts), dtype=np.int64)
+
+    def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
+        """The alarms raised by the points ``first_seq..last_seq`` still held, oldest first."""
+        members = self.link.call(self.link.client.zrangebyscore, self._alarms, int(first_seq), int(last_seq))
+        return [RaisedAlarm.from_json(int(seq), text) for seq, _, text in (m.partition(b"|") for m in members)]
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         """Points with a sequence id above ``cursor``, oldest first, at most ``limit``."""

@@ -7,10 +7,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from app.alarms import AlarmDraft, RaisedAlarm
 from app.points import PointBatch
 from app.store.protocol import StoreStats, StoreUnavailable, columns
 from app.store.redis.stream import EMPTY_IDS, RedisLineStores, RedisStore
@@ -26,6 +27,7 @@ class _Pending(NamedTuple):
     ts: np.ndarray
     value: np.ndarray
     prob: np.ndarray
+    alarms: Sequence[AlarmDraft]
 
 
 class BufferedLineStores:
@@ -71,12 +73,12 @@ class BufferedLineStores:
     def items(self) -> list[tuple[str, RedisStore]]:
         return self.stores.items()
 
-    def append(self, line: str, ts, value, prob) -> np.ndarray:
-        """Queue a batch and send what waits if Redis is available; the batch's ids, or none yet."""
+    def append(self, line: str, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+        """Queue a batch (with its alarms) and send what waits if Redis is available; the batch's ids, or none yet."""
         ts, value, prob = columns(ts, value, prob)
         if not len(ts):
             return EMPTY_IDS.copy()
-        item = _Pending(line, uuid.uuid4().hex, ts, value, prob)
+        item = _Pending(line, uuid.uuid4().hex, ts, value, prob, tuple(alarms))
         with self._lock:
             self._pending.append(item)
             self._pending_points += len(ts)
@@ -115,7 +117,7 @@ class BufferedLineStores:
         while self._pending:
             item = self._pending[0]
             try:
-                ids = self.stores.get(item.line).append(item.ts, item.value, item.prob, token=item.token)
+                ids = self.stores.get(item.line).append(item.ts, item.value, item.prob, item.alarms, token=item.token)
             except StoreUnavailable:
                 self._outage_started()
                 return sent
@@ -169,8 +171,11 @@ class BufferedStore:
         self.line = line
         self.capacity = parent.capacity
 
-    def append(self, ts, value, prob) -> np.ndarray:
-        return self.parent.append(self.line, ts, value, prob)
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+        return self.parent.append(self.line, ts, value, prob, alarms)
+
+    def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
+        return self.parent.stores.get(self.line).alarms_between(first_seq, last_seq)
 
     def since(self, cursor: int, limit: int | None = None) -> PointBatch:
         return self.parent.stores.get(self.line).since(cursor, limit)
