@@ -1,5 +1,6 @@
 import numpy as np
 
+from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, PointBatch, Thresholds, anomaly_mask
 from app.sources.simulator import BASELINE, SimulatorSource
@@ -37,4 +38,20 @@ def test_simulator_has_noise_drift_and_defect_bursts_not_uniform_noise():
     assert len(starts) >= 10  # ... come in bursts ...
     assert anomalies.sum() / len(starts) >= 3  # ... several readings long
     assert abs(np.median(batch.value) - BASELINE) < 0.05
-    assert np.median(batch.prob) < 0.25  # not uniform noise: ordinary readings score far below 0.5
+    assert np.median(batch.prob) < 0.05  # the model is sure of ordinary readings, not uniform noise
+
+
+def test_simulated_scratch_bursts_raise_threshold_alarms_one_per_episode():
+    stores = LineStores(100_000)
+    clock = [1_000_000.0]
+    ingestor = Ingestor(stores, recorder=None, detector_for=Config().detector_for)  # the product's thresholds
+    source = SimulatorSource(ingestor, rate=5.0, seed=4, clock=lambda: clock[0])
+    for _ in range(6000):  # 20 minutes
+        clock[0] += 0.2
+        source.step()
+    batch = stores.get(DEFAULT_LINE).since(-1)
+    alarms = stores.get(DEFAULT_LINE).alarms_between(0, len(batch))
+    episodes = np.flatnonzero(np.diff(anomaly_mask(batch, Thresholds(0.5, 0.5)).astype(int)) == 1)
+    assert {alarm.rule for alarm in alarms} == {"threshold"}
+    assert 5 <= len(alarms) <= len(episodes)  # bursts closer than 150 readings share one alarm
+    assert all(batch.prob[alarm.seq] > 0.5 and batch.value[alarm.seq] > 0.5 for alarm in alarms)

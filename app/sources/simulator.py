@@ -1,4 +1,5 @@
-"""A realistic inspection-line simulator: drift, machine cycle, noise and defect bursts."""
+"""A realistic inspection line: a sensor with drift, machine cycle, noise and scratch bursts,
+and the vision model upstream that gives each reading its scratch probability (as in the seed)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ MAX_STEP_S = 0.05  # at high rates, readings are generated in batches this often
 
 
 class SensorModel:
-    """Generates raw readings: a slowly drifting baseline, a 30 s machine cycle, sensor
-    noise, and scratch bursts (a few seconds of raised readings) about every ``burst_every_s``."""
+    """Generates readings: a slowly drifting baseline, a 30 s machine cycle, sensor noise, and
+    scratch bursts (a few seconds of raised readings) about every ``burst_every_s``; with each,
+    the probability an imperfect vision model gives the scratch (sure of the deep ones)."""
 
     def __init__(self, rng: np.random.Generator, burst_every_s: float = 40.0) -> None:
         self.rng = rng
@@ -25,9 +27,9 @@ class SensorModel:
         self._burst_left_s = 0.0
         self._burst_severity = 0.0
 
-    def readings(self, ts: np.ndarray, dt: float) -> np.ndarray:
-        """Values at times ``ts`` (epoch s), ``dt`` seconds apart."""
-        values = np.empty(len(ts))
+    def readings(self, ts: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Values and scratch probabilities at times ``ts`` (epoch s), ``dt`` seconds apart."""
+        values, scratch = np.empty(len(ts)), np.empty(len(ts))
         for i, t in enumerate(ts):
             self._drift += -0.01 * self._drift + self.rng.normal(0.0, 0.002)
             if self._burst_left_s <= 0 and self.rng.random() < dt / self.burst_every_s:
@@ -39,12 +41,14 @@ class SensorModel:
                 self._burst_left_s -= dt
             cycle = 0.03 * np.sin(2 * np.pi * t / 30.0)
             values[i] = BASELINE + self._drift + cycle + self.rng.normal(0.0, 0.02) + burst
-        return values
+            scratch[i] = burst
+        logit = np.clip((scratch - 0.08) / 0.02 + self.rng.normal(0.0, 0.7, len(ts)), -60.0, 60.0)
+        return values, 1.0 / (1.0 + np.exp(-logit))
 
 
 class SimulatorSource(ThreadedSource):
-    """The built-in source: ``rate`` readings per second of ``line``, through ``ingestor`` like
-    any outside source's (scored there, since they carry no defect probability)."""
+    """The built-in source: ``rate`` readings per second of ``line``, each with its scratch
+    probability, through ``ingestor`` like any outside source's."""
 
     name = "simulator"
 
@@ -67,5 +71,5 @@ class SimulatorSource(ThreadedSource):
             return
         ts = self._last_ts + np.arange(1, n + 1) / self.rate
         self._last_ts = float(ts[-1])
-        values = self.sensor.readings(ts, 1.0 / self.rate)
-        self.ingestor.ingest(Readings(ts, values, np.full(n, np.nan), [self.line] * n), durable=False)
+        values, probs = self.sensor.readings(ts, 1.0 / self.rate)
+        self.ingestor.ingest(Readings(ts, values, probs, [self.line] * n), durable=False)
