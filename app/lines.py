@@ -15,6 +15,10 @@ still works, with its id as name, no unit and the default detection::
     rules = ["we-1", "we-2", "ewma", "cusum"]
     baseline = 200      # readings that set the centre line and sigma
 
+    [lines.oven-3.detection]  # overrides, never needed: score alarm threshold (or false), re-raise
+    score_threshold = 0.6
+    clear_after = 300
+
 A mistake stops start-up with one line naming the file, the table and the key.
 """
 
@@ -28,7 +32,8 @@ from pathlib import Path
 from app.detectors import RULES, DetectorConfig, SpcConfig
 from app.readings import LINE_ID
 
-LINE_KEYS = ("name", "unit", "lsl", "usl", "target", "value_threshold", "spc")
+LINE_KEYS = ("name", "unit", "lsl", "usl", "target", "value_threshold", "spc", "detection")
+DETECTION_KEYS = ("score_threshold", "clear_after")
 SPC_KEYS = ("rules", "baseline", "ewma_lambda", "ewma_l", "cusum_k", "cusum_h")
 SPC_RULE_NAMES = (*RULES, "cusum")
 
@@ -49,6 +54,7 @@ class LineSpec:
     target: float | None = None
     value_threshold: float | None = None
     spc: SpcConfig = field(default_factory=SpcConfig)
+    detection: tuple[tuple[str, object], ...] = ()  # overrides of DetectorConfig's defaults (never needed)
 
     @property
     def title(self) -> str:
@@ -58,7 +64,7 @@ class LineSpec:
         """The line's detection; the thresholds are the deployment's unless the line has its own value threshold."""
         own = self.value_threshold
         return DetectorConfig(spc=self.spc, prob_threshold=prob_threshold,
-                              value_threshold=value_threshold if own is None else own)
+                              value_threshold=value_threshold if own is None else own, **dict(self.detection))
 
     def to_dict(self) -> dict:
         """The line as ``GET /api/v1/lines`` shows it."""
@@ -98,7 +104,32 @@ def _line(line_id: str, table) -> LineSpec:
     if target is not None and not (lsl if lsl is not None else -math.inf) <= target <= (usl if usl is not None
                                                                                           else math.inf):
         raise LinesFileError(f"{where}: target ({target:g}) must lie between lsl and usl")
-    return LineSpec(line_id, **text, **limits, spc=_spc(f"[lines.{line_id}.spc]", table.get("spc", {})))
+    return LineSpec(line_id, **text, **limits, spc=_spc(f"[lines.{line_id}.spc]", table.get("spc", {})),
+                    detection=_detection(f"[lines.{line_id}.detection]", table.get("detection", {})))
+
+
+def _detection(where: str, table) -> tuple[tuple[str, object], ...]:
+    """Overrides of the default detection: ``score_threshold`` (0-1, or false for no score alarms)
+    and ``clear_after`` (quiet readings before a rule raises again)."""
+    if not isinstance(table, dict):
+        raise LinesFileError(f"{where} must be a table")
+    _no_unknown_keys(where, table, DETECTION_KEYS)
+    overrides = {}
+    if "score_threshold" in table:
+        threshold = table["score_threshold"]
+        if threshold is False:
+            overrides["score_threshold"] = None
+        else:
+            threshold = _number(where, "score_threshold", threshold)
+            if not 0 < threshold < 1:
+                raise LinesFileError(f"{where}: score_threshold must be between 0 and 1 (or false)")
+            overrides["score_threshold"] = threshold
+    if "clear_after" in table:
+        clear_after = table["clear_after"]
+        if isinstance(clear_after, bool) or not isinstance(clear_after, int) or not 1 <= clear_after <= 1_000_000:
+            raise LinesFileError(f"{where}: clear_after must be a whole number of readings from 1 to 1000000")
+        overrides["clear_after"] = clear_after
+    return tuple(overrides.items())
 
 
 def _spc(where: str, table) -> SpcConfig:

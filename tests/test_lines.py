@@ -17,8 +17,15 @@ target = 85
 rules = ["we-1", "ewma", "cusum"]
 baseline = 200
 
+[lines.oven-3.detection]
+score_threshold = 0.6
+clear_after = 300
+
 [lines.press-1]
 unit = "bar"
+
+[lines.press-1.detection]
+score_threshold = false
 """
 
 
@@ -33,6 +40,9 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     oven = config.line("oven-3")
     assert (oven.title, oven.unit, oven.lsl, oven.usl, oven.target) == ("Oven 3 temperature", "°C", 70.0, 100.0, 85.0)
     assert oven.spc.active() == ("we-1", "ewma", "cusum-up", "cusum-down") and oven.spc.baseline == 200
+    detector = config.detector_for("oven-3").config
+    assert (detector.score_threshold, detector.clear_after, detector.spc) == (0.6, 300, oven.spc)
+    assert config.detector_for("press-1").config.score_threshold is None
     assert config.line("press-1").title == "press-1" and config.line("press-1").unit == "bar"
     unknown = config.line("line-9")  # not in the file: works with the defaults
     assert (unknown.title, unknown.unit, unknown.spc.active()) == ("line-9", "", ())
@@ -45,6 +55,9 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[lines.oven]\ncolour = 'red'\n", "[lines.oven]: unknown key 'colour'"),
     ("[lines.oven.spc]\nrules = ['nelson-9']\n", "[lines.oven.spc]: rules: unknown rule 'nelson-9'"),
     ("[lines.oven.spc]\nbaseline = 3\n", "[lines.oven.spc]: baseline must be a whole number of readings"),
+    ("[lines.oven.detection]\nscore_threshold = 1.5\n", "[lines.oven.detection]: score_threshold must be between"),
+    ("[lines.oven.detection]\nclear_after = 0\n", "[lines.oven.detection]: clear_after must be a whole number"),
+    ("[lines.oven.detection]\nwarmup = 5\n", "[lines.oven.detection]: unknown key 'warmup'"),
     ("[lines.'bad id!']\nunit = 'C'\n", "[lines.bad id!]: a line id is 1-64 letters"),
     ("[line.oven]\nunit = 'C'\n", "unknown table [line]"),
     ("[lines.oven\n", "is not valid TOML"),
