@@ -20,7 +20,10 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
-lasting level shift becomes the new normal: the scorer recovers instead of locking up.
+lasting level shift becomes the new normal: the scorer recovers instead of locking up. The long-run
+baselines of the burst and shift detectors start as running means (their cautious starting values
+count as ``long_prior`` readings), so they describe the signal from the first judged readings
+instead of taking ~1 / ``long_rate`` readings to forget their starting values.
 """
 
 from __future__ import annotations
@@ -60,11 +63,26 @@ class ScorerConfig:
     shift_rate: float = 0.05  # EWMA rate of the signed residual
     shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
     long_rate: float = 0.001  # adaptation of the long-run burst rate, shift mean square and deviation
+    long_prior: float = 30.0  # weight (readings) of the long-run starting values: a running mean until 1 / long_rate (0: off)
 
 
 def _ewma(x: np.ndarray, rate: float, state: float) -> np.ndarray:
     """y_i = y_{i-1} + rate (x_i - y_{i-1}) from y_{-1} = ``state``."""
     y, _ = lfilter([rate], [1.0, rate - 1.0], x, zi=[(1.0 - rate) * state])
+    return y
+
+
+def _long_ewma(x: np.ndarray, rate: float, state: float, seen: int, prior: float) -> np.ndarray:
+    """An EWMA whose rate is at least 1 / (prior + readings so far): the running mean of the readings
+    and of ``prior`` readings worth of the starting value, until that rate falls to ``rate``.
+    ``seen``: readings before this batch; ``state``: the value after them."""
+    if prior <= 0:
+        return _ewma(x, rate, state)
+    weight = prior + seen + 1 + np.arange(len(x))
+    early = int(np.count_nonzero(weight * rate < 1.0))
+    y = np.empty(len(x))
+    y[:early] = (state * (prior + seen) + np.cumsum(x[:early])) / weight[:early]
+    y[early:] = _ewma(x[early:], rate, y[early - 1] if early else state)
     return y
 
 
@@ -77,8 +95,9 @@ class StreamScorer:
         self._first: list[tuple[float, float]] = []
         self._model: dict = {}  # expectation state, created after the first ``init`` readings
         # detector state: record, local and long-run burst rate, shift EWMA and its mean square
-        # (started at cautious values: the long-run ones take ~1 / long_rate readings to settle)
+        # (started at cautious values, which weigh as ``long_prior`` readings in the long-run ones)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
+        self._judged = 0  # readings the detectors have seen (after ``init``)
 
     def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Scores of a batch in arrival order (0 during warm-up)."""
@@ -114,7 +133,7 @@ class StreamScorer:
         # burst: local rate of large surprises against the long-run rate before it
         large = (surprise > cfg.burst_level).astype(float)
         burst = _ewma(large, cfg.burst_rate, self._burst)
-        long_run = _ewma(large, cfg.long_rate, self._burst_long)
+        long_run = _long_ewma(large, cfg.long_rate, self._burst_long, self._judged, cfg.long_prior)
         p = np.concatenate(([self._burst_long], long_run[:-1]))
         floor_p = np.maximum(p, cfg.burst_min_rate)
         sd = np.sqrt(floor_p * (1.0 - floor_p) * cfg.burst_rate / (2.0 - cfg.burst_rate))
@@ -122,11 +141,12 @@ class StreamScorer:
         # shift: EWMA of the signed residual (clipped: one outlier is a spike, not a shift)
         # against the EWMA's long-run RMS before it
         shift = _ewma(np.clip(residual_z, -cfg.clip, cfg.clip), cfg.shift_rate, self._shift)
-        mean_square = _ewma(shift * shift, cfg.long_rate, self._shift_ms)
+        mean_square = _long_ewma(shift * shift, cfg.long_rate, self._shift_ms, self._judged, cfg.long_prior)
         ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
         u = np.maximum(u, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))
         self._record, self._burst, self._burst_long = float(record[-1]), float(burst[-1]), float(long_run[-1])
         self._shift, self._shift_ms = float(shift[-1]), float(mean_square[-1])
+        self._judged += len(surprise)
         return u
 
     def _surprises(self, ts: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
