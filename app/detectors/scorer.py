@@ -76,7 +76,7 @@ def _long_ewma(x: np.ndarray, rate: float, state: float, seen: int, prior: float
     """An EWMA whose rate is at least 1 / (prior + readings so far): the running mean of the readings
     and of ``prior`` readings worth of the starting value, until that rate falls to ``rate``.
     ``seen``: readings before this batch; ``state``: the value after them."""
-    if prior <= 0:
+    if prior <= 0 or (prior + seen + 1) * rate >= 1.0:
         return _ewma(x, rate, state)
     weight = prior + seen + 1 + np.arange(len(x))
     early = int(np.count_nonzero(weight * rate < 1.0))
