@@ -66,7 +66,7 @@ def nab_score(key: str, stamps: list[float], workdir: Path) -> dict:
 # the family of the robustness check: scorer parameters moved ±20 % (record_decay through its half-life)
 SWEPT_SCORER = ("rate", "clip", "profile_rate", "profile_gain", "bin_scale_mix", "floor_fraction", "spike",
                 "spike_ratio", "record_decay", "burst_level", "burst_rate", "burst_z", "burst_min_rate",
-                "shift_rate", "shift_z", "long_rate", "long_prior")
+                "shift_rate", "shift_z", "long_rate", "long_prior", "gate_rate", "gate_z")
 
 
 def variants(base: DetectorConfig, factors=(0.8, 1.2)) -> list[tuple[str, DetectorConfig]]:
