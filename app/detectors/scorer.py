@@ -17,11 +17,15 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    z-score), for bursts and variance changes;
    *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
    offsets.
+4. **Gate** (the anomaly-likelihood idea): the burst and shift excess count only as far as the
+   recent excess (an EWMA of all three) stands out from the signal's own long-run mean of excess by
+   ``gate_z`` of its standard deviations, so a noisy, bursty signal whose excess is routinely
+   near the threshold stops alarming on it; spikes are not gated.
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
 lasting level shift becomes the new normal: the scorer recovers instead of locking up. The long-run
-baselines of the burst and shift detectors start as running means (their cautious starting values
+baselines of the burst and shift detectors and of the gate start as running means (their cautious starting values
 count as ``long_prior`` readings), so they describe the signal from the first judged readings
 instead of taking ~1 / ``long_rate`` readings to forget their starting values.
 """
@@ -100,7 +104,7 @@ class StreamScorer:
         # (started at cautious values, which weigh as ``long_prior`` readings in the long-run ones)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
         self._judged = 0  # readings the detectors have seen (after ``init``)
-        self._recent, self._u_mean, self._u_ms = 0.0, 0.2, 0.1  # recent excess; long-run mean and mean square
+        self._recent, self._u_mean, self._u_ms = 0.0, 0.2, 0.1  # gate: recent excess, long-run mean and mean square
 
     def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Scores of a batch in arrival order (0 during warm-up)."""
