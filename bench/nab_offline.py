@@ -1,20 +1,31 @@
-"""NAB benchmark of the default LineDetector: ``python -m bench.nab_offline [--batch 100]``.
+"""NAB benchmark of the default LineDetector: ``python -m bench.nab_offline [--batch 100] [--robustness]``.
 
 Streams every labelled file in /work/shared/data/nab through a fresh ``LineDetector(DetectorConfig())``
 in batches, writes the timestamps of the raised events (every rule on by default), scores them with
 the shared NAB scorer (tools/nab_score.py, one call per file) and prints a per-file table, the mean
 and the minimum. Then times the detector per reading on batches of 100 and of 1.
+
+``--robustness`` then asks how much of that mean is tuning to these files: every parameter of the
+family (each scorer parameter, the score threshold as an excess ``u``, ``clear_after``) moved ±20 %
+alone, the mean and minimum of each variant; and a held-out estimate: over random halves of the
+files, the variant with the best mean on one half is scored on the other half (the default is one of
+the candidates), averaged over the splits. The variants are scored in process with the same scorer
+functions (tools/nab_score.py imported), on as many processes as there are CPUs.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,6 +63,73 @@ def nab_score(key: str, stamps: list[float], workdir: Path) -> dict:
     return json.loads(done.stdout)
 
 
+# the family of the robustness check: scorer parameters moved ±20 % (record_decay through its half-life)
+SWEPT_SCORER = ("rate", "clip", "profile_rate", "profile_gain", "bin_scale_mix", "floor_fraction", "spike",
+                "spike_ratio", "record_decay", "burst_level", "burst_rate", "burst_z", "burst_min_rate",
+                "shift_rate", "shift_z", "long_rate", "long_prior", "gate_rate", "gate_z")
+
+
+def variants(base: DetectorConfig, factors=(0.8, 1.2)) -> list[tuple[str, DetectorConfig]]:
+    """The default plus every swept parameter moved alone by each factor."""
+    out = [("default", base)]
+    for f in factors:
+        for name in SWEPT_SCORER:
+            value = getattr(base.scorer, name)
+            if name == "record_decay":  # the half-life, not the factor, is scaled
+                value = 0.5 ** (1.0 / (f * np.log(0.5) / np.log(value)))
+            else:
+                value = value * f
+            out.append((f"{name} x{f:g}", dataclasses.replace(base, scorer=dataclasses.replace(base.scorer, **{name: value}))))
+        u = base.score_threshold / (1.0 - base.score_threshold) * f
+        out.append((f"score_threshold (as u) x{f:g}", dataclasses.replace(base, score_threshold=u / (1.0 + u))))
+        out.append((f"clear_after x{f:g}", dataclasses.replace(base, clear_after=int(round(base.clear_after * f)))))
+    return out
+
+
+def _nab_module():
+    spec = importlib.util.spec_from_file_location("nab_score", SCORER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _normalized_scores(args: tuple[DetectorConfig, int, list[str]]) -> list[float]:
+    """Normalized NAB score of each file (in ``keys`` order) for one configuration, in process."""
+    config, batch, keys = args
+    nab = _nab_module()
+    windows = json.loads((DATA / "windows.json").read_text())
+    out = []
+    for key in keys:
+        ts, value = load(DATA / key)
+        times = [datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) for t in ts]
+        find = nab.row_finder(times)
+        rows = {find(datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None))
+                for t in detect(ts, value, batch, config)} - {None}
+        out.append(nab.score(len(times), nab.window_rows(times, windows[key]), rows)["normalized"])
+    return out
+
+
+def robustness(keys: list[str], batch: int, splits: int = 500, seed: int = 0) -> float:
+    """Print the ±20 % sweep and the held-out estimate; returns the held-out estimate."""
+    named = variants(DetectorConfig())
+    with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        table = np.array(list(pool.map(_normalized_scores, [(c, batch, keys) for _, c in named])))
+    means, mins = table.mean(axis=1), table.min(axis=1)
+    print(f"\n±20 % sweep ({len(named) - 1} variants): mean {means[1:].min():.1f}..{means[1:].max():.1f} "
+          f"(default {means[0]:.1f}), minimum file {mins[1:].min():.1f}..{mins[1:].max():.1f} (default {mins[0]:.1f})")
+    for (name, _), m, lo in zip(named[1:], means[1:], mins[1:]):
+        print(f"  {name:32s} mean {m:5.1f}  min {lo:6.1f}")
+    rng, held = np.random.default_rng(seed), []
+    for _ in range(splits):
+        order = rng.permutation(len(keys))
+        halves = order[:len(keys) // 2], order[len(keys) // 2:]
+        for tune, test in (halves, halves[::-1]):
+            held.append(table[np.argmax(table[:, tune].mean(axis=1)), test].mean())
+    print(f"held-out estimate: {np.mean(held):.1f} (best of the {len(named)} on a random half, scored on the "
+          f"other half; {splits} splits both ways)")
+    return float(np.mean(held))
+
+
 def cost_per_reading(ts: np.ndarray, value: np.ndarray, batch: int, config: DetectorConfig, repeats=3) -> float:
     """Seconds per reading for the detector fed ``batch`` readings at a time, after its first 1000
     readings: CPU time of this process, the best of ``repeats`` runs (the machine is shared)."""
@@ -69,10 +147,11 @@ def cost_per_reading(ts: np.ndarray, value: np.ndarray, batch: int, config: Dete
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nab_offline", description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=100, help="readings per process() call")
+    parser.add_argument("--robustness", action="store_true", help="also the ±20 %% sweep and the held-out estimate")
     args = parser.parse_args(argv)
     config = DetectorConfig()
     windows = json.loads((DATA / "windows.json").read_text())
-    scores = []
+    scores, keys = [], []
     t0 = time.monotonic()
     print(f"{'file':56s} {'score':>6s} {'hit':>5s} {'events':>6s} {'fp':>3s}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +162,7 @@ def main(argv=None) -> int:
             norm = s["normalized"]
             if norm is not None:
                 scores.append(norm)
+                keys.append(key)
             shown = "n/a" if norm is None else f"{norm:6.1f}"
             print(f"{key:56s} {shown:>6s} {s['windows_hit']}/{s['windows']:<3d} {len(stamps):6d} {s['fp']:3d}")
     print(f"mean {np.mean(scores):.1f}  min {np.min(scores):.1f}  over {len(scores)} files with windows "
@@ -91,6 +171,8 @@ def main(argv=None) -> int:
     ts, value = load(DATA / "realKnownCause" / "nyc_taxi.csv")
     for batch in (100, 1):
         print(f"cost, batches of {batch:3d}: {cost_per_reading(ts, value, batch, config) * 1e6:.2f} µs/reading")
+    if args.robustness:
+        robustness(keys, args.batch)
     return 0
 
 

@@ -96,6 +96,18 @@ def test_few_false_alarms_on_pure_noise():
     assert np.mean(rate) <= 3  # per 10,000 readings; a 3-sigma Shewhart rule would raise ~27
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_clean_daily_pattern_raises_no_alarm_while_it_is_learnt(seed):
+    """Five days of a 5-minute signal, low at night and high by day, starting at midnight: the first
+    readings see only the night, yet the first mornings are not alarms (the long-run baselines start
+    from what has been seen, and the excess of the first mornings is the signal's usual excess)."""
+    rng = np.random.default_rng(seed)
+    ts = 1.7e9 - 1.7e9 % 86400 + 300.0 * np.arange(1500)
+    hour = ts % 86400 / 3600
+    day = 1 / (1 + np.exp(-3 * (hour - 9))) / (1 + np.exp(3 * (hour - 18)))
+    assert run(ts, 20 + 60 * day + rng.normal(0, 2, len(ts)))[1] == []
+
+
 def test_a_constant_start_is_handled():
     x = np.concatenate((np.zeros(200), np.random.default_rng(0).normal(0.0, 1.0, 800)))
     score, events = run(1.7e9 + np.arange(1000.0), x)

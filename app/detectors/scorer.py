@@ -17,10 +17,17 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    z-score), for bursts and variance changes;
    *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
    offsets.
+4. **Gate** (the anomaly-likelihood idea): the burst and shift excess count only as far as the
+   recent excess (an EWMA of all three) stands out from the signal's own long-run mean of excess by
+   ``gate_z`` of its standard deviations, so a noisy, bursty signal whose excess is routinely
+   near the threshold stops alarming on it; spikes are not gated.
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
-lasting level shift becomes the new normal: the scorer recovers instead of locking up.
+lasting level shift becomes the new normal: the scorer recovers instead of locking up. The long-run
+baselines of the burst and shift detectors and of the gate start as running means (their cautious starting values
+count as ``long_prior`` readings), so they describe the signal from the first judged readings
+instead of taking ~1 / ``long_rate`` readings to forget their starting values.
 """
 
 from __future__ import annotations
@@ -60,11 +67,28 @@ class ScorerConfig:
     shift_rate: float = 0.05  # EWMA rate of the signed residual
     shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
     long_rate: float = 0.001  # adaptation of the long-run burst rate, shift mean square and deviation
+    gate_rate: float = 0.4  # EWMA rate of the recent excess, judged against the signal's own history of excess
+    gate_z: float = 3.25  # a burst or shift needs the recent excess this many sds above its long-run mean (0: off)
+    long_prior: float = 30.0  # weight (readings) of the long-run starting values: a running mean until 1 / long_rate (0: off)
 
 
 def _ewma(x: np.ndarray, rate: float, state: float) -> np.ndarray:
     """y_i = y_{i-1} + rate (x_i - y_{i-1}) from y_{-1} = ``state``."""
     y, _ = lfilter([rate], [1.0, rate - 1.0], x, zi=[(1.0 - rate) * state])
+    return y
+
+
+def _long_ewma(x: np.ndarray, rate: float, state: float, seen: int, prior: float) -> np.ndarray:
+    """An EWMA whose rate is at least 1 / (prior + readings so far): the running mean of the readings
+    and of ``prior`` readings worth of the starting value, until that rate falls to ``rate``.
+    ``seen``: readings before this batch; ``state``: the value after them."""
+    if prior <= 0 or (prior + seen + 1) * rate >= 1.0:
+        return _ewma(x, rate, state)
+    weight = prior + seen + 1 + np.arange(len(x))
+    early = int(np.count_nonzero(weight * rate < 1.0))
+    y = np.empty(len(x))
+    y[:early] = (state * (prior + seen) + np.cumsum(x[:early])) / weight[:early]
+    y[early:] = _ewma(x[early:], rate, y[early - 1] if early else state)
     return y
 
 
@@ -77,8 +101,10 @@ class StreamScorer:
         self._first: list[tuple[float, float]] = []
         self._model: dict = {}  # expectation state, created after the first ``init`` readings
         # detector state: record, local and long-run burst rate, shift EWMA and its mean square
-        # (started at cautious values: the long-run ones take ~1 / long_rate readings to settle)
+        # (started at cautious values, which weigh as ``long_prior`` readings in the long-run ones)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
+        self._judged = 0  # readings the detectors have seen (after ``init``)
+        self._recent, self._u_mean, self._u_ms = 0.0, 0.2, 0.1  # gate: recent excess, long-run mean and mean square
 
     def score(self, ts: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Scores of a batch in arrival order (0 during warm-up)."""
@@ -110,23 +136,41 @@ class StreamScorer:
         carried = np.log(max(self._record, 1e-300)) + log_decay
         record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, carried)))
         before = np.concatenate(([self._record], record[:-1]))
-        u = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
+        u_spike = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
         # burst: local rate of large surprises against the long-run rate before it
         large = (surprise > cfg.burst_level).astype(float)
         burst = _ewma(large, cfg.burst_rate, self._burst)
-        long_run = _ewma(large, cfg.long_rate, self._burst_long)
+        long_run = _long_ewma(large, cfg.long_rate, self._burst_long, self._judged, cfg.long_prior)
         p = np.concatenate(([self._burst_long], long_run[:-1]))
         floor_p = np.maximum(p, cfg.burst_min_rate)
         sd = np.sqrt(floor_p * (1.0 - floor_p) * cfg.burst_rate / (2.0 - cfg.burst_rate))
-        u = np.maximum(u, (burst - p) / (cfg.burst_z * sd))
+        u_burst = (burst - p) / (cfg.burst_z * sd)
         # shift: EWMA of the signed residual (clipped: one outlier is a spike, not a shift)
         # against the EWMA's long-run RMS before it
         shift = _ewma(np.clip(residual_z, -cfg.clip, cfg.clip), cfg.shift_rate, self._shift)
-        mean_square = _ewma(shift * shift, cfg.long_rate, self._shift_ms)
+        mean_square = _long_ewma(shift * shift, cfg.long_rate, self._shift_ms, self._judged, cfg.long_prior)
         ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
-        u = np.maximum(u, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))
+        u = np.maximum(u_burst, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))  # the slow detectors
+        # gate (the anomaly-likelihood idea): a burst or a shift counts only as far as the recent
+        # excess (all three detectors, EWMA) stands out from this signal's own long-run distribution
+        # of excess, so a signal whose bursts are routine stops alarming on them; spikes are not
+        # gated (one spike barely moves the recent excess, and it is judged against its record)
+        total = np.maximum(u, u_spike)
+        recent = _ewma(total, cfg.gate_rate, self._recent)
+        u_mean = _long_ewma(total, cfg.long_rate, self._u_mean, self._judged, cfg.long_prior)
+        u_ms = _long_ewma(total * total, cfg.long_rate, self._u_ms, self._judged, cfg.long_prior)
+        if cfg.gate_z > 0:
+            mean_before = np.concatenate(([self._u_mean], u_mean[:-1]))
+            var_before = np.concatenate(([self._u_ms], u_ms[:-1])) - mean_before ** 2
+            sd = np.sqrt(np.maximum(var_before, 1e-12) * cfg.gate_rate / (2.0 - cfg.gate_rate))
+            gate = np.maximum((recent - mean_before) / (cfg.gate_z * sd), 0.0)
+            u = np.maximum(u_spike, np.minimum(u, gate))
+        else:
+            u = total
+        self._recent, self._u_mean, self._u_ms = float(recent[-1]), float(u_mean[-1]), float(u_ms[-1])
         self._record, self._burst, self._burst_long = float(record[-1]), float(burst[-1]), float(long_run[-1])
         self._shift, self._shift_ms = float(shift[-1]), float(mean_square[-1])
+        self._judged += len(surprise)
         return u
 
     def _surprises(self, ts: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
