@@ -181,6 +181,7 @@ def test_a_failing_tick_shows_a_banner_and_the_page_recovers(in_process_server, 
     console = ConsoleLog(page)
     page.goto(url)
     wait_text(page, ids.KPI_STATUS, "Live")
+    wait_points(page, 0)  # the chart is drawn (plotly loads after the KPI cards on a busy machine)
 
     def broken(*args, **kwargs):
         raise OSError("store read failed")
