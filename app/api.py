@@ -10,6 +10,7 @@ import time
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
+from app.policy import MAX_BODY_BYTES
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import alerts_csv
@@ -17,7 +18,6 @@ from app.store import StoreUnavailable
 
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
-MAX_BODY_BYTES = 1 << 20
 MAX_EXPORT_ROWS = 1_000_000
 
 

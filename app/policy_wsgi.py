@@ -1,0 +1,140 @@
+"""The HTTP policy (app/policy.py) on a Flask app: one WSGI middleware, gzip and JSON error pages.
+
+On LineWatch's own server every path is LineWatch's.  Mounted on someone else's Flask app
+(``create_app(config, server=...)``) the policy applies to the paths under the prefix only:
+the host's other paths, its error pages and its proxy handling are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+
+from flask import Flask, jsonify, request
+from flask_compress import Compress
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
+
+from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, TOO_LARGE, Policy,
+                        accepts_gzip)
+
+BUNDLES = "/_dash-component-suites/"  # Dash's scripts: the same bytes while the process lives
+CACHE_MAX_BYTES = 16 << 20  # all of Dash's bundles, compressed: ~3 MB
+
+
+def peer_address(environ) -> str:
+    """The address that opened the connection, before any ProxyFix (a host app's) rewrote REMOTE_ADDR."""
+    original = environ.get("werkzeug.proxy_fix.orig") or {}
+    return original.get("REMOTE_ADDR") or environ.get("REMOTE_ADDR") or ""
+
+
+class PolicyMiddleware:
+    """WSGI middleware: prefix, proxies, access, body limit and response headers of ``policy``."""
+
+    def __init__(self, app, policy: Policy, owns_server: bool) -> None:
+        self.app = app
+        self.policy = policy
+        self.owns_server = owns_server
+
+    def __call__(self, environ, start_response):
+        policy = self.policy
+        if self.owns_server:
+            environ["PATH_INFO"], environ["SCRIPT_NAME"] = policy.path(environ.get("PATH_INFO", ""),
+                                                                       environ.get("SCRIPT_NAME", ""))
+        elif not policy.in_scope(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)  # the host app's own path
+        headers = EnvironHeaders(environ)
+        peer = peer_address(environ)
+        user, refusal = policy.check(environ.get("REQUEST_METHOD", "GET"), environ["PATH_INFO"], headers, peer)
+        if refusal is not None:
+            return _answer(refusal, start_response)
+        environ["linewatch.user"] = user  # for the log lines (app/logs.py)
+        if self.owns_server:
+            forwarded = policy.forwarded(peer, headers)
+            environ["REMOTE_ADDR"] = forwarded.get("client", environ.get("REMOTE_ADDR"))
+            environ["wsgi.url_scheme"] = forwarded.get("scheme", environ.get("wsgi.url_scheme"))
+            if "host" in forwarded:
+                environ["HTTP_HOST"] = forwarded["host"]
+        # a body without Content-Length (chunked) is cut at the limit too: Flask answers 413
+        environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], MAX_BODY_BYTES, is_max=True)
+        query = environ.get("QUERY_STRING", "")
+
+        def start(status, response_headers, exc_info=None):
+            content_type = next((v for k, v in response_headers if k.lower() == "content-type"), None)
+            added = policy.response_headers(content_type, query)
+            replaced = {name.lower() for name, _ in added} - {"set-cookie"}
+            kept = [(name, value) for name, value in response_headers if name.lower() not in replaced]
+            return start_response(status, kept + added, exc_info)
+
+        return self.app(environ, start)
+
+
+def _answer(refusal, start_response):
+    body = json.dumps({"error": refusal.message}).encode()
+    start_response(f"{refusal.status} {HTTPStatus(refusal.status).phrase}", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("X-Content-Type-Options", "nosniff"), *refusal.headers])
+    return [body]
+
+
+class BundleCache:
+    """Flask-Compress's cache (keys ``algorithm;path``), holding Dash's bundles only: plotly.min.js
+    (4.8 MB, ~0.1 s to compress) is asked again at every page load (revalidated: 304 only
+    once it is compressed, to compare ETags)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, bytes] = {}
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        return self.items.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        with self.lock:
+            if BUNDLES in key and key not in self.items and self.size + len(value) <= CACHE_MAX_BYTES:
+                self.items[key] = value
+                self.size += len(value)
+
+
+def install(server: Flask, policy: Policy, owns_server: bool) -> None:
+    """Apply ``policy`` to ``server`` (LineWatch's paths of it, when it is a host's app)."""
+    server.wsgi_app = PolicyMiddleware(server.wsgi_app, policy, owns_server)
+
+    def ours() -> bool:
+        return owns_server or policy.in_scope(request.path)
+
+    # Flask-Compress (Dash's compress=True) with the policy's settings, for LineWatch's paths only
+    server.config.update(COMPRESS_REGISTER=False, COMPRESS_MIMETYPES=sorted(GZIP_TYPES), COMPRESS_LEVEL=GZIP_LEVEL,
+                         COMPRESS_MIN_SIZE=GZIP_MIN_SIZE, COMPRESS_ALGORITHM=["gzip"],
+                         COMPRESS_ALGORITHM_STREAMING=["gzip"],
+                         # files (Dash's assets) answer If-None-Match again, with the ETag of the gzipped body
+                         COMPRESS_STREAMING_ENDPOINT_CONDITIONAL=[e for e in server.view_functions
+                                                                  if e.split(".")[-1] == "static"],
+                         COMPRESS_CACHE_BACKEND=BundleCache, COMPRESS_CACHE_KEY=lambda request: request.path)
+    compress = Compress(server)
+
+    @server.after_request
+    def gzip(response):
+        if not ours() or (response.content_length or GZIP_MIN_SIZE) < GZIP_MIN_SIZE:
+            return response  # a 1-point tick: no Vary header either
+        if accepts_gzip(request.headers.get("Accept-Encoding")):  # Flask-Compress takes "gzip;q=0" for a yes
+            return compress.after_request(response)
+        response.vary.add("Accept-Encoding")
+        return response
+
+    def chain(exc_class, refusal):
+        """Answer ``refusal`` (JSON) on LineWatch's paths; the host app's own handler keeps the rest."""
+        previous = server.error_handler_spec.get(None, {}).get(exc_class.code, {}).get(exc_class)
+
+        def handle(exc):
+            if ours():
+                return jsonify(error=refusal.message), refusal.status
+            return previous(exc) if previous is not None else exc  # the host app's default page
+
+        server.register_error_handler(exc_class, handle)
+
+    chain(RequestEntityTooLarge, TOO_LARGE)
+    chain(InternalServerError, SERVER_ERROR)  # Flask has logged the traceback; the client gets none of it
