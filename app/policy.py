@@ -42,7 +42,8 @@ MAX_BODY_BYTES = 1 << 20
 GZIP_MIN_SIZE = 1024  # a 1-point tick (~130 B) is not compressed: it would only grow
 GZIP_LEVEL = 6
 GZIP_TYPES = frozenset({"text/html", "text/css", "text/javascript", "text/plain", "text/csv", "application/javascript",
-                        "application/json", "image/svg+xml", "image/x-icon"})
+                        "application/json", "image/svg+xml", "image/x-icon",
+                        ""})  # no type: Dash's FastAPI backend answers callbacks (JSON) so
 # The immediate peers allowed to speak for a client (forwarded headers, the user header):
 # the same host by default.  See README "Behind a reverse proxy" for other addresses.
 DEFAULT_PROXY_NETWORKS = "127.0.0.1/8,::1"

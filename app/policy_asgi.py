@@ -7,12 +7,13 @@ headers, gzip (starlette's, with the policy's types, level and minimum size) and
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import quote
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.gzip import GZipResponder, IdentityResponder
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketClose
 
 from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, TOO_LARGE, Policy,
                         Refusal, accepts_gzip)
@@ -21,12 +22,16 @@ log = logging.getLogger(__name__)
 
 
 class _PolicyTypes:
-    """Compress the policy's content types only (starlette's own setting lists exclusions)."""
+    """Compress the policy's content types only (starlette's own setting lists exclusions), and
+    judge the size by Content-Length when there is one (a2wsgi streams Flask's answers in parts)."""
 
     async def send_with_compression(self, message) -> None:
         if message["type"] == "http.response.start":
-            media = Headers(raw=message["headers"]).get("content-type", "").partition(";")[0].strip().lower()
-            self.exclude_content_types = () if media in GZIP_TYPES else (media,)
+            headers = Headers(raw=message["headers"])
+            media = headers.get("content-type", "").partition(";")[0].strip().lower()
+            length = headers.get("content-length", "")
+            small = length.isdigit() and int(length) < GZIP_MIN_SIZE
+            self.exclude_content_types = () if media in GZIP_TYPES and not small else (media,)
         await super().send_with_compression(message)
 
 
@@ -38,12 +43,8 @@ class _Identity(_PolicyTypes, IdentityResponder):  # no gzip accepted: the same 
     pass
 
 
-async def _answer(send, refusal: Refusal) -> None:
-    body = json.dumps({"error": refusal.message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-content-type-options", b"nosniff"), *((k.lower().encode(), v.encode()) for k, v in refusal.headers)]
-    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _json(refusal: Refusal) -> JSONResponse:
+    return JSONResponse({"error": refusal.message}, refusal.status, dict(refusal.headers))
 
 
 class PolicyMiddleware:
@@ -64,17 +65,13 @@ class PolicyMiddleware:
         headers = Headers(scope=scope)
         peer = (scope.get("client") or ("", 0))[0]
         _user, refusal = policy.check(scope.get("method", "GET"), path, headers, peer)
-        if refusal is not None and scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008})  # before accept: the handshake gets 403
-        elif refusal is not None:
-            await _answer(send, refusal)
-        elif scope["type"] == "websocket":
-            await self.app(_forwarded(scope, policy.forwarded(peer, headers)), receive, send)
+        scope = _forwarded(scope, policy.forwarded(peer, headers)) if refusal is None else scope
+        if scope["type"] == "websocket":  # refused before accept: the handshake gets 403
+            await (WebSocketClose(1008) if refusal else self.app)(scope, receive, send)
         else:
-            await self._http(_forwarded(scope, policy.forwarded(peer, headers)), receive, send, headers)
+            await self._http(_json(refusal) if refusal else self.app, scope, receive, send, headers)
 
-    async def _http(self, scope, receive, send, headers: Headers) -> None:
+    async def _http(self, app, scope, receive, send, headers: Headers) -> None:
         query = scope.get("query_string", b"").decode("latin1")
         state = {"received": 0, "too_large": False, "started": False}
 
@@ -88,10 +85,7 @@ class PolicyMiddleware:
             return message
 
         async def headed_send(message):
-            if state["too_large"]:
-                return  # the 413 below answers instead
             if message["type"] == "http.response.start":
-                state["started"] = True
                 answer = MutableHeaders(scope=message)
                 for name, value in self.policy.response_headers(answer.get("content-type"), query):
                     if name == "Set-Cookie":
@@ -100,21 +94,24 @@ class PolicyMiddleware:
                         answer[name] = value
             await send(message)
 
-        if accepts_gzip(headers.get("accept-encoding")):
-            responder = _Gzip(self.app, GZIP_MIN_SIZE, compresslevel=GZIP_LEVEL)
-        else:
-            responder = _Identity(self.app, GZIP_MIN_SIZE)
+        async def app_send(message):
+            if not state["too_large"]:  # the 413 below answers instead
+                state["started"] = True
+                await headed_send(message)
+
+        gzip = accepts_gzip(headers.get("accept-encoding"))
+        responder = _Gzip(app, GZIP_MIN_SIZE, compresslevel=GZIP_LEVEL) if gzip else _Identity(app, GZIP_MIN_SIZE)
         try:
-            await responder(scope, limited_receive, headed_send)
+            await responder(scope, limited_receive, app_send)
         except Exception:
             if state["started"]:
                 raise
             if not state["too_large"]:
                 log.exception("request failed: %s %s", scope["method"], scope["path"])
-                await _answer(send, SERVER_ERROR)
+                await _json(SERVER_ERROR)(scope, receive, headed_send)
                 return
         if state["too_large"]:
-            await _answer(send, TOO_LARGE)
+            await _json(TOO_LARGE)(scope, receive, headed_send)
 
 
 def _forwarded(scope, forwarded: dict[str, str]):

@@ -7,15 +7,15 @@ the host's other paths, its error pages and its proxy handling are left alone.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
-from http import HTTPStatus
 
 from flask import Flask, jsonify, request
 from flask_compress import Compress
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
-from werkzeug.wsgi import LimitedStream
+from werkzeug.wrappers import Response
 
 from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, TOO_LARGE, Policy,
                         accepts_gzip)
@@ -45,38 +45,28 @@ class PolicyMiddleware:
                                                                        environ.get("SCRIPT_NAME", ""))
         elif not policy.in_scope(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)  # the host app's own path
-        headers = EnvironHeaders(environ)
-        peer = peer_address(environ)
+        query = environ.get("QUERY_STRING", "")
+
+        def start(status, headers, exc_info=None):
+            added = policy.response_headers(next((v for k, v in headers if k.lower() == "content-type"), None), query)
+            replaced = {name.lower() for name, _ in added} - {"set-cookie"}
+            return start_response(status, [h for h in headers if h[0].lower() not in replaced] + added, exc_info)
+
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # no length said: measure it (<= limit + 1)
+            body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        headers, peer = EnvironHeaders(environ), peer_address(environ)
         user, refusal = policy.check(environ.get("REQUEST_METHOD", "GET"), environ["PATH_INFO"], headers, peer)
         if refusal is not None:
-            return _answer(refusal, start_response)
+            return Response(json.dumps({"error": refusal.message}), refusal.status, refusal.headers,
+                            mimetype="application/json")(environ, start)
         environ["linewatch.user"] = user  # for the log lines (app/logs.py)
         if self.owns_server:
             forwarded = policy.forwarded(peer, headers)
-            environ["REMOTE_ADDR"] = forwarded.get("client", environ.get("REMOTE_ADDR"))
-            environ["wsgi.url_scheme"] = forwarded.get("scheme", environ.get("wsgi.url_scheme"))
-            if "host" in forwarded:
-                environ["HTTP_HOST"] = forwarded["host"]
-        # a body without Content-Length (chunked) is cut at the limit too: Flask answers 413
-        environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], MAX_BODY_BYTES, is_max=True)
-        query = environ.get("QUERY_STRING", "")
-
-        def start(status, response_headers, exc_info=None):
-            content_type = next((v for k, v in response_headers if k.lower() == "content-type"), None)
-            added = policy.response_headers(content_type, query)
-            replaced = {name.lower() for name, _ in added} - {"set-cookie"}
-            kept = [(name, value) for name, value in response_headers if name.lower() not in replaced]
-            return start_response(status, kept + added, exc_info)
-
+            for key, name in (("client", "REMOTE_ADDR"), ("scheme", "wsgi.url_scheme"), ("host", "HTTP_HOST")):
+                if key in forwarded:
+                    environ[name] = forwarded[key]
         return self.app(environ, start)
-
-
-def _answer(refusal, start_response):
-    body = json.dumps({"error": refusal.message}).encode()
-    start_response(f"{refusal.status} {HTTPStatus(refusal.status).phrase}", [
-        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ("X-Content-Type-Options", "nosniff"), *refusal.headers])
-    return [body]
 
 
 class BundleCache:
