@@ -1,22 +1,11 @@
 """LineWatch's one HTTP policy, for every transport: plain decisions from method, path, headers and peer.
 
-Thin adapters apply it: app/policy_wsgi.py (HTTP polling under gunicorn or a host Flask app) and
-app/policy_asgi.py (the WebSocket transport).  What it decides:
-
-- URL prefix: every path lives under ``LINEWATCH_URL_PREFIX``, whether the proxy in front (or a
-  mount point: SCRIPT_NAME, root_path) strips the prefix or keeps it.
-- Reverse proxies: ``X-Forwarded-For/Proto/Host/Port`` are honoured (``LINEWATCH_TRUSTED_PROXIES``
-  hops, werkzeug ProxyFix's rule) only from a trusted peer (``LINEWATCH_TRUSTED_PROXY_IPS``,
-  the same host by default); otherwise they are ignored.
-- Viewer access (``LINEWATCH_AUTH``): ``basic`` against a users file of ``user:hash`` lines, or
-  ``header``: a user name set by a trusted proxy.  /healthz, /readyz and POST /api/v1/points
-  (its own bearer token) stay outside it.
-- Limits: request bodies above 1 MiB are refused with 413.
-- Response headers: a Content-Security-Policy on pages (Dash's inline scripts by their hashes,
-  ``frame-ancestors`` from ``LINEWATCH_FRAME_ANCESTORS``), ``X-Frame-Options`` only where it says
-  the same, ``Referrer-Policy``, ``nosniff`` on everything, and the ``?lang=`` cookie.
-- Compression: gzip at ``GZIP_LEVEL`` for ``GZIP_TYPES`` of ``GZIP_MIN_SIZE`` bytes and more.
-- The viewer key of tick metrics (client address + User-Agent).
+app/policy_wsgi.py (HTTP polling, gunicorn or a host Flask app) and app/policy_asgi.py (the
+WebSocket transport) apply it.  It decides where paths live (``LINEWATCH_URL_PREFIX``, however a
+proxy or mount sends them), what a proxy may say (``X-Forwarded-*`` from trusted peers only), who
+may see the dashboard (``LINEWATCH_AUTH``; health, readiness and ingest stay open), the 1 MiB body
+limit, the headers of every answer (CSP, frame options, nosniff, referrer policy, the ``?lang=``
+cookie), what is gzipped, and the viewer key of the tick metrics.  README "Security" says why.
 """
 
 from __future__ import annotations
@@ -216,13 +205,10 @@ class Policy:
             path = joined if self.in_scope(joined) else self.bare + joined
         return path, ""
 
-    def trusts(self, peer: str) -> bool:
-        return is_trusted(peer, self.networks)
-
     def forwarded(self, peer: str, headers: Mapping) -> dict[str, str]:
         """What a trusted proxy says of the request: ``client``, ``scheme``, ``host`` (those it set)."""
         hops = self.config.trusted_proxies
-        if not hops or not self.trusts(peer):
+        if not hops or not is_trusted(peer, self.networks):
             return {}
         seen = {"client": _hop(headers.get("x-forwarded-for"), hops),
                 "scheme": _hop(headers.get("x-forwarded-proto"), hops),
@@ -255,7 +241,7 @@ class Policy:
                                                                                       auth.password or ""):
                 return auth.username
             return None
-        if self.config.auth == "header" and self.trusts(peer):
+        if self.config.auth == "header" and is_trusted(peer, self.networks):
             return headers.get(self.config.auth_header, "").strip() or None
         return None
 

@@ -125,5 +125,6 @@ def _forwarded(scope, forwarded: dict[str, str]):
         secure = forwarded["scheme"] == "https"
         scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" else forwarded["scheme"]
     if "host" in forwarded:  # the public host: Dash compares the socket's Origin with it
-        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", forwarded["host"].encode())]
+        host = (b"host", forwarded["host"].encode())
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [host]
     return scope

@@ -131,25 +131,22 @@ class LineWatchASGI:
     # -- ticks over HTTP: the fallback -------------------------------------------------------
 
     async def _http_tick(self, scope, receive, send) -> None:
-        body: list[bytes] = []
-        status: list[int] = []
+        body, status = [], []
 
         async def recording_receive():
             message = await receive()
-            if message["type"] == "http.request":
-                body.append(message.get("body", b""))
+            body.append(message.get("body", b""))
             return message
 
         async def recording_send(message):
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
+            status.append(message.get("status"))
             await send(message)
 
         started = time.perf_counter()
         await self.dash(scope, recording_receive, recording_send)
         if status and status[0] >= 400:
             self.metrics.callback_error()
-        elif status and self.tick_mark.encode() in b"".join(body):
+        elif self.tick_mark.encode() in b"".join(body):
             try:
                 output = json.loads(b"".join(body)).get("output")
             except (ValueError, AttributeError):

@@ -9,7 +9,6 @@ import base64
 import gzip
 import io
 import json
-from types import SimpleNamespace
 
 import pytest
 from werkzeug.datastructures import Headers
@@ -188,10 +187,11 @@ def both_transports(tmp_path, requests, **settings) -> tuple[list[dict], list[di
         client = polling.server.test_client()
         over_wsgi = []
         for method, url, headers, body in requests:
-            if "Transfer-Encoding" in headers:  # no Content-Length (the test client would add one): read to the end
-                environ = EnvironBuilder(url, method=method, headers=headers, input_stream=io.BytesIO(body)).get_environ()
+            if "Transfer-Encoding" in headers:  # no Content-Length (the test client would add one)
+                builder = EnvironBuilder(url, method=method, headers=headers, input_stream=io.BytesIO(body))
+                environ = {**builder.get_environ(), "wsgi.input_terminated": True}  # read to the end
                 del environ["CONTENT_LENGTH"]
-                answer, status, answer_headers = run_wsgi_app(polling.server, {**environ, "wsgi.input_terminated": True})
+                answer, status, answer_headers = run_wsgi_app(polling.server, environ)
                 over_wsgi.append(seen(int(status.split()[0]), answer_headers, b"".join(answer)))
                 continue
             answer = client.open(url, method=method, headers=headers, data=body)
