@@ -19,7 +19,7 @@ from app.config import Config
 from app.policy import MAX_BODY_BYTES, Policy, accepts_gzip, viewer_key
 from app.web import create_app
 from app.websocket import asgi_app
-from tests.test_tick import tick_request
+from tests.helpers.ticks import tick_request
 
 PREFIX = "/tools/lw/"
 
