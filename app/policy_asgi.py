@@ -1,8 +1,8 @@
 """The HTTP policy (app/policy.py) around an ASGI app: HTTP requests and WebSocket handshakes.
 
 The same decisions as app/policy_wsgi.py gives Flask: prefix, trusted proxies, viewer access
-(a refused socket gets 403 at the handshake), the body limit (a chunked body too), response
-headers, gzip (starlette's, with the policy's types, level and minimum size) and a JSON 500.
+(a refused socket gets 403 at the handshake), the body limit (a chunked body is measured first),
+response headers, gzip (starlette's, with the policy's types, level and minimum size) and a JSON 500.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from starlette.middleware.gzip import GZipResponder, IdentityResponder
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketClose
 
-from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, TOO_LARGE, Policy,
-                        Refusal, accepts_gzip)
+from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, Policy, Refusal,
+                        accepts_gzip)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class PolicyMiddleware:
         path, root = policy.path(path[len(root):] if root and path.startswith(root) else path, root)
         scope = {**scope, "path": root + path, "raw_path": quote(root + path).encode(), "root_path": root}
         headers = Headers(scope=scope)
+        if "chunked" in headers.get("transfer-encoding", "").lower():  # no length said: measure it (<= limit + 1)
+            receive, length = await _measured(receive)
+            scope["headers"] = [*scope["headers"], (b"content-length", str(length).encode())]
+            headers = Headers(scope=scope)
         peer = (scope.get("client") or ("", 0))[0]
         _user, refusal = policy.check(scope.get("method", "GET"), path, headers, peer)
         scope = _forwarded(scope, policy.forwarded(peer, headers)) if refusal is None else scope
@@ -73,19 +77,11 @@ class PolicyMiddleware:
 
     async def _http(self, app, scope, receive, send, headers: Headers) -> None:
         query = scope.get("query_string", b"").decode("latin1")
-        state = {"received": 0, "too_large": False, "started": False}
-
-        async def limited_receive():
-            message = await receive()
-            if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
-                if state["received"] > MAX_BODY_BYTES:  # a chunked body without Content-Length
-                    state["too_large"] = True
-                    return {"type": "http.disconnect"}
-            return message
+        started = []
 
         async def headed_send(message):
             if message["type"] == "http.response.start":
+                started.append(message["status"])
                 answer = MutableHeaders(scope=message)
                 for name, value in self.policy.response_headers(answer.get("content-type"), query):
                     if name == "Set-Cookie":
@@ -94,24 +90,31 @@ class PolicyMiddleware:
                         answer[name] = value
             await send(message)
 
-        async def app_send(message):
-            if not state["too_large"]:  # the 413 below answers instead
-                state["started"] = True
-                await headed_send(message)
-
         gzip = accepts_gzip(headers.get("accept-encoding"))
         responder = _Gzip(app, GZIP_MIN_SIZE, compresslevel=GZIP_LEVEL) if gzip else _Identity(app, GZIP_MIN_SIZE)
         try:
-            await responder(scope, limited_receive, app_send)
+            await responder(scope, receive, headed_send)
         except Exception:
-            if state["started"]:
+            if started:
                 raise
-            if not state["too_large"]:
-                log.exception("request failed: %s %s", scope["method"], scope["path"])
-                await _json(SERVER_ERROR)(scope, receive, headed_send)
-                return
-        if state["too_large"]:
-            await _json(TOO_LARGE)(scope, receive, headed_send)
+            log.exception("request failed: %s %s", scope["method"], scope["path"])
+            await _json(SERVER_ERROR)(scope, receive, headed_send)  # the traceback stays in the log
+
+
+async def _measured(receive):
+    """(a receive that replays the body, its length), the body read up to the limit + 1 byte."""
+    parts, size, more = [], 0, True
+    while more and size <= MAX_BODY_BYTES:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        size += len(parts[-1])
+        more = message["type"] == "http.request" and message.get("more_body", False)
+    pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay, size
 
 
 def _forwarded(scope, forwarded: dict[str, str]):

@@ -14,11 +14,10 @@ import threading
 from flask import Flask, jsonify, request
 from flask_compress import Compress
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import InternalServerError
 from werkzeug.wrappers import Response
 
-from app.policy import (GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, TOO_LARGE, Policy,
-                        accepts_gzip)
+from app.policy import GZIP_LEVEL, GZIP_MIN_SIZE, GZIP_TYPES, MAX_BODY_BYTES, SERVER_ERROR, Policy, accepts_gzip
 
 BUNDLES = "/_dash-component-suites/"  # Dash's scripts: the same bytes while the process lives
 CACHE_MAX_BYTES = 16 << 20  # all of Dash's bundles, compressed: ~3 MB
@@ -110,16 +109,12 @@ def install(server: Flask, policy: Policy, owns_server: bool) -> None:
         response.vary.add("Accept-Encoding")
         return response
 
-    def chain(exc_class, refusal):
-        """Answer ``refusal`` (JSON) on LineWatch's paths; the host app's own handler keeps the rest."""
-        previous = server.error_handler_spec.get(None, {}).get(exc_class.code, {}).get(exc_class)
+    # a server error on LineWatch's paths answers JSON (Flask has logged the traceback); the host app's
+    # own handler, or Flask's default page, keeps the rest
+    previous = server.error_handler_spec.get(None, {}).get(500, {}).get(InternalServerError)
 
-        def handle(exc):
-            if ours():
-                return jsonify(error=refusal.message), refusal.status
-            return previous(exc) if previous is not None else exc  # the host app's default page
-
-        server.register_error_handler(exc_class, handle)
-
-    chain(RequestEntityTooLarge, TOO_LARGE)
-    chain(InternalServerError, SERVER_ERROR)  # Flask has logged the traceback; the client gets none of it
+    @server.errorhandler(InternalServerError)
+    def server_error(exc):
+        if ours():
+            return jsonify(error=SERVER_ERROR.message), SERVER_ERROR.status
+        return previous(exc) if previous is not None else exc

@@ -22,7 +22,7 @@ from werkzeug.security import generate_password_hash
 import app.policy as policy
 from app.policy_wsgi import peer_address
 from app.web import create_app
-from app.api import MAX_BODY_BYTES
+from app.policy import MAX_BODY_BYTES
 from app.config import Config, ConfigError
 from tests.helpers.processes import ROOT, procfile_web_argv
 from tests.helpers.ticks import tick_request
