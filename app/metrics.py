@@ -169,8 +169,8 @@ def install(server: Flask, runtime, prefix: str, tick_output: str) -> Metrics:
             return response
         body = request.get_json(silent=True)  # cached: Dash has parsed it
         if isinstance(body, dict) and body.get("output") == metrics.tick_output:
-            metrics.tick(time.perf_counter() - started, viewer_key(request.remote_addr, request.headers.get("User-Agent")),
-                         time.time())
+            viewer = viewer_key(request.remote_addr, request.headers.get("User-Agent"))
+            metrics.tick(time.perf_counter() - started, viewer, time.time())
         return response
 
     blueprint = Blueprint("linewatch_metrics", __name__)

@@ -6,7 +6,7 @@
   stays available: a browser whose socket cannot connect (a proxy that refuses the Upgrade)
   polls over HTTP instead (assets/transport.js).
 - **The HTTP API** (``/healthz``, ``/readyz``, ``/api/v1/*``) and ``/metrics`` are the very same
-  Flask blueprints and hooks as with HTTP polling (``create_app`` puts them on a small Flask
+  Flask blueprints as with HTTP polling (``create_app`` puts them on a small Flask
   app of their own), served through a2wsgi: every path Flask has a route for goes there.
 - **The HTTP policy** (app/policy.py) wraps both, applied by app/policy_asgi.py: the same prefix,
   proxy trust, viewer access (the socket included), body limit, headers and gzip as with HTTP

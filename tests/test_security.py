@@ -254,6 +254,7 @@ def test_a_dispatcher_middleware_mount(make_app):
 def test_mounted_on_a_host_app_only_linewatch_paths_change(make_app):
     portal = Flask("portal")
     portal.get("/")(lambda: "<p>portal</p>")
+    portal.add_url_rule("/news", "news", lambda: "<p>" + "portal news " * 200 + "</p>")  # worth a gzip
 
     @portal.get("/boom")
     def boom():
@@ -270,6 +271,8 @@ def test_mounted_on_a_host_app_only_linewatch_paths_change(make_app):
     home = client.get("/", headers={"Accept-Encoding": "gzip"})
     assert home.get_data(as_text=True) == "<p>portal</p>"
     assert not {"Content-Security-Policy", "X-Frame-Options", "Content-Encoding"} & set(home.headers.keys())
+    news = client.get("/news", headers={"Accept-Encoding": "gzip"})
+    assert not {"Content-Encoding", "Vary", "X-Content-Type-Options"} & set(news.headers.keys())  # the host's own
     assert client.get("/boom").get_data(as_text=True) == "portal's own error page"
     assert "Content-Security-Policy" in client.get("/linewatch/").headers
     assert client.get("/linewatch/healthz").get_json() == {"status": "ok"}
