@@ -90,15 +90,17 @@ def install(server: Flask, policy: Policy, owns_server: bool) -> None:
     def ours() -> bool:
         return owns_server or policy.in_scope(request.path)
 
-    # Flask-Compress (Dash's compress=True) with the policy's settings, for LineWatch's paths only
-    server.config.update(COMPRESS_REGISTER=False, COMPRESS_MIMETYPES=sorted(GZIP_TYPES), COMPRESS_LEVEL=GZIP_LEVEL,
-                         COMPRESS_MIN_SIZE=GZIP_MIN_SIZE, COMPRESS_ALGORITHM=["gzip"],
-                         COMPRESS_ALGORITHM_STREAMING=["gzip"],
-                         # files (Dash's assets) answer If-None-Match again, with the ETag of the gzipped body
-                         COMPRESS_STREAMING_ENDPOINT_CONDITIONAL=[e for e in server.view_functions
-                                                                  if e.split(".")[-1] == "static"],
-                         COMPRESS_CACHE_BACKEND=BundleCache, COMPRESS_CACHE_KEY=lambda request: request.path)
-    compress = Compress(server)
+    # Flask-Compress (Dash's compress=True) with the policy's settings, for LineWatch's paths only.  It reads
+    # them from the app it is given: a config holder of its own, so a host app's settings stay the host's.
+    settings = Flask(__name__)
+    settings.config.update(COMPRESS_REGISTER=False, COMPRESS_MIMETYPES=sorted(GZIP_TYPES), COMPRESS_LEVEL=GZIP_LEVEL,
+                           COMPRESS_MIN_SIZE=GZIP_MIN_SIZE, COMPRESS_ALGORITHM=["gzip"],
+                           COMPRESS_ALGORITHM_STREAMING=["gzip"],
+                           # files (Dash's assets) answer If-None-Match again, with the ETag of the gzipped body
+                           COMPRESS_STREAMING_ENDPOINT_CONDITIONAL=[e for e in server.view_functions
+                                                                    if e.split(".")[-1] == "static"],
+                           COMPRESS_CACHE_BACKEND=BundleCache, COMPRESS_CACHE_KEY=lambda request: request.path)
+    compress = Compress(settings)
 
     @server.after_request
     def gzip(response):

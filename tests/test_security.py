@@ -273,6 +273,7 @@ def test_mounted_on_a_host_app_only_linewatch_paths_change(make_app):
     assert not {"Content-Security-Policy", "X-Frame-Options", "Content-Encoding"} & set(home.headers.keys())
     news = client.get("/news", headers={"Accept-Encoding": "gzip"})
     assert not {"Content-Encoding", "Vary", "X-Content-Type-Options"} & set(news.headers.keys())  # the host's own
+    assert not [key for key in portal.config if key.startswith("COMPRESS_")]  # its Flask-Compress settings too
     assert client.get("/boom").get_data(as_text=True) == "portal's own error page"
     assert "Content-Security-Policy" in client.get("/linewatch/").headers
     assert client.get("/linewatch/healthz").get_json() == {"status": "ok"}
