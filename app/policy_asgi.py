@@ -64,8 +64,9 @@ class PolicyMiddleware:
         scope = {**scope, "path": root + path, "raw_path": quote(root + path).encode(), "root_path": root}
         headers = Headers(scope=scope)
         if "chunked" in headers.get("transfer-encoding", "").lower():  # no length said: measure it (<= limit + 1)
-            receive, length = await _measured(receive)
-            scope["headers"] = [*scope["headers"], (b"content-length", str(length).encode())]
+            receive, length = await _measured(receive)  # and from here on the body has that length
+            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
+            scope["headers"].append((b"content-length", str(length).encode()))
             headers = Headers(scope=scope)
         peer = (scope.get("client") or ("", 0))[0]
         _user, refusal = policy.check(scope.get("method", "GET"), path, headers, peer)

@@ -52,6 +52,7 @@ class PolicyMiddleware:
             return start_response(status, [h for h in headers if h[0].lower() not in replaced] + added, exc_info)
 
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # no length said: measure it (<= limit + 1)
+            del environ["HTTP_TRANSFER_ENCODING"]  # and from here on the body has that length
             body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         headers, peer = EnvironHeaders(environ), peer_address(environ)
