@@ -28,7 +28,7 @@ def _request_fields() -> dict:
         return {}
     request = flask.request
     fields = {"method": request.method, "path": request.path, "remote_addr": request.remote_addr}
-    user = flask.g.get("linewatch_user")
+    user = request.environ.get("linewatch.user")  # set by app/policy_wsgi.py
     if user:
         fields["user"] = user
     return fields

@@ -16,6 +16,8 @@ from bisect import bisect_left
 
 from flask import Blueprint, Flask, Response, g, request
 
+from app.policy import viewer_key
+
 VIEWER_WINDOW_S = 30.0
 MAX_TRACKED_VIEWERS = 100_000
 # seconds; the target is p95 < 100 ms at 200 viewers
@@ -167,7 +169,7 @@ def install(server: Flask, runtime, prefix: str, tick_output: str) -> Metrics:
             return response
         body = request.get_json(silent=True)  # cached: Dash has parsed it
         if isinstance(body, dict) and body.get("output") == metrics.tick_output:
-            viewer = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}"
+            viewer = viewer_key(request.remote_addr, request.headers.get("User-Agent"))
             metrics.tick(time.perf_counter() - started, viewer, time.time())
         return response
 

@@ -8,17 +8,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import dash
 import flask
-from flask import request
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 import callbacks
 import layouts
-from app import compress, metrics, security
+from app import metrics, policy_wsgi
 from app.api import create_api
 from app.config import Config
-from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT, choose_lang, labels
+from app.i18n import LANG_COOKIE, TEXT, choose_lang, labels
 from app.points import DEFAULT_LINE
+from app.policy import Policy
 from app.runtime import make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,9 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     ``config.url_prefix``, which must then be a path of its own; otherwise it gets its own.
 
     With ``LINEWATCH_TRANSPORT=websocket`` Dash runs on its FastAPI backend with WebSocket
-    callbacks, and the HTTP API, metrics and security hooks below go on a small Flask app of
-    their own; ``app.asgi:application`` serves both (app/websocket.py).
+    callbacks, and the HTTP API and metrics go on a small Flask app of their own;
+    ``app.asgi:application`` serves both (app/websocket.py).  Either way one HTTP policy
+    (app/policy.py) covers every path: applied by app/policy_wsgi.py or app/policy_asgi.py.
     """
     if server is not None and config.url_prefix == "/":
         raise ValueError("mounting LineWatch on an existing Flask app needs a LINEWATCH_URL_PREFIX, e.g. /linewatch/")
@@ -51,7 +52,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         routes_pathname_prefix=config.url_prefix,
         serve_locally=True,
         update_title=None,
-        compress=False,  # app/compress.py: gzip for LineWatch's paths only, no extra package
+        compress=False,  # the policy's gzip (app/policy_wsgi.py, app/policy_asgi.py), for LineWatch's paths only
         add_log_handler=False,  # Dash's messages go through app/logs.py like every other line
         **{"server": server if server is not None else True, **_transport_options(config)},
     )
@@ -60,15 +61,6 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     server.extensions["linewatch"] = runtime
     server.register_blueprint(create_api(runtime), url_prefix=config.url_prefix.rstrip("/") or None)
     server.before_request(runtime.ensure_started)
-
-    @server.after_request
-    def remember_language(response):
-        """``?lang=`` on the page sticks (a cookie), since Dash fetches the layout separately."""
-        requested = request.args.get("lang")
-        if requested in TEXT and request.path.startswith(config.url_prefix):
-            response.set_cookie(LANG_COOKIE, requested, max_age=LANG_COOKIE_AGE_S, path=config.url_prefix,
-                                samesite="Lax")
-        return response
 
     def layout():
         if app.backend.has_request_context():  # Dash also calls this once at start-up, to validate
@@ -85,14 +77,14 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     callbacks.register_all(app, runtime.store, runtime.source_status, config,
                            lambda: runtime.ingestor.control_lines(DEFAULT_LINE))
     _set_up_dash_before_any_request(app)
-    # hooks run in this order before a request and in the reverse order after it
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
-    compress.install(server, lambda: owns_server or request.path.startswith(config.url_prefix))
-    security.install(server, app, config, owns_server)
+    policy = Policy(config, app.csp_hashes)
     if websocket:
         from app.websocket import install
 
-        install(app, server, runtime, config)  # the ASGI app around FastAPI (Dash) and Flask (the API)
+        install(app, server, runtime, policy)  # the ASGI app around FastAPI (Dash) and Flask (the API)
+    else:
+        policy_wsgi.install(server, policy, owns_server)  # after metrics: its timing includes the gzip
     return app
 
 

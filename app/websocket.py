@@ -6,14 +6,13 @@
   stays available: a browser whose socket cannot connect (a proxy that refuses the Upgrade)
   polls over HTTP instead (assets/transport.js).
 - **The HTTP API** (``/healthz``, ``/readyz``, ``/api/v1/*``) and ``/metrics`` are the very same
-  Flask blueprints and hooks as with HTTP polling (``create_app`` puts them on a small Flask
+  Flask blueprints as with HTTP polling (``create_app`` puts them on a small Flask
   app of their own), served through a2wsgi: every path Flask has a route for goes there.
-- **Around Dash** this module does in ASGI what app/security.py does with Flask hooks, with
-  its policy pieces (CSP, frame options, proxy trust, users file): security headers, viewer
-  access control (``LINEWATCH_AUTH``, the socket included), trusted ``X-Forwarded-*``, the
-  1 MiB body limit, the URL prefix whichever way requests arrive, the ``?lang=`` cookie, gzip
-  (starlette's), and tick metrics for both transports.  It also starts the runtime in the
-  serving process (ASGI lifespan, or the first request) and stops it on shutdown.
+- **The HTTP policy** (app/policy.py) wraps both, applied by app/policy_asgi.py: the same prefix,
+  proxy trust, viewer access (the socket included), body limit, headers and gzip as with HTTP
+  polling.  Inside it, ticks are timed for /metrics over the socket and over HTTP (the
+  fallback), and the runtime starts in the serving process (ASGI lifespan, or the first
+  request) and stops on shutdown.
 
 Serve it with ``gunicorn -c gunicorn.conf.py -k uvicorn.workers.UvicornWorker app.asgi:application``
 (``forwarded_allow_ips = ""`` there keeps uvicorn itself from believing ``X-Forwarded-*``).
@@ -22,30 +21,21 @@ Serve it with ``gunicorn -c gunicorn.conf.py -k uvicorn.workers.UvicornWorker ap
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from urllib.parse import parse_qs, quote
 
 import anyio
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.middleware.gzip import GZipMiddleware
-from werkzeug.datastructures import Authorization
+from starlette.datastructures import Headers
 from werkzeug.exceptions import HTTPException, NotFound
-from werkzeug.http import dump_cookie
 
-from app import compress, security
-from app.api import MAX_BODY_BYTES
-from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT
-
-log = logging.getLogger(__name__)
+from app.policy import Policy, viewer_key
+from app.policy_asgi import PolicyMiddleware
 
 # The renderer's request hooks tell assets/transport.js when a callback over the socket stalls.
 RENDERER = "var renderer = new DashRenderer((window.linewatchTransport || {}).hooks);"
 MAX_TIMED_REQUESTS = 1000  # tick requests awaiting their answer, per socket
-JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-content-type-options", b"nosniff")]
 
 
 def dash_options() -> dict:
@@ -55,16 +45,17 @@ def dash_options() -> dict:
     return {"server": server, "backend": "fastapi", "websocket_callbacks": True}
 
 
-def install(dash_app, http_api, runtime, config) -> "LineWatchASGI":
+def install(dash_app, http_api, runtime, policy: Policy) -> PolicyMiddleware:
     """Wrap ``dash_app`` (FastAPI backend) and ``http_api`` (Flask) into the app to serve."""
     dash_app.renderer = RENDERER
-    application = LineWatchASGI(dash_app, http_api, runtime, config)
+    http_api.config["PROPAGATE_EXCEPTIONS"] = True  # the policy answers a JSON 500 (and logs the traceback)
+    application = PolicyMiddleware(LineWatchASGI(dash_app, http_api, runtime), policy)
     state = dash_app.server.state
     state.linewatch, state.linewatch_asgi = runtime, application
     return application
 
 
-def asgi_app(dash_app) -> "LineWatchASGI":
+def asgi_app(dash_app) -> PolicyMiddleware:
     """The ASGI application of an app built with ``LINEWATCH_TRANSPORT=websocket``."""
     return dash_app.server.state.linewatch_asgi
 
@@ -77,40 +68,21 @@ def serve(dash_app, config) -> None:
                 proxy_headers=False, forwarded_allow_ips="", lifespan="on")
 
 
-def _hop(value: str | None, hops: int) -> str | None:
-    """The value the ``hops``-th proxy from us saw (werkzeug ProxyFix's rule)."""
-    values = [part.strip() for part in (value or "").split(",") if part.strip()]
-    return values[-hops] if hops and len(values) >= hops else None
-
-
-async def _send_json(send, status: int, body: dict, extra: list | None = None) -> None:
-    payload = json.dumps(body).encode()
-    headers = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+def _viewer(scope) -> str:
+    return viewer_key((scope.get("client") or ("", 0))[0], Headers(scope=scope).get("user-agent"))
 
 
 class LineWatchASGI:
-    """The ASGI app: the HTTP API's routes to Flask, everything else to Dash (see module doc)."""
+    """The HTTP API's routes to Flask, everything else to Dash; ticks timed (see module doc)."""
 
-    def __init__(self, dash_app, http_api, runtime, config) -> None:
-        self.dash_app = dash_app
+    def __init__(self, dash_app, http_api, runtime) -> None:
+        self.dash = dash_app.server
         self.runtime = runtime
-        self.config = config
-        # gzip as app/compress.py does (level 6, 1 KiB and up; a 1-point tick is not), sockets pass through
-        self.dash = GZipMiddleware(dash_app.server, minimum_size=compress.MIN_SIZE, compresslevel=compress.LEVEL)
         self.api = WSGIMiddleware(http_api)
         self.api_routes = http_api.url_map.bind("localhost")
         self.metrics = http_api.extensions["linewatch_metrics"]
         self.tick_mark = f'"{self.metrics.tick_output}"'  # cheap test before parsing a message as JSON
-        self.prefix = config.url_prefix
-        self.bare = self.prefix.rstrip("/")
-        self.tick_path = self.prefix + "_dash-update-component"
-        self.ancestors = security.frame_ancestors_sources(config.frame_ancestors)
-        self.x_frame = security.frame_options(self.ancestors)
-        self.networks = security.proxy_networks(config)
-        self.users = security.BasicUsers(config.auth_users_file) if config.auth == "basic" else None
-        self._policy: str | None = None  # built at the first page, once every inline script is known
+        self.tick_path = runtime.config.url_prefix + "_dash-update-component"
         self._started_pid: int | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -118,23 +90,16 @@ class LineWatchASGI:
         if kind == "lifespan":
             await self.dash(scope, self._lifespan(receive), send)
             return
-        if kind not in ("http", "websocket"):
-            await self.dash(scope, receive, send)
-            return
-        scope = self._under_prefix(scope)
-        if self._started_pid != os.getpid():  # a server without lifespan events: start on first use
+        if kind in ("http", "websocket") and self._started_pid != os.getpid():  # no lifespan events: first use
             await self._start()
         if kind == "http" and self._is_api(scope):
-            await self.api(scope, receive, send)  # Flask applies its own hooks (app/security.py)
-            return
-        user = self._user(scope)
-        scope = self._forwarded(scope)
-        if self.config.auth != "none" and user is None:
-            await self._refuse(scope, receive, send)
+            await self.api(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
+        elif kind == "http" and scope["method"] == "POST" and scope["path"] == self.tick_path:
+            await self._http_tick(scope, receive, send)
         else:
-            await self._http(scope, receive, send)
+            await self.dash(scope, receive, send)
 
     # -- the serving process -------------------------------------------------------------
 
@@ -153,20 +118,6 @@ class LineWatchASGI:
             return message
         return wrapped
 
-    # -- routing ---------------------------------------------------------------------------
-
-    def _under_prefix(self, scope):
-        """Every path under the prefix, whether the proxy keeps it, strips it or sets root_path."""
-        root = scope.get("root_path", "")
-        if self.prefix == "/" and not root:
-            return scope
-        path = scope["path"]
-        if not (path.startswith(self.prefix) or path == self.bare):
-            joined = path if root and path.startswith(root) else root.rstrip("/") + path
-            joined = joined or "/"
-            path = joined if joined.startswith(self.prefix) or joined == self.bare else self.bare + joined
-        return {**scope, "path": path, "raw_path": quote(path).encode(), "root_path": ""}
-
     def _is_api(self, scope) -> bool:
         """A path the Flask side has a route for (405 and slash redirects are Flask's to give too)."""
         try:
@@ -177,135 +128,37 @@ class LineWatchASGI:
             return True
         return True
 
-    # -- proxies and access ------------------------------------------------------------------
+    # -- ticks over HTTP: the fallback -------------------------------------------------------
 
-    def _trusted(self, scope) -> bool:
-        peer = (scope.get("client") or ("", 0))[0]
-        return security.is_trusted_peer({"REMOTE_ADDR": peer}, self.networks)
+    async def _http_tick(self, scope, receive, send) -> None:
+        body, status = [], []
 
-    def _forwarded(self, scope):
-        """X-Forwarded-For/-Proto/-Host from a trusted proxy (LINEWATCH_TRUSTED_PROXIES hops), as ProxyFix."""
-        hops = self.config.trusted_proxies
-        if not hops or not self._trusted(scope):
-            return scope
-        headers = Headers(scope=scope)
-        scope = dict(scope)
-        client = _hop(headers.get("x-forwarded-for"), hops)
-        if client:
-            scope["client"] = (client, 0)
-        proto = _hop(headers.get("x-forwarded-proto"), hops)
-        if proto in ("http", "https"):
-            secure = proto == "https"
-            scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
-        host = _hop(headers.get("x-forwarded-host"), hops)
-        if host:  # the public host: Dash compares the socket's Origin with it
-            scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", host.encode())]
-        return scope
-
-    def _user(self, scope) -> str | None:
-        if self.config.auth == "basic":
-            auth = Authorization.from_header(Headers(scope=scope).get("authorization"))
-            if auth and auth.type == "basic" and auth.username and self.users.check(auth.username,
-                                                                                      auth.password or ""):
-                return auth.username
-            return None
-        if self.config.auth == "header" and self._trusted(scope):
-            return Headers(scope=scope).get(self.config.auth_header, "").strip() or None
-        return None
-
-    async def _refuse(self, scope, receive, send) -> None:
-        if scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008})  # before accept: the handshake gets 403
-            return
-        extra = []
-        if self.config.auth == "basic":
-            extra.append((b"www-authenticate", f'Basic realm="{security.REALM}", charset="UTF-8"'.encode()))
-        await _send_json(send, 401, {"error": "authentication required"}, extra)
-
-    # -- Dash over HTTP: the page, assets, layout and (fallback) callback POSTs -----------
-
-    def _page_headers(self, headers: MutableHeaders, lang: str | None) -> None:
-        headers["X-Content-Type-Options"] = "nosniff"
-        if headers.get("content-type", "").startswith("text/html"):
-            if self._policy is None:
-                self._policy = security.content_security_policy(self.dash_app.csp_hashes(), self.ancestors)
-            headers["Content-Security-Policy"] = self._policy
-            headers["Referrer-Policy"] = security.REFERRER_POLICY
-            if self.x_frame:
-                headers["X-Frame-Options"] = self.x_frame
-        if lang:  # ?lang= on the page sticks (a cookie), since Dash fetches the layout separately
-            
-            headers.append("Set-Cookie", dump_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE_S,
-                                                     path=self.prefix, samesite="Lax"))
-
-    async def _http(self, scope, receive, send) -> None:
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            await _send_json(send, 413, {"error": f"request body larger than {MAX_BODY_BYTES} bytes"})
-            return
-        query = scope.get("query_string", b"")
-        lang = (parse_qs(query.decode("latin1")).get("lang") or [None])[0] if b"lang=" in query else None
-        lang = lang if lang in TEXT else None
-        tick = scope["method"] == "POST" and scope["path"] == self.tick_path
-        body: list[bytes] = []
-        state = {"received": 0, "too_large": False, "status": None}
-
-        async def limited_receive():
+        async def recording_receive():
             message = await receive()
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                state["received"] += len(chunk)
-                if state["received"] > MAX_BODY_BYTES:  # a chunked body without Content-Length
-                    state["too_large"] = True
-                    return {"type": "http.disconnect"}
-                if tick:
-                    body.append(chunk)
+            body.append(message.get("body", b""))
             return message
 
-        async def headed_send(message):
-            if state["too_large"]:
-                return  # the 413 below answers instead
-            if message["type"] == "http.response.start":
-                state["status"] = message["status"]
-                self._page_headers(MutableHeaders(scope=message), lang)
+        async def recording_send(message):
+            status.append(message.get("status"))
             await send(message)
 
         started = time.perf_counter()
-        try:
-            await self.dash(scope, limited_receive, headed_send)
-        except Exception:
-            if state["status"] is not None:
-                raise
-            log.exception("request failed: %s %s", scope["method"], scope["path"])
-            await _send_json(send, 500, {"error": "internal server error"})  # the traceback stays in the log
-            return
-        if state["too_large"]:
-            await _send_json(send, 413, {"error": f"request body larger than {MAX_BODY_BYTES} bytes"})
-        elif tick and state["status"] is not None:
-            self._observe_http_tick(scope, b"".join(body), state["status"], time.perf_counter() - started)
-
-    def _viewer(self, scope) -> str:
-        return f"{(scope.get('client') or ('', 0))[0]}|{Headers(scope=scope).get('user-agent', '')}"
-
-    def _observe_http_tick(self, scope, body: bytes, status: int, duration: float) -> None:
-        if status >= 400:
+        await self.dash(scope, recording_receive, recording_send)
+        if status and status[0] >= 400:
             self.metrics.callback_error()
-            return
-        if self.tick_mark.encode() not in body:
-            return
-        try:
-            output = json.loads(body).get("output")
-        except (ValueError, AttributeError):
-            return
-        if output == self.metrics.tick_output:
-            self.metrics.tick(duration, self._viewer(scope), time.time())
+        elif self.tick_mark.encode() in b"".join(body):
+            try:
+                output = json.loads(b"".join(body)).get("output")
+            except (ValueError, AttributeError):
+                return
+            if output == self.metrics.tick_output:
+                self.metrics.tick(time.perf_counter() - started, _viewer(scope), time.time())
 
-    # -- Dash over the socket: callbacks ---------------------------------------------------
+    # -- ticks over the socket ---------------------------------------------------------------
 
     async def _websocket(self, scope, receive, send) -> None:
         """Dash's socket, with tick requests timed from arrival to answer for /metrics."""
-        viewer = self._viewer(scope)
+        viewer = _viewer(scope)
         waiting: dict[str, float] = {}
 
         async def timed_receive():

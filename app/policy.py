@@ -1,0 +1,265 @@
+"""LineWatch's one HTTP policy, for every transport: plain decisions from method, path, headers and peer.
+
+app/policy_wsgi.py (HTTP polling, gunicorn or a host Flask app) and app/policy_asgi.py (the
+WebSocket transport) apply it.  It decides where paths live (``LINEWATCH_URL_PREFIX``, however a
+proxy or mount sends them), what a proxy may say (``X-Forwarded-*`` from trusted peers only), who
+may see the dashboard (``LINEWATCH_AUTH``; health, readiness and ingest stay open), the 1 MiB body
+limit, the headers of every answer (CSP, frame options, nosniff, referrer policy, the ``?lang=``
+cookie), what is gzipped, and the viewer key of the tick metrics.  README "Security" says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+from urllib.parse import parse_qs
+
+from werkzeug.datastructures import Authorization
+from werkzeug.http import dump_cookie
+from werkzeug.security import check_password_hash
+
+from app.config import Config, ConfigError
+from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT
+
+MAX_BODY_BYTES = 1 << 20
+GZIP_MIN_SIZE = 1024  # a 1-point tick (~130 B) is not compressed: it would only grow
+GZIP_LEVEL = 6
+GZIP_TYPES = frozenset({"text/html", "text/css", "text/javascript", "text/plain", "text/csv", "application/javascript",
+                        "application/json", "image/svg+xml", "image/x-icon",
+                        ""})  # no type: Dash's FastAPI backend answers callbacks (JSON) so
+# The immediate peers allowed to speak for a client (forwarded headers, the user header):
+# the same host by default.  See README "Behind a reverse proxy" for other addresses.
+DEFAULT_PROXY_NETWORKS = "127.0.0.1/8,::1"
+REFERRER_POLICY = "same-origin"  # no URL (nor its query) leaves for another origin
+AUTH_CACHE_SIZE = 1024
+REALM = "LineWatch"
+
+# Content-Security-Policy of the page, one source list per directive and why (README "Security").
+CSP_BASE = {
+    "default-src": ["'self'"],
+    # Dash's bundles and assets/*.js from the app itself; Dash's inline scripts (the
+    # renderer start-up and inline clientside callbacks) by hash, added at the first page.
+    "script-src": ["'self'"],
+    # plotly.js and dash-ag-grid write style attributes and <style> elements at run time.
+    "style-src": ["'self'", "'unsafe-inline'"],
+    # Bootstrap's form controls (the theme switch) draw with data: SVG images.
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],  # callbacks and the API, same origin
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+}
+
+_SOURCE = re.compile(r"^(?:'self'|'none'|\*|[a-z][a-z0-9+.-]*:|"
+                     r"(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[a-z0-9.-]+(?::(?:\d{1,5}|\*))?(?:/[^\s;,']*)?)$",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An answer the policy gives instead of the app: JSON ``{"error": message}``."""
+
+    status: int
+    message: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+TOO_LARGE = Refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+SERVER_ERROR = Refusal(500, "internal server error")  # the traceback stays in the log
+
+
+def frame_ancestors_sources(raw: str) -> list[str]:
+    """The ``frame-ancestors`` source list, checked so it cannot smuggle another directive."""
+    sources = raw.split()
+    bad = next((s for s in sources if not _SOURCE.match(s)), None)
+    if not sources or bad is not None or ("'none'" in sources and len(sources) > 1):
+        raise ConfigError(f"LINEWATCH_FRAME_ANCESTORS={raw!r}: must be 'none', or 'self' and/or origins "
+                          "separated by spaces, e.g. 'self' https://portal.example.com")
+    return sources
+
+
+def frame_options(sources: list[str]) -> str | None:
+    """X-Frame-Options, only where it means the same as frame-ancestors (it has no allow-list)."""
+    return {("'self'",): "SAMEORIGIN", ("'none'",): "DENY"}.get(tuple(sources))
+
+
+def content_security_policy(script_hashes: list[str], frame_ancestors: list[str]) -> str:
+    directives = {**CSP_BASE, "script-src": CSP_BASE["script-src"] + script_hashes,
+                  "frame-ancestors": frame_ancestors}
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def proxy_networks(config: Config) -> list:
+    raw = getattr(config, "trusted_proxy_ips", None) or DEFAULT_PROXY_NETWORKS
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"LINEWATCH_TRUSTED_PROXY_IPS={raw!r}: {exc}") from None
+
+
+def is_trusted(peer: str, networks) -> bool:
+    """Whether the address that opened the connection may speak for a client."""
+    try:
+        address = ipaddress.ip_address(peer.split("%")[0])
+    except ValueError:  # a unix socket has no address: the proxy is on this host
+        return not peer
+    address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:127.0.0.1 from a dual-stack socket
+    return any(address in network for network in networks)
+
+
+def viewer_key(address: str | None, user_agent: str | None) -> str:
+    """One browser for the tick metrics: client address + User-Agent (README "Metrics")."""
+    return f"{address or ''}|{user_agent or ''}"
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _hop(value: str | None, hops: int) -> str | None:
+    """The value the ``hops``-th proxy from us saw (werkzeug ProxyFix's rule)."""
+    values = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return values[-hops] if len(values) >= hops else None
+
+
+class BasicUsers:
+    """The users file: one ``user:hash`` per line (werkzeug.security hashes), ``#`` comments."""
+
+    def __init__(self, path: Path) -> None:
+        self.hashes: dict[str, str] = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, sep, pw_hash = line.partition(":")
+            if not sep or not user or pw_hash.count("$") != 2:
+                raise ConfigError(f"LINEWATCH_AUTH_USERS_FILE={str(path)!r}: line {number} is not "
+                                  "user:hash (make a hash with werkzeug.security.generate_password_hash)")
+            self.hashes[user] = pw_hash
+        if not self.hashes:
+            raise ConfigError(f"LINEWATCH_AUTH_USERS_FILE={str(path)!r}: no users")
+        self._dummy = next(iter(self.hashes.values()))
+        # A password hash costs ~0.1 s of CPU on purpose (scrypt); a browser sends the same
+        # credentials with every tick, so verified ones are remembered (salted digests).
+        self._salt = os.urandom(16)
+        self._verified: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, username: str, password: str) -> bool:
+        digest = hashlib.sha256(self._salt + username.encode() + b"\0" + password.encode()).digest()
+        if digest in self._verified:
+            return True
+        known = self.hashes.get(username)
+        ok = check_password_hash(known or self._dummy, password) and known is not None
+        if ok:
+            with self._lock:
+                if len(self._verified) >= AUTH_CACHE_SIZE:
+                    self._verified.clear()
+                self._verified.add(digest)
+        return ok
+
+
+class Policy:
+    """The policy of one app.  ``headers`` arguments are any case-insensitive mapping
+    (werkzeug's EnvironHeaders, starlette's Headers); ``peer`` is the connection's address."""
+
+    def __init__(self, config: Config, script_hashes: Callable[[], list[str]]) -> None:
+        self.config = config
+        self.prefix = config.url_prefix  # with its trailing slash
+        self.bare = self.prefix.rstrip("/")
+        self.ancestors = frame_ancestors_sources(config.frame_ancestors)
+        self.x_frame = frame_options(self.ancestors)
+        self.networks = proxy_networks(config)
+        self.users = BasicUsers(config.auth_users_file) if config.auth == "basic" else None
+        self.open_paths = {self.prefix + "healthz", self.prefix + "readyz"}
+        self.ingest_path = self.prefix + "api/v1/points"
+        self._script_hashes = script_hashes
+        self._csp: str | None = None  # built at the first page, once every inline script is known
+
+    def in_scope(self, path: str) -> bool:
+        """LineWatch's own path (on a host app, the others are the host's)."""
+        return path.startswith(self.prefix) or path == self.bare
+
+    def path(self, path: str, mount: str = "") -> tuple[str, str]:
+        """(path, mount) with every path under the prefix and no mount point left over.
+
+        A proxy that keeps the prefix sends ``/tools/linewatch/x``; one that strips it sends
+        ``/x``; a mount (DispatcherMiddleware's SCRIPT_NAME, ASGI root_path) names it apart.
+        All become ``/tools/linewatch/x``, the paths Dash's routes and the browser's URLs use.
+        """
+        if self.prefix == "/":
+            return path, mount
+        if not self.in_scope(path):
+            joined = (mount.rstrip("/") + path) or "/"  # "/linewatch" alone: redirected to "/linewatch/"
+            path = joined if self.in_scope(joined) else self.bare + joined
+        return path, ""
+
+    def forwarded(self, peer: str, headers: Mapping) -> dict[str, str]:
+        """What a trusted proxy says of the request: ``client``, ``scheme``, ``host`` (those it set)."""
+        hops = self.config.trusted_proxies
+        if not hops or not is_trusted(peer, self.networks):
+            return {}
+        seen = {"client": _hop(headers.get("x-forwarded-for"), hops),
+                "scheme": _hop(headers.get("x-forwarded-proto"), hops),
+                "host": _hop(headers.get("x-forwarded-host"), hops)}
+        port = _hop(headers.get("x-forwarded-port"), hops)
+        if port:
+            host = seen["host"] or headers.get("host") or ""
+            seen["host"] = f"{host.rsplit(':', 1)[0] if host.count(':') == 1 else host}:{port}"
+        if seen["scheme"] not in ("http", "https"):
+            seen["scheme"] = None
+        return {key: value for key, value in seen.items() if value}
+
+    def check(self, method: str, path: str, headers: Mapping, peer: str) -> tuple[str | None, Refusal | None]:
+        """(the viewer's user name, or a refusal) for a request to ``path``."""
+        length = headers.get("content-length") or ""
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return None, TOO_LARGE
+        if self.config.auth == "none" or path in self.open_paths or (path == self.ingest_path and method == "POST"):
+            return None, None
+        user = self._user(headers, peer)
+        if user is not None:
+            return user, None
+        challenge = (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),) if self.users else ()
+        return None, Refusal(401, "authentication required", challenge)
+
+    def _user(self, headers: Mapping, peer: str) -> str | None:
+        if self.users is not None:
+            auth = Authorization.from_header(headers.get("authorization"))
+            if auth and auth.type == "basic" and auth.username and self.users.check(auth.username,
+                                                                                      auth.password or ""):
+                return auth.username
+            return None
+        if self.config.auth == "header" and is_trusted(peer, self.networks):
+            return headers.get(self.config.auth_header, "").strip() or None
+        return None
+
+    def response_headers(self, content_type: str | None, query: str) -> list[tuple[str, str]]:
+        """Headers to set on an answer of ``content_type`` to a request with ``query`` (its query string).
+
+        ``?lang=`` on the page sticks (a cookie), since Dash fetches the layout separately.
+        """
+        headers = [("X-Content-Type-Options", "nosniff")]
+        if (content_type or "").startswith("text/html"):
+            if self._csp is None:
+                self._csp = content_security_policy(self._script_hashes(), self.ancestors)
+            headers += [("Content-Security-Policy", self._csp), ("Referrer-Policy", REFERRER_POLICY)]
+            if self.x_frame:
+                headers.append(("X-Frame-Options", self.x_frame))
+        lang = (parse_qs(query).get("lang") or [None])[0] if "lang=" in query else None
+        if lang in TEXT:
+            headers.append(("Set-Cookie", dump_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE_S,
+                                                      path=self.prefix, samesite="Lax")))
+        return headers
+
