@@ -32,10 +32,7 @@ GZIP_MIN_SIZE = 1024  # a 1-point tick (~130 B) is not compressed: it would only
 GZIP_LEVEL = 6
 GZIP_TYPES = frozenset({"text/html", "text/css", "text/javascript", "text/plain", "text/csv", "application/javascript",
                         "application/json", "image/svg+xml", "image/x-icon",
-                        ""})  # no type: Dash's FastAPI backend answers callbacks (JSON) so
-# The immediate peers allowed to speak for a client (forwarded headers, the user header):
-# the same host by default.  See README "Behind a reverse proxy" for other addresses.
-DEFAULT_PROXY_NETWORKS = "127.0.0.1/8,::1"
+                        ""})  # "": Dash's FastAPI backend answers callbacks (JSON) without a Content-Type
 REFERRER_POLICY = "same-origin"  # no URL (nor its query) leaves for another origin
 AUTH_CACHE_SIZE = 1024
 REALM = "LineWatch"
@@ -97,7 +94,8 @@ def content_security_policy(script_hashes: list[str], frame_ancestors: list[str]
 
 
 def proxy_networks(config: Config) -> list:
-    raw = getattr(config, "trusted_proxy_ips", None) or DEFAULT_PROXY_NETWORKS
+    """The immediate peers allowed to speak for a client (forwarded headers, the user header)."""
+    raw = config.trusted_proxy_ips
     try:
         return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
     except ValueError as exc:
