@@ -1,42 +1,26 @@
 """Detection on labelled real signals (NAB), through the product's real ingest path.
 
-Every file of the NAB subset (``../shared/data/nab``, or ``LINEWATCH_NAB_DIR``) is POSTed in file
-order with its own timestamps to ``/api/v1/points`` of a gunicorn-served LineWatch (default
-configuration, one line per file), the alarms are read back from ``/api/v1/alarms`` and scored
-with NAB's scorer (``../shared/tools/nab_score.py``).  Also measured: in-process ingest with
-detection on, and the per-reading cost of each detector.
+Every file of the NAB subset (bench/nab.py) is POSTed in file order with its own timestamps to
+``/api/v1/points`` of a gunicorn-served LineWatch (default configuration, one line per file), the
+alarms are read back from ``/api/v1/alarms`` and scored with NAB's scorer.  Also measured:
+in-process ingest with detection on, and the per-reading cost of each detector.
 """
 import concurrent.futures
-import csv
 import http.client
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import report, servers
+from .nab import DATA as NAB, SCORER, load, nab_score
 
-SHARED = Path(servers.REPO).parent / "shared"
-NAB = Path(os.environ.get("LINEWATCH_NAB_DIR", SHARED / "data" / "nab"))
-SCORER = Path(os.environ.get("LINEWATCH_NAB_SCORER", SHARED / "tools" / "nab_score.py"))
 POST_BATCH = 1000
 CLIENTS = 4
 MIN_MEAN, MIN_FILE, MIN_RATE = 70.0, 30.0, 50_000
 PUBLISHED = "NAB corpus means (58 files): windowed Gaussian 39.6, Numenta HTM 70.1, ARTime 74.9"
-
-
-def read_nab(path: Path) -> tuple[list[float], list[float]]:
-    """Epoch seconds (naive timestamps are UTC) and values, in file order."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    ts = [datetime.fromisoformat(r["timestamp"]).replace(tzinfo=timezone.utc).timestamp() for r in rows]
-    return ts, [float(r["value"]) for r in rows]
 
 
 def line_id(key: str) -> str:
@@ -45,7 +29,7 @@ def line_id(key: str) -> str:
 
 def post_file(base: str, key: str) -> tuple[int, float]:
     """POST one file in order, in batches; returns (readings acknowledged, seconds)."""
-    ts, values = read_nab(NAB / key)
+    ts, values = (column.tolist() for column in load(NAB / key))
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
     line, sent, t0 = line_id(key), 0, time.perf_counter()
@@ -72,14 +56,6 @@ def read_alarms(base: str, key: str) -> list[dict]:
     return body["alarms"]
 
 
-def nab_score(key: str, alarms: list[dict], workdir: Path) -> dict:
-    detections = workdir / (key.replace("/", "__") + ".txt")
-    detections.write_text("".join(f"{a['raised_ts']:.0f}\n" for a in alarms))
-    done = subprocess.run([sys.executable, str(SCORER), str(NAB / key), str(NAB / "windows.json"), key,
-                           str(detections)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
-
-
 def through_the_api(keys: list[str]) -> tuple[list[dict], float, int]:
     """Per-file results, and the POST time and readings of the whole corpus."""
     with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as work:
@@ -92,7 +68,7 @@ def through_the_api(keys: list[str]) -> tuple[list[dict], float, int]:
             results = []
             for key in keys:
                 alarms = read_alarms(base, key)
-                scored = nab_score(key, alarms, Path(work))
+                scored = nab_score(key, [alarm["raised_ts"] for alarm in alarms], Path(work))
                 results.append({"file": key, "alarms": len(alarms),
                                 "rules": sorted({a["rule"] for a in alarms}), **scored})
     return results, elapsed, sent

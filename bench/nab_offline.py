@@ -1,6 +1,6 @@
 """NAB benchmark of the default LineDetector: ``python -m bench.nab_offline [--batch 100] [--robustness]``.
 
-Streams every labelled file in /work/shared/data/nab through a fresh ``LineDetector(DetectorConfig())``
+Streams every labelled file of the NAB subset (bench/nab.py) through a fresh ``LineDetector(DetectorConfig())``
 in batches, writes the timestamps of the raised events (every rule on by default), scores them with
 the shared NAB scorer (tools/nab_score.py, one call per file) and prints a per-file table, the mean
 and the minimum. Then times the detector per reading on batches of 100 and of 1.
@@ -16,12 +16,10 @@ functions (tools/nab_score.py imported), on as many processes as there are CPUs.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,17 +31,7 @@ import numpy as np
 
 from app.detectors import DetectorConfig, LineDetector
 
-SHARED = Path("/work/shared")
-DATA = SHARED / "data" / "nab"
-SCORER = SHARED / "tools" / "nab_score.py"
-
-
-def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds (the naive timestamps read as UTC) and values of a NAB file."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    ts = [datetime.fromisoformat(r["timestamp"]).replace(tzinfo=timezone.utc).timestamp() for r in rows]
-    return np.array(ts), np.array([float(r["value"]) for r in rows])
+from .nab import DATA, SCORER, load, nab_score
 
 
 def detect(ts: np.ndarray, value: np.ndarray, batch: int, config: DetectorConfig) -> list[float]:
@@ -53,14 +41,6 @@ def detect(ts: np.ndarray, value: np.ndarray, batch: int, config: DetectorConfig
     for a in range(0, len(value), batch):
         stamps += [e.ts for e in det.process(ts[a:a + batch], value[a:a + batch]).events]
     return stamps
-
-
-def nab_score(key: str, stamps: list[float], workdir: Path) -> dict:
-    detections = workdir / (key.replace("/", "__") + ".txt")
-    detections.write_text("".join(f"{t:.0f}\n" for t in stamps))
-    done = subprocess.run([sys.executable, str(SCORER), str(DATA / key), str(DATA / "windows.json"), key,
-                           str(detections)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
 
 
 # the family of the robustness check: scorer parameters moved ±20 % (record_decay through its half-life)
