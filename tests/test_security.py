@@ -203,16 +203,14 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(make_app):
 
 
 def test_trusted_proxy_addresses_are_the_same_host_unless_configured():
-    from types import SimpleNamespace
-
     def trusted(address, config):
         return policy.is_trusted(address, policy.proxy_networks(config))
 
-    default = SimpleNamespace()  # a config without LINEWATCH_TRUSTED_PROXY_IPS
+    default = Config.from_env({})  # without LINEWATCH_TRUSTED_PROXY_IPS
     assert trusted("127.0.0.1", default) and trusted("127.8.9.10", default) and trusted("::1", default)
     assert trusted("::ffff:127.0.0.1", default)  # a dual-stack socket's view of 127.0.0.1
     assert not trusted("10.0.0.5", default) and not trusted("::ffff:10.0.0.5", default)
-    listed = SimpleNamespace(trusted_proxy_ips="10.0.0.0/24, 192.168.1.7")
+    listed = Config.from_env({"LINEWATCH_TRUSTED_PROXY_IPS": "10.0.0.0/24, 192.168.1.7"})
     assert trusted("10.0.0.5", listed) and trusted("192.168.1.7", listed)
     assert not trusted("192.168.1.8", listed) and not trusted("127.0.0.1", listed)
     # ProxyFix already ran (e.g. the host app's): the peer is the address it replaced
