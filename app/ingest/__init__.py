@@ -1,6 +1,7 @@
 """One way into the stores for every source: ``Ingestor.ingest`` scores the readings that
 carry no probability, appends them to their line's store and, for senders that wait for an
-acknowledgement, records them before returning.  Validation lives in :mod:`app.readings`.
+acknowledgement, records them before returning.  Validation lives in :mod:`app.readings`;
+the counters /metrics shows in :mod:`app.ingest.counts`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from app.ingest.counts import ReadingCounters
 from app.readings import Readings
 from app.scoring import Scorer, ZScoreScorer
 
@@ -25,6 +27,7 @@ class Ingestor:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
+        self.counters = ReadingCounters()
 
     def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
         """Append ``readings`` to their lines' stores; with ``durable`` they are on disk on return.
@@ -42,7 +45,8 @@ class Ingestor:
                     scorer = self._scorers.setdefault(line, self._scorer_factory())
                     prob[missing] = scorer.score(value[missing])
                 seqs[line] = self.stores.get(line).append(readings.ts[mask], value, prob).tolist()
-            self.accepted += len(readings)
+                self.accepted += len(value)  # counted as each line's points are stored
+                self.counters.ingested.inc(len(value))
         if durable:
             self.recorder.ensure_recorded(seqs)
         return seqs
@@ -50,3 +54,4 @@ class Ingestor:
     def count_rejected(self, n: int = 1) -> None:
         with self._lock:
             self.rejected += n
+        self.counters.rejected.inc(n)
