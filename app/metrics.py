@@ -121,7 +121,7 @@ class WithPublished:
 
 
 def multiprocess_dir() -> str | None:
-    """``PROMETHEUS_MULTIPROC_DIR``, as prometheus_client reads it (README "Metrics"), or None."""
+    """The directory of prometheus_client's multiprocess mode (README "Metrics"), or None: a registry per app."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 

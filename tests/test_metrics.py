@@ -46,6 +46,17 @@ def scrape(client, path="/metrics") -> dict[str, float]:
     return samples(response.get_data(as_text=True))
 
 
+def request(url: str, body=None, headers=None) -> tuple[int, bytes]:
+    """One request on a new connection (so gunicorn spreads them over its workers)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 def tick(client, user_agent="browser-a"):
     response = client.post("/_dash-update-component", json=tick_request(1, None), headers={"User-Agent": user_agent})
     assert response.status_code == 200
@@ -73,8 +84,8 @@ def test_ticks_latency_and_viewers(client, dash_app):
 
 def test_failed_callback_requests_are_counted_apart(client):
     assert client.post("/_dash-update-component", json={}).status_code == 500
-    samples = scrape(client)
-    assert samples["linewatch_callback_errors_total"] == 1 and samples["linewatch_ticks_total"] == 0
+    figures = scrape(client)
+    assert figures["linewatch_callback_errors_total"] == 1 and figures["linewatch_ticks_total"] == 0
 
 
 def test_readings_ingested_and_rejected(client, dash_app):
@@ -96,9 +107,9 @@ def test_the_simulators_readings_are_counted_where_they_are_stored(client, dash_
     while scrape(client)[INGESTED] < 10 and time.monotonic() < deadline:
         time.sleep(0.05)
     runtime.source.stop()
-    samples = scrape(client)
-    assert samples[INGESTED] >= 10
-    assert samples[INGESTED] == runtime.ingestor.accepted == samples['linewatch_store_next_seq{line="line-1"}']
+    figures = scrape(client)
+    assert figures[INGESTED] >= 10
+    assert figures[INGESTED] == runtime.ingestor.accepted == figures['linewatch_store_next_seq{line="line-1"}']
 
 
 def test_source_state_is_a_state_set(client, dash_app):
@@ -126,9 +137,9 @@ def test_metrics_answer_while_the_store_cannot(client, dash_app, monkeypatch):
     assert scrape(client)["linewatch_store_up"] == 1
     monkeypatch.setattr(MemoryStore, "stats", unavailable)
     monkeypatch.setattr(dash_app.server.extensions["linewatch"], "readiness", lambda: {"ready": False})
-    samples = scrape(client)
-    assert samples["linewatch_store_up"] == 0 and samples["linewatch_ready"] == 0
-    assert not any(key.startswith("linewatch_store_points") for key in samples)
+    figures = scrape(client)
+    assert figures["linewatch_store_up"] == 0 and figures["linewatch_ready"] == 0
+    assert not any(key.startswith("linewatch_store_points") for key in figures)
 
 
 def test_each_app_has_its_own_registry_and_metrics_live_under_the_prefix(tmp_path, client):
@@ -149,6 +160,19 @@ def test_openmetrics_when_the_scraper_asks_for_it(client):
     response = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert response.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     assert response.get_data(as_text=True).endswith("# EOF\n")
+
+
+@pytest.mark.server
+def test_python_m_app_keeps_a_registry_of_its_own(start_server):
+    server = start_server({"LINEWATCH_SOURCE": "http"})
+    for n in (3, 4):
+        assert request(server.url + "/api/v1/points", [{"value": 0.5}] * n)[0] == 201
+    assert request(server.url + "/_dash-update-component", tick_request(1, None))[0] == 200
+    status, body = request(server.url + "/metrics")
+    assert status == 200
+    figures = samples(body.decode())
+    assert (figures[INGESTED], figures["linewatch_ticks_total"], figures["linewatch_viewers"]) == (7, 1, 1)
+    assert "linewatch_ticks_created" in figures  # a plain registry (multiprocess mode has no _created samples)
 
 
 # --- LINEWATCH_STORE=redis in one process: viewers and the remote ingest worker's figures ----
@@ -190,17 +214,6 @@ def test_figures_an_ingest_worker_published_in_redis_are_added(redis_apps):
 
 
 # --- gunicorn (gunicorn.conf.py): multiprocess mode -----------------------------------------
-
-def request(url: str, body=None, headers=None) -> tuple[int, bytes]:
-    """One request on a new connection (so gunicorn spreads them over its workers)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
 
 class Deployment:
     """A private Redis, ``python -m app.ingest`` and gunicorn with the repository's gunicorn.conf.py."""
