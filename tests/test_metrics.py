@@ -103,9 +103,7 @@ def test_readings_ingested_and_rejected(client, dash_app):
 def test_the_simulators_readings_are_counted_where_they_are_stored(client, dash_app):
     runtime = dash_app.server.extensions["linewatch"]
     client.get("/healthz")  # starts the simulator (50 readings/s)
-    deadline = time.monotonic() + 5
-    while scrape(client)[INGESTED] < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: scrape(client)[INGESTED] >= 10, 5, "the simulator's first readings")
     runtime.source.stop()
     figures = scrape(client)
     assert figures[INGESTED] >= 10
@@ -209,8 +207,7 @@ def test_figures_an_ingest_worker_published_in_redis_are_added(redis_apps):
         assert scrape(one.server.test_client())[INGESTED] == 8
     finally:
         redis.resume()
-    time.sleep(RETRY_S)  # the link probes Redis again after this
-    assert scrape(one.server.test_client())[INGESTED] == 9
+    wait_until(lambda: scrape(one.server.test_client())[INGESTED] == 9, 2 * RETRY_S + 2, "the new figures")
 
 
 # --- gunicorn (gunicorn.conf.py): multiprocess mode -----------------------------------------
@@ -234,11 +231,13 @@ class Deployment:
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         self.web.wait_ready()
-        deadline = time.monotonic() + timeout
-        while request(self.url + "/readyz")[0] != 200:
-            if time.monotonic() > deadline or self.worker.proc.poll() is not None:
-                raise RuntimeError(f"not ready:\n{self.worker.log()}\n{self.web.log()}")
-            time.sleep(0.2)
+        try:
+            wait_until(lambda: self.worker.proc.poll() is not None or request(self.url + "/readyz")[0] == 200,
+                       timeout, "/readyz", interval=0.2)
+        except AssertionError:
+            raise RuntimeError(f"not ready:\n{self.worker.log()}\n{self.web.log()}") from None
+        if self.worker.proc.poll() is not None:
+            raise RuntimeError(f"the ingest worker exited:\n{self.worker.log()}")
 
     def scrape(self) -> dict[str, float]:
         status, body = request(self.url + "/metrics")
@@ -278,6 +277,7 @@ def test_four_workers_add_up_ingested_readings_and_do_not_multiply_gauges(deploy
     assert len(list(temp.glob("linewatch-metrics-*"))) == 1  # the master's own directory
 
     posted = rejected = 0
+    unexpected: list[tuple[int, bytes]] = []
     lock = threading.Lock()
 
     def post(seed: int) -> None:
@@ -285,16 +285,14 @@ def test_four_workers_add_up_ingested_readings_and_do_not_multiply_gauges(deploy
         rng = random.Random(seed)
         for _ in range(40):
             n = rng.randint(1, 5)
-            if rng.random() < 0.1:
-                status, _ = request(deployment.url + "/api/v1/points", [{"value": "high"}] * n)
-                assert status == 400
-                with lock:
-                    rejected += n
-                continue
-            status, body = request(deployment.url + "/api/v1/points", [{"value": rng.random()} for _ in range(n)])
-            assert status == 201, body
+            invalid = rng.random() < 0.1
+            status, body = request(deployment.url + "/api/v1/points",
+                                   [{"value": "high" if invalid else rng.random()} for _ in range(n)])
             with lock:
-                posted += n
+                if status == (400 if invalid else 201):
+                    rejected, posted = (rejected + n, posted) if invalid else (rejected, posted + n)
+                else:
+                    unexpected.append((status, body))
 
     posters = [threading.Thread(target=post, args=(seed,)) for seed in range(4)]
     for poster in posters:
@@ -305,6 +303,7 @@ def test_four_workers_add_up_ingested_readings_and_do_not_multiply_gauges(deploy
         time.sleep(0.8 if any(poster.is_alive() for poster in posters) else 0)
     for poster in posters:
         poster.join()
+    assert unexpected == []
     ingested = [s[INGESTED] for s in scrapes]
     assert ingested == sorted(ingested), ingested  # monotonic, whichever worker answered
     assert len(deployment.served_by("/api/v1/points")) >= 2  # the readings were spread over the workers
@@ -347,9 +346,7 @@ def test_the_ingest_workers_readings_reach_metrics(deploy, tmp_path, shares_dir)
     deployment = deploy(env, web_env=shared, worker_env=shared if shares_dir else {},
                         gunicorn_args=("-w", "2", "--preload"))
     assert request(deployment.url + "/api/v1/points", [{"value": 0.5}] * 3)[0] == 201  # a web worker's
-    deadline = time.monotonic() + 10
-    while (figures := deployment.scrape())[INGESTED] < 53 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    figures = wait_until(lambda: (now := deployment.scrape())[INGESTED] >= 53 and now, 10, "the worker's readings")
     assert figures[INGESTED] == 53
     assert figures['linewatch_store_next_seq{line="line-1"}'] == 53
     worker_files = list(metrics_dir.glob(f"counter_{deployment.worker.proc.pid}.db"))
