@@ -3,10 +3,14 @@
 Command-line flags win over this file (the Procfile passes ``--bind`` with ``$PORT``).
 Settings are read from the environment like the app's: LINEWATCH_LOG_FORMAT=json makes
 gunicorn's own lines JSON too (app/logs.py), GUNICORN_THREADS sets the thread count.
+It also sets up /metrics for several processes (prometheus_client's multiprocess mode):
+``PROMETHEUS_MULTIPROC_DIR``, as given or a fresh temporary directory per master.
 """
 
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -61,6 +65,40 @@ class LineWatchLogger(Logger):
 
 
 logger_class = LineWatchLogger
+
+
+# Every worker writes its counters into PROMETHEUS_MULTIPROC_DIR and /metrics on any worker sums
+# them (app/metrics.py).  prometheus_client picks its mode when imported, so the variable is set
+# here, as the file is read: before the workers, or the master with --preload, import it.  A
+# directory the user gave is used as it is and kept (an ingest worker on this host may share it:
+# README "Metrics"); otherwise the master makes its own and removes it when it exits.
+_METRICS_DIR_OWNER = "LINEWATCH_METRICS_DIR_OWNER"  # the pid of the master that made the directory
+
+
+def _set_metrics_dir() -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path and os.environ.get(_METRICS_DIR_OWNER) in (None, str(os.getpid())):  # the user's, or ours (on HUP)
+        os.makedirs(path, exist_ok=True)
+        return
+    path = tempfile.mkdtemp(prefix="linewatch-metrics-")  # also for a new master after USR2 (not the old one's)
+    os.environ.update({"PROMETHEUS_MULTIPROC_DIR": path, _METRICS_DIR_OWNER: str(os.getpid())})
+
+
+_set_metrics_dir()
+
+
+def child_exit(server, worker):
+    """prometheus_client's clean-up for an exited worker: its live gauges go (LineWatch computes its
+    gauges at scrape time, so there are none); its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this master made."""
+    if os.environ.get(_METRICS_DIR_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def on_starting(server):

@@ -19,6 +19,7 @@ from app.recorder import Recorder
 from app.sources import SourceHealth
 from app.sources.base import READY_STATES
 from app.store import StoreUnavailable
+from app.ingest.counts import ReadingCounters
 from app.readings import Readings
 from app.store.redis import control, inbox
 from app.store.redis.link import RedisLink
@@ -101,25 +102,24 @@ class WorkerSource:
 
 
 class WorkerIngestor:
-    """HTTP ingest in a web process: the readings go to the ingest worker, which judges, stores and
-    records them (app/store/redis/inbox.py); refusals are counted in Redis for every process to show."""
+    """HTTP ingest in a web process: the readings go to the ingest worker, which judges, stores,
+    records and counts them (app/store/redis/inbox.py); refusals are counted here and in Redis for
+    every process to show."""
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
-        self.accepted = 0
         self.rejected = 0
+        self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
 
     def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line."""
-        seqs = inbox.deliver(self.link, readings, RECORD_WAIT_S)
-        with self._lock:
-            self.accepted += len(readings)
-        return seqs
+        return inbox.deliver(self.link, readings, RECORD_WAIT_S)
 
     def count_rejected(self, n: int = 1) -> None:
         with self._lock:
             self.rejected += n
+        self.counters.rejected.inc(n)
         try:
             control.count_rejected(self.link, n)
         except StoreUnavailable:

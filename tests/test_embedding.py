@@ -173,9 +173,9 @@ def test_metrics_behind_the_proxy_count_ticks_viewers_and_the_feed(deployment):
                                   headers={"Content-Type": "application/json", "User-Agent": "metrics-probe"})
     before = scrape()
     urllib.request.urlopen(tick, timeout=5).read()
-    ingested = int(before["linewatch_points_ingested_total"])
-    after = wait_until(lambda: int((now := scrape())["linewatch_points_ingested_total"]) >= ingested + 5 and now, 10,
-                       "the feed's next 5 points in the metrics")
-    assert int(after["linewatch_ticks_total"]) == int(before["linewatch_ticks_total"]) + 1
-    assert int(after["linewatch_viewers"]) >= 1
-    assert after['linewatch_source_state{source="http",state="running"}'] == "1"
+    ingested = float(before["linewatch_readings_ingested_total"])
+    after = wait_until(lambda: float((now := scrape())["linewatch_readings_ingested_total"]) >= ingested + 5 and now,
+                       10, "the feed's next 5 points in the metrics")
+    assert float(after["linewatch_ticks_total"]) == float(before["linewatch_ticks_total"]) + 1
+    assert float(after["linewatch_viewers"]) >= 1
+    assert float(after['linewatch_source_state{source="http",state="running"}']) == 1

@@ -85,7 +85,7 @@ def declared_body_status(server, path: str, length: int) -> int:
 
 def ticks_total(server) -> int:
     text = fetch(server.url + PREFIX + "metrics")[2].decode()
-    return int(re.search(r"^linewatch_ticks_total (\d+)$", text, re.M).group(1))
+    return int(float(re.search(r"^linewatch_ticks_total (\S+)$", text, re.M).group(1)))
 
 
 def wait_streaming(page) -> None:
@@ -266,7 +266,7 @@ def test_api_health_and_security_headers_under_the_prefix(server):
     assert "Content-Security-Policy" not in headers and headers["X-Content-Type-Options"] == "nosniff"
     assert declared_body_status(server, PREFIX + CALLBACK_PATH, 2 << 20) == 413  # answered before the body is read
     metrics = fetch(server.url + PREFIX + "metrics")[2].decode()
-    assert "linewatch_store_up 1" in metrics and "linewatch_ready 1" in metrics
+    assert "linewatch_store_up 1.0" in metrics and "linewatch_ready 1.0" in metrics
     for path in ("/docs", "/openapi.json"):  # no OpenAPI pages (Swagger UI comes from a CDN): the dashboard
         status, headers, body = fetch(server.url + path)
         assert status == 200 and b"_dash-config" in body and b"swagger" not in body.lower()

@@ -1,7 +1,8 @@
 """One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
 line's detector (readings that carry no probability get its score), appends them with the
 alarms they raise to the line's store and, for senders that wait for an acknowledgement,
-records them before returning.  Validation lives in :mod:`app.readings`.
+records them before returning.  Validation lives in :mod:`app.readings`; the counters
+/metrics shows in :mod:`app.ingest.counts`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from app.alarms import AlarmDraft
 from app.detectors import LineDetector
+from app.ingest.counts import ReadingCounters
 from app.points import PointBatch
 from app.readings import Readings
 
@@ -32,6 +34,7 @@ class Ingestor:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
+        self.counters = ReadingCounters()
 
     def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
         """Append ``readings`` to their lines' stores; with ``durable`` they are on disk on return.
@@ -50,7 +53,8 @@ class Ingestor:
                 alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
                                      float(value[event.index - first]), event.message) for event in judged.events]
                 seqs[line] = self.stores.get(line).append(ts, value, judged.prob, alarms).tolist()
-            self.accepted += len(readings)
+                self.accepted += len(value)  # counted as each line's points are stored
+                self.counters.ingested.inc(len(value))
         if durable:
             self.recorder.ensure_recorded(seqs)
         return seqs
@@ -79,3 +83,4 @@ class Ingestor:
     def count_rejected(self, n: int = 1) -> None:
         with self._lock:
             self.rejected += n
+        self.counters.rejected.inc(n)

@@ -13,7 +13,10 @@ read).  It
 - records every line's stream into SQLite in ``LINEWATCH_DATA_DIR`` (points, alerts,
   alarms, retention), following the streams like any reader, and publishes the alerts (the
   alerts stream the web processes serve);
-- publishes a heartbeat with the source's health, which every page shows.
+- publishes a heartbeat with the source's health, which every page shows;
+- counts the readings for /metrics: into ``PROMETHEUS_MULTIPROC_DIR`` when it is set (the
+  gunicorn workers' directory, on their host), else published in Redis with the heartbeat
+  (app/ingest/counts.py).
 
 While Redis is unavailable the source's points wait in memory, up to
 ``INGEST_BUFFER_POINTS`` (app/store/redis/write_behind.py); beyond that the oldest are
@@ -36,6 +39,7 @@ import numpy as np
 
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
+from app.ingest.counts import publish as publish_counts
 from app.logs import setup_logging
 from app.points import PointBatch, Thresholds
 from app.recorder import ALERT_COLUMNS, Recorder, Retention
@@ -201,8 +205,11 @@ class DurableRecording:
 
 
 class IngestWorker:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, publish_counts: bool = True) -> None:
+        """``publish_counts``: the readings counters go to Redis (False: prometheus_client's directory has them)."""
         self.config = config
+        self.publish_counts = publish_counts
+        self.run = f"{socket.gethostname()}:{os.getpid()}:{time.time():.0f}"  # this run's field in the counts
         self.link = RedisLink.from_url(config.redis_url, name="linewatch-ingest")
         self.stores = RedisLineStores(self.link, config.capacity)
         self.buffer = BufferedLineStores(self.stores)
@@ -239,7 +246,8 @@ class IngestWorker:
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
         try:
-            withdraw_worker(self.link)
+            self._publish_counts()  # the last figures
+            withdraw_worker(self.link)  # pages say "no ingest worker" at once
         except StoreUnavailable:
             pass
 
@@ -297,6 +305,11 @@ class IngestWorker:
             "state": health.state, "message": health.message, "kind": self.config.source,
             "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
             "dropped": self.buffer.dropped, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+        self._publish_counts()
+
+    def _publish_counts(self) -> None:
+        if self.publish_counts:
+            publish_counts(self.link, self.run, self.ingestor.accepted, self.ingestor.rejected)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    worker = IngestWorker(config)
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        os.makedirs(metrics_dir, exist_ok=True)  # prometheus_client writes the counters there
+    worker = IngestWorker(config, publish_counts=not metrics_dir)
     worker.start()
     log.info("ingest worker: %s source, Redis at %s, history in %s", config.source, worker.link.where,
              worker.recorder.path)
