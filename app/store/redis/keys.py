@@ -18,6 +18,8 @@ database for another deployment).
 ``inbox``           list of HTTP ingest requests waiting for the ingest worker (JSON, with a token)
 ``answer:<token>``  the worker's answer to one request (JSON, short TTL)
 ``spc``             hash line -> "centre,lcl,ucl": SPC control lines of the lines that have SPC rules
+``counts:<name>``   hash worker run -> that run's total of a readings counter (app/ingest/counts.py)
+``viewers``         sorted set: viewer key hash -> last tick time (app/viewers.py)
 ==================  ===========================================================================
 """
 
