@@ -111,7 +111,7 @@ def create_api(runtime) -> Blueprint:
         if not items:
             return _error(400, "no points in the request")
         try:
-            readings = validate_points(items, time.time())
+            readings = validate_points(items, time.time(), runtime.config.retention_days)
         except InvalidPoint as exc:
             runtime.ingestor.count_rejected(len(items))
             return jsonify(exc.to_dict()), 400

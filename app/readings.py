@@ -52,7 +52,7 @@ def _number(raw, index: int, field: str) -> float:
     return value
 
 
-def _timestamp(raw, index: int, now: float) -> float:
+def _timestamp(raw, index: int, now: float, retention_days: float | None) -> float:
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw)
@@ -65,10 +65,14 @@ def _timestamp(raw, index: int, now: float) -> float:
         raise InvalidPoint(index, "ts", "must be after 1970")
     if ts > now + MAX_FUTURE_S:
         raise InvalidPoint(index, "ts", f"is more than {MAX_FUTURE_S:.0f} s in the future")
+    if retention_days is not None and ts < now - retention_days * 86400:
+        raise InvalidPoint(index, "ts", f"is older than the retention of {retention_days:g} days "
+                                        "(LINEWATCH_RETENTION_DAYS): it would be deleted at once")
     return ts
 
 
-def validate_point(item, index: int, now: float) -> tuple[float, float, float, str]:
+def validate_point(item, index: int, now: float, retention_days: float | None = None
+                   ) -> tuple[float, float, float, str]:
     if not isinstance(item, dict):
         raise InvalidPoint(index, "point", f"must be an object, not {type(item).__name__}")
     unknown = sorted(set(item) - set(FIELDS))
@@ -82,16 +86,19 @@ def validate_point(item, index: int, now: float) -> tuple[float, float, float, s
         prob = _number(item["defect_prob"], index, "defect_prob")
         if not 0.0 <= prob <= 1.0:
             raise InvalidPoint(index, "defect_prob", "must be between 0 and 1")
-    ts = now if item.get("ts") is None else _timestamp(item["ts"], index, now)
+    ts = now if item.get("ts") is None else _timestamp(item["ts"], index, now, retention_days)
     line = item.get("line", DEFAULT_LINE)
     if not isinstance(line, str) or not LINE_ID.match(line):
         raise InvalidPoint(index, "line", "must be 1-64 letters, digits or _.:- (starting with a letter or digit)")
     return ts, value, prob, line
 
 
-def validate_points(items: Sequence, now: float) -> Readings:
-    """Columns for ``items`` (decoded JSON objects); the first invalid one raises."""
-    rows = [validate_point(item, index, now) for index, item in enumerate(items)]
+def validate_points(items: Sequence, now: float, retention_days: float | None = None) -> Readings:
+    """Columns for ``items`` (decoded JSON objects); the first invalid one raises.
+
+    With ``retention_days``, a time older than the history keeps is invalid.
+    """
+    rows = [validate_point(item, index, now, retention_days) for index, item in enumerate(items)]
     if not rows:
         return Readings(np.empty(0), np.empty(0), np.empty(0), [])
     ts, value, prob, line = zip(*rows)

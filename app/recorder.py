@@ -89,6 +89,8 @@ class Recorder:
         self.interval = interval
         self.retention = retention
         self.cursors: dict[str, int] = {}
+        self.missed: dict[str, int] = {}  # per line: points overwritten in the store before being recorded
+        self._behind: set[str] = set()  # lines whose last flush found such a gap (logged once per episode)
         self._schema_ready = False
         self._writer: sqlite3.Connection | None = None  # kept open: a flush a second is cheap
         self._flush_lock = threading.Lock()
@@ -147,9 +149,7 @@ class Recorder:
                 cursor = self.cursors.get(line, -1)
                 batch = store.since(cursor)
                 if len(batch):
-                    if cursor >= 0 and int(batch.seq[0]) != cursor + 1:
-                        log.warning("recorder fell behind on %s: %d points were overwritten before being recorded",
-                                    line, int(batch.seq[0]) - cursor - 1)
+                    self._note_gap(line, int(batch.seq[0]) - cursor - 1)
                     pending.append((line, batch))
                     alarms += store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))  # visible with the points
             if not pending:
@@ -164,6 +164,30 @@ class Recorder:
             for line, batch in pending:
                 self.cursors[line] = int(batch.seq[-1])
             return sum(len(batch) for _, batch in pending)
+
+    def make_room(self, line: str, store, n: int) -> None:
+        """Record the line's pending points now if appending ``n`` more would overwrite some of them.
+
+        The ingest path calls this before each append (``n`` at most the store's capacity), so
+        the ring buffer never drops a point the recorder has not written: the writer waits.
+        """
+        if store.stats().next_seq + n - store.capacity > self.cursors.get(line, -1) + 1:
+            self.flush()
+
+    def _note_gap(self, line: str, missed: int) -> None:
+        """Count points the store dropped before they were recorded; warn once per episode."""
+        if missed <= 0:
+            self._behind.discard(line)
+            return
+        self.missed[line] = self.missed.get(line, 0) + missed
+        if line not in self._behind:
+            self._behind.add(line)
+            log.warning("recorder fell behind on %s: %d points were overwritten before being recorded "
+                        "(%d so far)", line, missed, self.missed[line])
+
+    def health(self) -> dict:
+        """The /readyz detail of the history: where it is and, per line, the points it never recorded."""
+        return {"path": str(self.path), "missed": dict(self.missed), "behind": sorted(self._behind)}
 
     def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:
         db.executemany(

@@ -165,4 +165,5 @@ class LocalRuntime:
                        "accepted": self.ingestor.accepted, "rejected": self.ingestor.rejected},
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
                       "rate": round(stats.rate, 2)},
+            "history": self.recorder.health(),
         }

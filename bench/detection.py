@@ -78,11 +78,15 @@ def in_process_rate(total: int) -> float:
     """Readings per second through ``Ingestor.ingest`` (detection on, memory store), batches of 100."""
     from app.config import Config
     from app.ingest import Ingestor
+    from app.points import Thresholds
     from app.readings import Readings
+    from app.recorder import Recorder
     from app.store import LineStores
 
     config = Config()
-    ingestor = Ingestor(LineStores(total), recorder=None, detector_for=config.detector_for)
+    stores = LineStores(total)  # room for every reading: the recorder's back-pressure check runs, never writes
+    recorder = Recorder(Path(tempfile.gettempdir()), stores, Thresholds(0.5, 0.5))
+    ingestor = Ingestor(stores, recorder, detector_for=config.detector_for)
     rng = np.random.default_rng(0)
     ts = 1.7e9 + np.arange(total) * 300.0
     values = 80 + np.cumsum(rng.normal(0, 0.1, total))

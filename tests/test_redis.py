@@ -540,7 +540,7 @@ def test_detection_runs_once_per_line_in_the_ingest_worker_whichever_web_worker_
 
     values = 85 + np.random.default_rng(11).normal(0, 0.4, 600)
     values[450] = 110.0
-    ts = 1.4e9 + 300 * np.arange(600)
+    ts = time.time() - 3 * 86400 + 300 * np.arange(600)  # within the 30-day retention
 
     def post(points: list[dict]) -> dict:
         request = urllib.request.Request(deployment.url + "/api/v1/points", data=json.dumps(points).encode(),

@@ -3,6 +3,7 @@ import numpy as np
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, PointBatch, Thresholds, anomaly_mask
+from app.recorder import Recorder
 from app.sources.simulator import BASELINE, SimulatorSource
 from app.store import LineStores
 
@@ -14,24 +15,24 @@ def test_an_anomaly_is_above_both_thresholds_value_in_its_unit():
     assert anomaly_mask(batch, Thresholds(0.5, 0.55)).tolist() == [True, False, False, False]
 
 
-def simulate(seconds, rate=5.0, seed=3):
-    stores = LineStores(100_000)
+def simulate(tmp_path, seconds, rate=5.0, seed=3):
+    stores = LineStores(100_000)  # room for every point: the recorder never needs to write
     clock = [1_000_000.0]
-    source = SimulatorSource(Ingestor(stores, recorder=None), rate=rate, seed=seed, clock=lambda: clock[0])
+    source = SimulatorSource(Ingestor(stores, Recorder(tmp_path, stores, Thresholds(0.5, 0.5))), rate=rate, seed=seed, clock=lambda: clock[0])
     for _ in range(int(seconds * rate)):
         clock[0] += 1 / rate
         source.step()
     return stores.get(DEFAULT_LINE).since(-1)
 
 
-def test_simulator_streams_at_its_rate_with_real_timestamps():
-    batch = simulate(60)
+def test_simulator_streams_at_its_rate_with_real_timestamps(tmp_path):
+    batch = simulate(tmp_path, 60)
     assert 295 <= len(batch) <= 300
     assert np.allclose(np.diff(batch.ts), 0.2)
 
 
-def test_simulator_has_noise_drift_and_defect_bursts_not_uniform_noise():
-    batch = simulate(1200)
+def test_simulator_has_noise_drift_and_defect_bursts_not_uniform_noise(tmp_path):
+    batch = simulate(tmp_path, 1200)
     anomalies = anomaly_mask(batch, Thresholds(0.5, 0.5))
     assert 0.02 < anomalies.mean() < 0.2  # defects are rare ...
     starts = np.flatnonzero(np.diff(anomalies.astype(int)) == 1)
@@ -41,10 +42,10 @@ def test_simulator_has_noise_drift_and_defect_bursts_not_uniform_noise():
     assert np.median(batch.prob) < 0.05  # the model is sure of ordinary readings, not uniform noise
 
 
-def test_simulated_scratch_bursts_raise_threshold_alarms_one_per_episode():
+def test_simulated_scratch_bursts_raise_threshold_alarms_one_per_episode(tmp_path):
     stores = LineStores(100_000)
     clock = [1_000_000.0]
-    ingestor = Ingestor(stores, recorder=None, detector_for=Config().detector_for)  # the product's thresholds
+    ingestor = Ingestor(stores, Recorder(tmp_path, stores, Thresholds(0.5, 0.5)), detector_for=Config().detector_for)  # the product's thresholds
     source = SimulatorSource(ingestor, rate=5.0, seed=4, clock=lambda: clock[0])
     for _ in range(6000):  # 20 minutes
         clock[0] += 0.2

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-MODULES = sorted(TESTS.glob("test_*.py"))
+MODULES = sorted(TESTS.rglob("test_*.py"))  # tests/faults too
 
 # what starts a server process / a browser, as names a test module uses
 SERVER_NAMES = {"start_server", "ServerProcess"}

@@ -1,6 +1,7 @@
 """One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
 line's detector (readings that carry no probability get its score), appends them with the
-alarms they raise to the line's store and, for senders that wait for an acknowledgement,
+alarms they raise to the line's store (never overwriting points the recorder has not written
+yet: it records them first, so a fast source slows down instead of losing readings) and, for senders that wait for an acknowledgement,
 records them before returning.  Validation lives in :mod:`app.readings`; the counters
 /metrics shows in :mod:`app.ingest.counts`.
 """
@@ -46,18 +47,28 @@ class Ingestor:
         with self._lock:  # one detector state and one append order per line
             for line in dict.fromkeys(readings.line):
                 mask = lines == line
-                ts, value = readings.ts[mask], readings.value[mask]
-                detector = self.detector(line)
-                first = detector.seen
-                judged = detector.process(ts, value, readings.prob[mask])
-                alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
-                                     float(value[event.index - first]), event.message) for event in judged.events]
-                seqs[line] = self.stores.get(line).append(ts, value, judged.prob, alarms).tolist()
-                self.accepted += len(value)  # counted as each line's points are stored
-                self.counters.ingested.inc(len(value))
+                store = self.stores.get(line)
+                ts, value, prob = readings.ts[mask], readings.value[mask], readings.prob[mask]
+                ids = seqs[line] = []
+                for start in range(0, len(ts), store.capacity):  # never more than the store holds at once
+                    part = slice(start, start + store.capacity)
+                    ids += self._store(line, store, ts[part], value[part], prob[part])
         if durable:
             self.recorder.ensure_recorded(seqs)
         return seqs
+
+    def _store(self, line: str, store, ts: np.ndarray, value: np.ndarray, prob: np.ndarray) -> list[int]:
+        """Judge one line's readings and append them with their alarms, once the recorder has room."""
+        detector = self.detector(line)
+        first = detector.seen
+        judged = detector.process(ts, value, prob)
+        alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
+                             float(value[event.index - first]), event.message) for event in judged.events]
+        self.recorder.make_room(line, store, len(value))
+        ids = store.append(ts, value, judged.prob, alarms).tolist()
+        self.accepted += len(value)  # counted as each line's points are stored
+        self.counters.ingested.inc(len(value))
+        return ids
 
     def detector(self, line: str) -> LineDetector:
         """The line's detector (made on first use)."""

@@ -197,6 +197,10 @@ class DurableRecording:
         self.recorder = recorder
         self.path = recorder.path
 
+    def make_room(self, line: str, store, n: int) -> None:
+        """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
+        (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
+
     def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
         """Send and record everything waiting (an append held back by an outage has no ids yet)."""
         if not self.buffer.drain():
