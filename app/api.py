@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
-from app.recorder import alerts_csv
+from app.recorder import HistoryUnavailable, alerts_csv
 from app.store import StoreUnavailable
 
 MAX_LIMIT = 10_000
@@ -85,6 +85,11 @@ def create_api(runtime) -> Blueprint:
     def store_unavailable(exc):
         """Redis away (STORE=redis): a short answer, no stack trace; the store logs the outage once."""
         return jsonify(error=f"store unavailable: {exc}"), 503, {"Retry-After": "1"}
+
+    @api.errorhandler(HistoryUnavailable)
+    def history_unavailable(exc):
+        """The data dir refuses writes (full, read-only, broken): nothing was stored; retry later."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
 
     @api.get("/healthz")
     def healthz():

@@ -9,7 +9,9 @@ when they were recorded.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from app.alarms import ALARM_FIELDS, RaisedAlarm
+from app.config import ConfigError
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
@@ -60,8 +63,19 @@ CREATE TABLE IF NOT EXISTS alarms (
 CREATE INDEX IF NOT EXISTS alarms_line_seq ON alarms (line, seq);
 CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
 """
+PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
+         "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
+LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
 RETENTION_CHUNK = 5000
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history cannot be written now (disk full, read-only, broken file); one short line why."""
+
+
+class DataDirUnusable(ConfigError):
+    """LINEWATCH_DATA_DIR cannot hold the history at start-up; the message names it and the cause."""
 
 
 class Retention(NamedTuple):
@@ -89,6 +103,7 @@ class Recorder:
         self.interval = interval
         self.retention = retention
         self.cursors: dict[str, int] = {}
+        self.problem = ""  # why the last write failed, until one succeeds ("" while the history is writable)
         self.missed: dict[str, int] = {}  # per line: points overwritten in the store before being recorded
         self._behind: set[str] = set()  # lines whose last flush found such a gap (logged once per episode)
         self._schema_ready = False
@@ -137,23 +152,66 @@ class Recorder:
                 restored += len(seq) - start
         return restored
 
+    def check(self) -> None:
+        """Prove at start-up that the data dir can hold the history (created, opened, written to);
+        DataDirUnusable names LINEWATCH_DATA_DIR and the cause."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path.parent):  # the OS's reason first (read-only, permissions)
+                pass
+            with self.connect() as db:
+                for statement in PROBE:
+                    db.execute(statement)
+        except (sqlite3.Error, OSError) as exc:
+            raise DataDirUnusable(f"LINEWATCH_DATA_DIR={self.path.parent} cannot hold the history "
+                                  f"({self.path.name}): {_cause(exc)}") from None
+
+    def write_ahead(self, planned) -> None:
+        """Write readings before they are appended, with everything pending, in one transaction.
+
+        ``planned``: for each line, an object with ``line``, ``store``, ``ts``, ``value``,
+        ``prob`` and ``alarms`` (drafts); their ids are those the line's store gives next (the
+        caller appends them next, holding the only append lock).  Raises HistoryUnavailable
+        when the disk refuses: then nothing is written, so nothing may be appended.
+        """
+        with self._flush_lock:
+            pending, alarms = self._pending()
+            for part in planned:
+                first = part.store.stats().next_seq
+                pending.append((part.line, PointBatch(np.arange(first, first + len(part.ts), dtype=np.int64),
+                                                      part.ts, part.value, part.prob)))
+                alarms += [draft.raised(first) for draft in part.alarms]
+            self._commit(pending, alarms)
+
     def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
-        """Return once the points with these ids (per line) are on disk: this thread records them now."""
-        self.flush()
+        """Nothing left to do: ``write_ahead`` put these points on disk before they were appended."""
 
     def flush(self) -> int:
-        """Record everything the stores received since the last flush; return the count."""
+        """Record everything the stores received since the last flush; return the count.
+
+        While the history is unwritable, each call tries a small write, so it recovers by itself.
+        """
         with self._flush_lock:
-            pending, alarms = [], []
-            for line, store in self.stores.items():
-                cursor = self.cursors.get(line, -1)
-                batch = store.since(cursor)
-                if len(batch):
-                    self._note_gap(line, int(batch.seq[0]) - cursor - 1)
-                    pending.append((line, batch))
-                    alarms += store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))  # visible with the points
-            if not pending:
-                return 0
+            pending, alarms = self._pending()
+            if pending or self.problem:
+                self._commit(pending, alarms)
+            return sum(len(batch) for _, batch in pending)
+
+    def _pending(self) -> tuple[list[tuple[str, PointBatch]], list[RaisedAlarm]]:
+        """What the stores hold after each line's cursor, with those points' alarms."""
+        pending, alarms = [], []
+        for line, store in self.stores.items():
+            cursor = self.cursors.get(line, -1)
+            batch = store.since(cursor)
+            if len(batch):
+                self._note_gap(line, int(batch.seq[0]) - cursor - 1)
+                pending.append((line, batch))
+                alarms += store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))  # visible with the points
+        return pending, alarms
+
+    def _commit(self, pending: list[tuple[str, PointBatch]], alarms: list[RaisedAlarm]) -> None:
+        """Write points and alarms in one transaction and move the cursors; HistoryUnavailable if it fails."""
+        try:
             if self._writer is None:
                 self._writer = self._open()
             with self._writer as db:
@@ -161,15 +219,43 @@ class Recorder:
                     self._write(db, line, batch)
                 db.executemany(f"INSERT OR IGNORE INTO alarms ({', '.join(ALARM_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                alarms)
-            for line, batch in pending:
-                self.cursors[line] = int(batch.seq[-1])
-            return sum(len(batch) for _, batch in pending)
+                if self.problem:
+                    for statement in PROBE:
+                        db.execute(statement)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+        if self.problem:
+            log.warning("history in %s is writable again", self.path)
+            self.problem = ""
+        for line, batch in pending:
+            self.cursors[line] = int(batch.seq[-1])
+
+    def _describe(self, exc: Exception) -> str:
+        """The error as one line, saying so when the data dir's filesystem is full (SQLite may only
+        say "disk I/O error")."""
+        try:
+            full = shutil.disk_usage(self.path.parent).free < LOW_SPACE_BYTES
+        except OSError:
+            full = False
+        return f"{_cause(exc)}; no space left in {self.path.parent}" if full else _cause(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """Remember why writing failed (logged when it starts), drop the connection, raise HistoryUnavailable."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None  # the next try opens afresh (the file may have been replaced or repaired)
+        problem = self._describe(exc)
+        if not self.problem:
+            log.error("cannot write the history to %s: %s; ingest is refused until it can", self.path, problem)
+        self.problem = problem
+        raise HistoryUnavailable(f"history not writable: {problem}") from None
 
     def make_room(self, line: str, store, n: int) -> None:
-        """Record the line's pending points now if appending ``n`` more would overwrite some of them.
+        """Record the pending points now if appending ``n`` (at most the capacity) more to the line
+        would overwrite some of them; HistoryUnavailable if that fails.
 
-        The ingest path calls this before each append (``n`` at most the store's capacity), so
-        the ring buffer never drops a point the recorder has not written: the writer waits.
+        The ingest path calls this before an append, so the ring buffer never drops a point the
+        recorder has not written: the writer waits for the disk instead.
         """
         if store.stats().next_seq + n - store.capacity > self.cursors.get(line, -1) + 1:
             self.flush()
@@ -186,8 +272,10 @@ class Recorder:
                         "(%d so far)", line, missed, self.missed[line])
 
     def health(self) -> dict:
-        """The /readyz detail of the history: where it is and, per line, the points it never recorded."""
-        return {"path": str(self.path), "missed": dict(self.missed), "behind": sorted(self._behind)}
+        """The /readyz detail of the history: where it is, whether it is writable (and why not)
+        and, per line, the points it never recorded."""
+        state = {"state": "unwritable", "message": self.problem} if self.problem else {"state": "ok"}
+        return {"path": str(self.path), **state, "missed": dict(self.missed), "behind": sorted(self._behind)}
 
     def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:
         db.executemany(
@@ -271,7 +359,10 @@ class Recorder:
         self._stop.set()
         if self._thread:
             self._thread.join(10)
-        self.flush()
+        try:
+            self.flush()
+        except HistoryUnavailable:
+            log.error("stopping with points not recorded: %s", self.problem)
         with self._flush_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -287,8 +378,15 @@ class Recorder:
                     deleted = self.enforce_retention(time.time())
                     if deleted:
                         log.info("retention removed %d old rows", deleted)
+            except HistoryUnavailable:
+                pass  # logged when it began; the next round tries again
             except Exception:  # the thread must outlive any failure; the next round retries
                 log.exception("recording to %s failed; will retry", self.path)
+
+
+def _cause(exc: Exception) -> str:
+    """An OS or SQLite error as one short line (e.g. "database or disk is full")."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def alerts_csv(alerts: list[dict]) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import Recorder, Retention
+from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
 from app.sources.base import READY_STATES
 from app.store import LineStores, Store
@@ -78,8 +78,15 @@ def check_gunicorn_workers(config: Config) -> None:
     try:
         refuse_memory_store_with_workers(config, workers)
     except SystemExit as exc:
-        print(exc.code, file=sys.stderr, flush=True)
-        raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
+        stop_gunicorn_boot(exc.code)
+
+
+def stop_gunicorn_boot(message: str) -> None:
+    """Under gunicorn, print ``message`` and exit with the worker-boot error (the master stops); else return."""
+    if gunicorn_workers() is None:
+        return
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(GUNICORN_WORKER_BOOT_ERROR) from None
 
 
 class Runtime(Protocol):
@@ -106,13 +113,23 @@ class Runtime(Protocol):
 
 
 def make_runtime(config: Config) -> Runtime:
-    """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker)."""
+    """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
+
+    With ``STORE=memory`` the data dir must hold the history: if not, DataDirUnusable (a
+    ConfigError: ``python -m app`` exits 2 with one line; under gunicorn the worker-boot error).
+    """
     check_gunicorn_workers(config)
     if config.store == "redis":
         from app.shared_runtime import SharedRuntime
 
         return SharedRuntime(config)
-    return LocalRuntime(config)
+    runtime = LocalRuntime(config)
+    try:
+        runtime.recorder.check()
+    except DataDirUnusable as exc:
+        stop_gunicorn_boot(f"linewatch: {exc}")
+        raise
+    return runtime
 
 
 class LocalRuntime:
@@ -154,13 +171,13 @@ class LocalRuntime:
         self._started_pid = None
 
     def source_status(self) -> SourceHealth:
-        return self.source.health()._replace(rejected=self.ingestor.rejected)
+        return self.source.health()._replace(rejected=self.ingestor.rejected, history=self.recorder.problem)
 
     def readiness(self) -> dict:
         health = self.source.health()
         stats = self.store.stats()
         return {
-            "ready": self._started_pid == os.getpid() and health.state in READY_STATES,
+            "ready": self._started_pid == os.getpid() and health.state in READY_STATES and not self.recorder.problem,
             "source": {"kind": self.config.source, "state": health.state, "message": health.message,
                        "accepted": self.ingestor.accepted, "rejected": self.ingestor.rejected},
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,

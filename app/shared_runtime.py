@@ -65,7 +65,9 @@ class SharedRuntime:
         store.update(state="ok", points=stats.count, next_seq=stats.next_seq, rate=round(stats.rate, 2))
         if gaps:
             store["gaps"] = gaps
-        return {"ready": health.state in READY_STATES, "source": source, "store": store}
+        history = {"state": "unwritable", "message": health.history} if health.history else {"state": "ok"}
+        return {"ready": health.state in READY_STATES and not health.history, "source": source, "store": store,
+                "history": history}
 
 
 class WorkerSource:
@@ -96,7 +98,7 @@ class WorkerSource:
                                   web_rejected)
         else:
             health = SourceHealth(fields.get("state", "error"), fields.get("message", ""),
-                                  int(fields.get("rejected", 0)) + web_rejected)
+                                  int(fields.get("rejected", 0)) + web_rejected, fields.get("history", ""))
         self._cached = (now, health)
         return health
 

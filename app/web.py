@@ -42,8 +42,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     if websocket and server is not None:
         raise ValueError("LINEWATCH_TRANSPORT=websocket serves LineWatch as an ASGI app (app.asgi:application), "
                          "not on an existing Flask app: mount it beside the portal under its URL prefix")
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = make_runtime(config)
+    runtime = make_runtime(config)  # with STORE=memory it makes the data dir and checks it
     app = dash.Dash(
         __name__,
         title="LineWatch",

@@ -22,7 +22,7 @@
   function newWindowState() {
     return {at: null, cursor: null, window: 0, seq: [], ts: [], x: [], value: [], prob: [],
             alarms: [], spc: null, rate: 0, source: "starting", message: "", rejected: 0, error: "",
-            store: "ok", lastTickAt: null, lastNewAt: null, chartCursor: null, chartSpc: null,
+            store: "ok", history: "", lastTickAt: null, lastNewAt: null, chartCursor: null, chartSpc: null,
             tableCursor: null, tableIds: [], rangeCursor: null};
   }
 
@@ -66,6 +66,7 @@
     state.lastTickAt = nowMs;
     state.error = tick.error || "";
     state.store = tick.store || "ok";
+    state.history = tick.history || "";  // why the history cannot be written; "" while it can
     if (tick.error) {
       return;
     }
@@ -372,6 +373,9 @@
     if (state.store === "unavailable") {
       return "unavailable";
     }
+    if (state.history) {
+      return "history";
+    }
     if (state.source === "error" || state.source === "reconnecting") {
       return state.source;
     }
@@ -436,6 +440,9 @@
   function errorText(state, labels, clientError) {
     if (!clientError && state.store === "unavailable") {
       return labels.error_prefix + ": " + labels.status_unavailable + " — " + state.error;
+    }
+    if (!clientError && state.history) {
+      return labels.error_prefix + ": " + labels.status_history + " — " + state.history;
     }
     const message = clientError || state.error || (state.source === "error" ? state.message : "");
     return message ? labels.error_prefix + ": " + message : "";

@@ -27,7 +27,8 @@ def build_tick(store: Store, cursor: int | None, window: int, reset: bool, healt
 
     Every tick crosses the wire, so it stays lean: sequence ids are contiguous and travel
     as ``first`` (the id of ``ts[0]``); ``reset`` and ``window`` come only with a reset,
-    ``source`` only when it is not running, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
+    ``source`` only when it is not running, ``history`` (why it cannot be written) only when it
+cannot, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
     there are some.
     """
     stats = store.stats()
@@ -59,6 +60,8 @@ def build_tick(store: Store, cursor: int | None, window: int, reset: bool, healt
         payload["message"] = health.message
     if health.rejected:
         payload["rejected"] = health.rejected
+    if health.history:
+        payload["history"] = health.history
     return payload
 
 

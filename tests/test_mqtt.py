@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from app.config import Config
+from app.recorder import HistoryUnavailable
 from app.runtime import Runtime, make_runtime
 from tests.helpers.brokers import Broker, password_file, tls_files
 from tests.helpers.waiting import wait_until
@@ -211,26 +212,27 @@ def test_points_without_probability_are_scored_and_a_list_stores_each_point(runt
     assert listed.ts[:2].tolist() == [1767323045.0, 1767323046.5]
 
 
-def test_while_the_disk_fails_nothing_is_acknowledged_and_the_source_shows_an_error(runtime, publisher):
-    flush, disk_full = runtime.recorder.flush, threading.Event()
+def test_while_the_disk_fails_nothing_is_stored_or_acknowledged_and_the_source_shows_an_error(runtime, publisher):
+    write_ahead, disk_full = runtime.recorder.write_ahead, threading.Event()
 
-    def failing_flush():
+    def failing_write(planned):
         if disk_full.is_set():
-            raise OSError("disk full")
-        return flush()
+            raise HistoryUnavailable("history not writable: disk full")
+        return write_ahead(planned)
 
-    runtime.recorder.flush = failing_flush
+    runtime.recorder.write_ahead = failing_write
     disk_full.set()
     publisher.publish([{"value": 1}])
     health = wait_for_state(runtime, "error")
-    assert "disk full" in health.message and recorded(runtime.recorder.path) == []
+    assert "disk full" in health.message and recorded(runtime.recorder.path) == [] and stored(runtime) == []
     runtime.source.stop()
     runtime.source.start()  # the broker still holds the message, unacknowledged, and sends it again
-    wait_until(lambda: stored(runtime) == [1, 1], message="the message again (at least once)")
+    wait_for_state(runtime, "error")
     disk_full.clear()
     wait_until(lambda: runtime.source.health().state == "running", message="the recovery")
+    assert stored(runtime) == [1]  # stored once: the failed tries stored nothing
     publisher.publish([{"value": 2}])
-    wait_until(lambda: recorded(runtime.recorder.path) == [1, 1, 2], message="the points on disk")
+    wait_until(lambda: recorded(runtime.recorder.path) == [1, 2], message="the points on disk")
 
 
 def test_the_initial_connection_failure_is_an_error_and_is_retried(tmp_path):

@@ -1,15 +1,15 @@
 """One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
 line's detector (readings that carry no probability get its score), appends them with the
 alarms they raise to the line's store (never overwriting points the recorder has not written
-yet: it records them first, so a fast source slows down instead of losing readings) and, for senders that wait for an acknowledgement,
-records them before returning.  Validation lives in :mod:`app.readings`; the counters
+yet: it records them first, so a fast source slows down instead of losing readings); for senders
+that wait for an acknowledgement, the readings are on disk before they are stored.  Validation lives in :mod:`app.readings`; the counters
 /metrics shows in :mod:`app.ingest.counts`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -18,6 +18,17 @@ from app.detectors import LineDetector
 from app.ingest.counts import ReadingCounters
 from app.points import PointBatch
 from app.readings import Readings
+
+
+class Judged(NamedTuple):
+    """One line's share of a request, judged by its detector and not yet stored."""
+
+    line: str
+    store: object  # the line's store
+    ts: np.ndarray
+    value: np.ndarray
+    prob: np.ndarray
+    alarms: list[AlarmDraft]
 
 
 class Ingestor:
@@ -38,36 +49,41 @@ class Ingestor:
         self.counters = ReadingCounters()
 
     def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
-        """Append ``readings`` to their lines' stores; with ``durable`` they are on disk on return.
+        """Append ``readings`` to their lines' stores, all or none; with ``durable`` they are on disk on return.
 
-        Returns the sequence ids given to each line's points.
+        Readings are written before they are appended when durable, or when a line gets more
+        than its store holds; otherwise the recorder first writes what the append would
+        overwrite.  When the history cannot be written, HistoryUnavailable (app/recorder.py) is
+        raised and nothing is stored.  Returns the sequence ids given to each line's points.
         """
         lines = np.array(readings.line, dtype=object)
-        seqs: dict[str, list[int]] = {}
         with self._lock:  # one detector state and one append order per line
-            for line in dict.fromkeys(readings.line):
-                mask = lines == line
-                store = self.stores.get(line)
-                ts, value, prob = readings.ts[mask], readings.value[mask], readings.prob[mask]
-                ids = seqs[line] = []
-                for start in range(0, len(ts), store.capacity):  # never more than the store holds at once
-                    part = slice(start, start + store.capacity)
-                    ids += self._store(line, store, ts[part], value[part], prob[part])
+            judged = [self._judge(line, readings, lines == line) for line in dict.fromkeys(readings.line)]
+            if durable or any(len(part.ts) > part.store.capacity for part in judged):
+                self.recorder.write_ahead(judged)
+            else:
+                for part in judged:
+                    self.recorder.make_room(part.line, part.store, len(part.ts))
+            seqs = {part.line: self._append(part) for part in judged}
         if durable:
             self.recorder.ensure_recorded(seqs)
         return seqs
 
-    def _store(self, line: str, store, ts: np.ndarray, value: np.ndarray, prob: np.ndarray) -> list[int]:
-        """Judge one line's readings and append them with their alarms, once the recorder has room."""
+    def _judge(self, line: str, readings: Readings, mask: np.ndarray) -> Judged:
+        """One line's readings with the probabilities and alarm drafts its detector gives them."""
+        ts, value = readings.ts[mask], readings.value[mask]
         detector = self.detector(line)
         first = detector.seen
-        judged = detector.process(ts, value, prob)
+        judged = detector.process(ts, value, readings.prob[mask])
         alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
                              float(value[event.index - first]), event.message) for event in judged.events]
-        self.recorder.make_room(line, store, len(value))
-        ids = store.append(ts, value, judged.prob, alarms).tolist()
-        self.accepted += len(value)  # counted as each line's points are stored
-        self.counters.ingested.inc(len(value))
+        return Judged(line, self.stores.get(line), ts, value, judged.prob, alarms)
+
+    def _append(self, part: Judged) -> list[int]:
+        """Append one line's judged readings with their alarms; their ids."""
+        ids = part.store.append(part.ts, part.value, part.prob, part.alarms).tolist()
+        self.accepted += len(ids)  # counted as each line's points are stored
+        self.counters.ingested.inc(len(ids))
         return ids
 
     def detector(self, line: str) -> LineDetector:

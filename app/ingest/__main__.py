@@ -42,7 +42,7 @@ from app.ingest import Ingestor
 from app.ingest.counts import publish as publish_counts
 from app.logs import setup_logging
 from app.points import PointBatch, Thresholds
-from app.recorder import ALERT_COLUMNS, Recorder, Retention
+from app.recorder import ALERT_COLUMNS, DataDirUnusable, HistoryUnavailable, Recorder, Retention
 from app.sources import make_source
 from app.store import StoreUnavailable
 from app.store.redis import inbox
@@ -201,6 +201,12 @@ class DurableRecording:
         """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
         (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
 
+    def write_ahead(self, planned) -> None:
+        """Refuse (HistoryUnavailable, nothing appended) while the history is known to be unwritable;
+        Redis gives the ids, so the points are recorded after the append (``ensure_recorded``)."""
+        if self.recorder.problem:
+            raise HistoryUnavailable(f"history not writable: {self.recorder.problem}")
+
     def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
         """Send and record everything waiting (an append held back by an outage has no ids yet)."""
         if not self.buffer.drain():
@@ -229,8 +235,8 @@ class IngestWorker:
         self._filled = False  # the first round adopts (or fills) what Redis holds
 
     def start(self) -> None:
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.recorder.load_cursors()  # fails here, visibly, if the data dir is unusable
+        self.recorder.check()  # DataDirUnusable: main() stops with one line
+        self.recorder.load_cursors()
         self._supervise_once()  # fill Redis first when it answers; if not, the source's points wait
         self.recorder.start()
         self.source.start()
@@ -293,7 +299,7 @@ class IngestWorker:
             for token, readings in requests:
                 try:
                     answer = {"seqs": self.ingestor.ingest(readings, durable=True)}
-                except StoreUnavailable as exc:
+                except (StoreUnavailable, HistoryUnavailable) as exc:
                     answer = {"error": str(exc)}
                 except Exception as exc:  # answer the client; the worker keeps serving
                     log.exception("ingest worker: a request from the inbox failed")
@@ -308,7 +314,7 @@ class IngestWorker:
         publish_worker(self.link, {
             "state": health.state, "message": health.message, "kind": self.config.source,
             "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
-            "dropped": self.buffer.dropped, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+            "dropped": self.buffer.dropped, "history": self.recorder.problem, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
         self._publish_counts()
 
     def _publish_counts(self) -> None:
@@ -338,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     if metrics_dir:
         os.makedirs(metrics_dir, exist_ok=True)  # prometheus_client writes the counters there
     worker = IngestWorker(config, publish_counts=not metrics_dir)
-    worker.start()
+    try:
+        worker.start()
+    except DataDirUnusable as exc:
+        print(f"linewatch: {exc}", file=sys.stderr)
+        return 2
     log.info("ingest worker: %s source, Redis at %s, history in %s", config.source, worker.link.where,
              worker.recorder.path)
     while not stop.wait(1.0):

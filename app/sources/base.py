@@ -14,11 +14,13 @@ READY_STATES = ("starting", "running", "finished")  # a source in one of these c
 
 class SourceHealth(NamedTuple):
     """``state``: starting, running, reconnecting, error, finished or stopped; ``message`` says
-    why; ``rejected`` counts points refused as invalid so far."""
+    why; ``rejected`` counts points refused as invalid so far; ``history`` says why the history
+    cannot be written ("" while it can: the runtime fills it in, for the page)."""
 
     state: str
     message: str = ""
     rejected: int = 0
+    history: str = ""
 
 
 class ThreadedSource:

@@ -72,6 +72,7 @@ class MqttSource:
         self._connection = 0  # successful connects so far; a message remembers the one it came on
         self._session_since = 0  # the connect that began the broker's current session
         self._unacked: list[tuple[int, mqtt.MQTTMessage]] = []  # handled, waiting for the disk
+        self._unstored: list[Readings] = []  # their valid points, stored (and on disk) by the next try
         self._rejected_unlogged, self._last_rejection, self._rejections_logged_at = 0, "", -REJECT_LOG_EVERY_S
         self.client_id = self._client_id()
         self._client = self._make_client()
@@ -194,7 +195,7 @@ class MqttSource:
     def _store(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
         """Validate, ingest durably, then acknowledge the batch (malformed messages too)."""
         now, current = time.time(), self._connection
-        parts, rejected = [], 0
+        parts, rejected = self._unstored, 0
         for connection, message in batch:
             if self._session_since <= connection < current:
                 continue  # came before a reconnect that resumed the session: the broker sends it again
@@ -213,15 +214,16 @@ class MqttSource:
             self.ingestor.count_rejected(rejected)
             self._rejected_unlogged += rejected
         try:
-            # ingest appends to the stores, then flushes; after a failed flush, an empty ingest retries it
+            # a durable ingest stores nothing unless it is on disk: after a failure, the same points are retried
             self.ingestor.ingest(_concat(parts), durable=True)
-        except Exception as exc:  # the disk: keep the acknowledgements until a flush succeeds
+        except Exception as exc:  # the disk: keep the points and the acknowledgements until it works
             if not self._storage_error:
                 log.exception("MQTT: storing points failed; retrying, messages stay unacknowledged")
             self._storage_error = f"storing points failed: {exc}"
+            self._unstored = parts
             self._stop.wait(RETRY_MIN_S)
             return
-        self._storage_error = ""
+        self._storage_error, self._unstored = "", []
         for connection, message in self._unacked:
             if connection == self._connection:  # an older connection's packet id may now name another message
                 self._client.ack(message.mid, message.qos)

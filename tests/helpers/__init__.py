@@ -7,4 +7,5 @@
 - ``page``: the page test every deployment runs (``check_live_page``), seeded history, page readers
 - ``proxy``: a reverse proxy under a path prefix
 - ``brokers``: a private mosquitto; ``redis_server``: a private redis-server
+- ``mounts``: a tiny tmpfs (``tiny_filesystem``, ``fill``) and a read-only bind mount for disk faults
 """

@@ -248,3 +248,18 @@ test("store unavailable: status and banner while the store is away, the window k
   assert.equal(lw.streamStatus(state, false, 1000, 1100), "live");
   assert.equal(lw.errorText(state, labels, ""), "");
 });
+
+test("history not writable: status and banner with the reason while the data dir refuses writes, then live", () => {
+  const labels = Object.assign({status_history: "History not writable"}, LABELS);
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2, 3], [0.1, 0.2, 0.3], [0, 0, 0], {reset: true}), 0);
+  lw.ingest(state, tick([4], [0.4], [0], {history: "database or disk is full"}), 500);
+  assert.equal(lw.streamStatus(state, false, 1000, 900), "history");
+  const kpis = lw.computeKpis(state, TH, false, 1000, 900, labels);
+  assert.equal(kpis.status, "history");
+  assert.equal(kpis.statusText, "History not writable");
+  assert.equal(lw.errorText(state, labels, ""), "Error: History not writable — database or disk is full");
+  lw.ingest(state, tick([5], [0.5], [0]), 1000);
+  assert.equal(lw.streamStatus(state, false, 1000, 1100), "live");
+  assert.equal(lw.errorText(state, labels, ""), "");
+});
