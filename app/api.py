@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import io
 import json
+import re
 import time
 
 import pandas as pd
@@ -52,6 +53,17 @@ def _line_arg() -> str:
     if not LINE_ID.match(line):
         raise BadRequest("line must be 1-64 letters, digits or _.:-")
     return line
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header (1-255 visible ASCII characters), if it has one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise BadRequest("Idempotency-Key must be 1-255 visible ASCII characters (e.g. a UUID)")
+    return key
 
 
 def _error(status: int, message: str, **extra):
@@ -102,11 +114,15 @@ def create_api(runtime) -> Blueprint:
 
     @api.post("/api/v1/points")
     def ingest_points():
-        """One point or a list; all stored (and on disk) or none, with the first error named."""
+        """One point or a list; all stored (and on disk) or none, with the first error named.
+
+        With an ``Idempotency-Key`` already recorded (24 h), nothing is stored: the first answer again.
+        """
         token = runtime.config.ingest_token
         if token and not _authorized(token):
             response = jsonify(error="a valid bearer token is required (Authorization: Bearer ...)")
             return response, 401, {"WWW-Authenticate": 'Bearer realm="linewatch-ingest"'}
+        key = _idempotency_key()
         payload = _json_body()
         if isinstance(payload, tuple):
             return payload
@@ -120,8 +136,9 @@ def create_api(runtime) -> Blueprint:
         except InvalidPoint as exc:
             runtime.ingestor.count_rejected(len(items))
             return jsonify(exc.to_dict()), 400
-        seqs = runtime.ingestor.ingest(readings, durable=True)
-        return jsonify(accepted=len(readings), seqs={line: [ids[0], ids[-1]] for line, ids in seqs.items()}), 201
+        seqs = runtime.ingestor.ingest(readings, durable=True, key=key)
+        return jsonify(accepted=sum(map(len, seqs.values())),
+                       seqs={line: [ids[0], ids[-1]] for line, ids in seqs.items()}), 201
 
     @api.get("/api/v1/points")
     def points():

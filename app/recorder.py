@@ -8,6 +8,7 @@ when they were recorded.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -62,7 +63,13 @@ CREATE TABLE IF NOT EXISTS alarms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alarms_line_seq ON alarms (line, seq);
 CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    seqs TEXT NOT NULL
+) WITHOUT ROWID;
 """
+KEY_TTL_S = 24 * 3600  # how long an Idempotency-Key's answer is kept (written with the request's points)
 PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
          "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
@@ -114,11 +121,15 @@ class Recorder:
 
     def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
-        if not self._schema_ready:
-            connection.executescript(SCHEMA)
-            self._schema_ready = True
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
+            if not self._schema_ready:
+                connection.executescript(SCHEMA)
+                self._schema_ready = True
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     @contextmanager
@@ -166,35 +177,51 @@ class Recorder:
             raise DataDirUnusable(f"LINEWATCH_DATA_DIR={self.path.parent} cannot hold the history "
                                   f"({self.path.name}): {_cause(exc)}") from None
 
-    def write_ahead(self, planned) -> None:
+    def write_ahead(self, planned, key: str | None = None) -> None:
         """Write readings before they are appended, with everything pending, in one transaction.
 
         ``planned``: for each line, an object with ``line``, ``store``, ``ts``, ``value``,
         ``prob`` and ``alarms`` (drafts); their ids are those the line's store gives next (the
-        caller appends them next, holding the only append lock).  Raises HistoryUnavailable
-        when the disk refuses: then nothing is written, so nothing may be appended.
+        caller appends them next, holding the only append lock).  ``key`` (an idempotency key)
+        is kept with them, answered by :meth:`answered`.  Raises HistoryUnavailable when the
+        disk refuses: then nothing is written, so nothing may be appended.
         """
         with self._flush_lock:
-            pending, alarms = self._pending()
+            pending, alarms, ranges = *self._pending(), {}
             for part in planned:
                 first = part.store.stats().next_seq
                 pending.append((part.line, PointBatch(np.arange(first, first + len(part.ts), dtype=np.int64),
                                                       part.ts, part.value, part.prob)))
                 alarms += [draft.raised(first) for draft in part.alarms]
-            self._commit(pending, alarms)
+                ranges[part.line] = list(range(first, first + len(part.ts)))
+            self._commit(pending, alarms, {key: ranges} if key is not None else {})
 
-    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
-        """Nothing left to do: ``write_ahead`` put these points on disk before they were appended."""
+    def ensure_recorded(self, seqs: dict[str, list[int]], key: str | None = None) -> None:
+        """Nothing left to do: ``write_ahead`` put these points (and the key) on disk before they were appended."""
 
-    def flush(self) -> int:
-        """Record everything the stores received since the last flush; return the count.
+    def answered(self, key: str) -> dict[str, list[int]] | None:
+        """The ids given to the request recorded with idempotency ``key`` in the last 24 h, or None;
+        HistoryUnavailable if the history cannot be read."""
+        with self._flush_lock:
+            try:
+                row = self._writer_connection().execute("SELECT seqs FROM idempotency WHERE key = ? AND created >= ?",
+                                                        (key, time.time() - KEY_TTL_S)).fetchone()
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(exc)
+        if row is None:
+            return None
+        return {line: list(range(first, last + 1)) for line, (first, last) in json.loads(row[0]).items()}
+
+    def flush(self, keys: dict[str, dict[str, list[int]]] | None = None) -> int:
+        """Record everything the stores received since the last flush (and ``keys``: idempotency
+        keys with the ids of their points, all held by the stores); return the count of points.
 
         While the history is unwritable, each call tries a small write, so it recovers by itself.
         """
         with self._flush_lock:
             pending, alarms = self._pending()
-            if pending or self.problem:
-                self._commit(pending, alarms)
+            if pending or keys or self.problem:
+                self._commit(pending, alarms, keys or {})
             return sum(len(batch) for _, batch in pending)
 
     def _pending(self) -> tuple[list[tuple[str, PointBatch]], list[RaisedAlarm]]:
@@ -209,16 +236,19 @@ class Recorder:
                 alarms += store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))  # visible with the points
         return pending, alarms
 
-    def _commit(self, pending: list[tuple[str, PointBatch]], alarms: list[RaisedAlarm]) -> None:
-        """Write points and alarms in one transaction and move the cursors; HistoryUnavailable if it fails."""
+    def _commit(self, pending: list[tuple[str, PointBatch]], alarms: list[RaisedAlarm],
+                keys: dict[str, dict[str, list[int]]]) -> None:
+        """Write points, alarms and idempotency keys in one transaction and move the cursors;
+        HistoryUnavailable if it fails."""
         try:
-            if self._writer is None:
-                self._writer = self._open()
-            with self._writer as db:
+            with self._writer_connection() as db:
                 for line, batch in pending:
                     self._write(db, line, batch)
                 db.executemany(f"INSERT OR IGNORE INTO alarms ({', '.join(ALARM_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                alarms)
+                db.executemany("INSERT OR REPLACE INTO idempotency (key, created, seqs) VALUES (?, ?, ?)",
+                               [(key, time.time(), json.dumps({line: [ids[0], ids[-1]] for line, ids in seqs.items()
+                                                               if ids})) for key, seqs in keys.items()])
                 if self.problem:
                     for statement in PROBE:
                         db.execute(statement)
@@ -229,6 +259,12 @@ class Recorder:
             self.problem = ""
         for line, batch in pending:
             self.cursors[line] = int(batch.seq[-1])
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The connection kept open for writes (and the idempotency lookups), opened on first use."""
+        if self._writer is None:
+            self._writer = self._open()
+        return self._writer
 
     def _describe(self, exc: Exception) -> str:
         """The error as one line, saying so when the data dir's filesystem is full (SQLite may only
@@ -316,6 +352,8 @@ class Recorder:
                 db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < ?1 LIMIT ?2)", (cutoff_ts,))
             deleted += self._delete_chunked(
                 db, "DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < ?1 LIMIT ?2)", (cutoff_ts,))
+            self._delete_chunked(db, "DELETE FROM idempotency WHERE key IN"
+                                     " (SELECT key FROM idempotency WHERE created < ?1 LIMIT ?2)", (now - KEY_TTL_S,))
         return deleted
 
     @staticmethod

@@ -215,10 +215,10 @@ def test_points_without_probability_are_scored_and_a_list_stores_each_point(runt
 def test_while_the_disk_fails_nothing_is_stored_or_acknowledged_and_the_source_shows_an_error(runtime, publisher):
     write_ahead, disk_full = runtime.recorder.write_ahead, threading.Event()
 
-    def failing_write(planned):
+    def failing_write(planned, *keys):
         if disk_full.is_set():
             raise HistoryUnavailable("history not writable: disk full")
-        return write_ahead(planned)
+        return write_ahead(planned, *keys)
 
     runtime.recorder.write_ahead = failing_write
     disk_full.set()

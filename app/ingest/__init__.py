@@ -48,8 +48,11 @@ class Ingestor:
         self.rejected = 0
         self.counters = ReadingCounters()
 
-    def ingest(self, readings: Readings, durable: bool = True) -> dict[str, list[int]]:
+    def ingest(self, readings: Readings, durable: bool = True, key: str | None = None) -> dict[str, list[int]]:
         """Append ``readings`` to their lines' stores, all or none; with ``durable`` they are on disk on return.
+
+        ``key`` (durable only) is an idempotency key: readings that came with a key already
+        recorded in the last 24 h are not stored again, and the first request's ids are returned.
 
         Readings are written before they are appended when durable, or when a line gets more
         than its store holds; otherwise the recorder first writes what the append would
@@ -57,16 +60,18 @@ class Ingestor:
         raised and nothing is stored.  Returns the sequence ids given to each line's points.
         """
         lines = np.array(readings.line, dtype=object)
-        with self._lock:  # one detector state and one append order per line
+        with self._lock:  # one detector state and one append order per line (and one answer per key)
+            if key is not None and (answered := self.recorder.answered(key)) is not None:
+                return answered
             judged = [self._judge(line, readings, lines == line) for line in dict.fromkeys(readings.line)]
             if durable or any(len(part.ts) > part.store.capacity for part in judged):
-                self.recorder.write_ahead(judged)
+                self.recorder.write_ahead(judged, key)
             else:
                 for part in judged:
                     self.recorder.make_room(part.line, part.store, len(part.ts))
             seqs = {part.line: self._append(part) for part in judged}
         if durable:
-            self.recorder.ensure_recorded(seqs)
+            self.recorder.ensure_recorded(seqs, key)
         return seqs
 
     def _judge(self, line: str, readings: Readings, mask: np.ndarray) -> Judged:

@@ -94,9 +94,10 @@ class StreamRecorder(Recorder):
                                " SET last_seq = MAX(last_seq, excluded.last_seq)", changed.items())
             self._handed_out.update(changed)
 
-    def record(self) -> int:
-        """Record what the streams received since the last call; raises StoreUnavailable."""
-        count = Recorder.flush(self)
+    def record(self, keys: dict[str, dict[str, list[int]]] | None = None) -> int:
+        """Record what the streams received since the last call (with ``keys``, see ``Recorder.flush``);
+        raises StoreUnavailable."""
+        count = Recorder.flush(self, keys)
         self.buffer.forget_recorded(self.cursors)
         if count or self._alerts_dirty:
             self._alerts_dirty = True
@@ -201,17 +202,21 @@ class DurableRecording:
         """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
         (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
 
-    def write_ahead(self, planned) -> None:
+    def write_ahead(self, planned, key: str | None = None) -> None:
         """Refuse (HistoryUnavailable, nothing appended) while the history is known to be unwritable;
-        Redis gives the ids, so the points are recorded after the append (``ensure_recorded``)."""
+        Redis gives the ids, so the points (and ``key``) are recorded after the append (``ensure_recorded``)."""
         if self.recorder.problem:
             raise HistoryUnavailable(f"history not writable: {self.recorder.problem}")
 
-    def ensure_recorded(self, seqs: dict[str, list[int]]) -> None:
-        """Send and record everything waiting (an append held back by an outage has no ids yet)."""
+    def ensure_recorded(self, seqs: dict[str, list[int]], key: str | None = None) -> None:
+        """Send and record everything waiting (an append held back by an outage has no ids yet), with
+        the idempotency ``key`` of these points in the same transaction."""
         if not self.buffer.drain():
             raise StoreUnavailable(f"points wait for the store: {self.buffer.link.reason or 'Redis unavailable'}")
-        self.recorder.record()
+        self.recorder.record({key: seqs} if key is not None else None)
+
+    def answered(self, key: str) -> dict[str, list[int]] | None:
+        return self.recorder.answered(key)
 
 
 class IngestWorker:
@@ -296,9 +301,9 @@ class IngestWorker:
             except StoreUnavailable:
                 self._stop.wait(INBOX_BLOCK_S)  # the link logged it once
                 continue
-            for token, readings in requests:
+            for token, readings, key in requests:
                 try:
-                    answer = {"seqs": self.ingestor.ingest(readings, durable=True)}
+                    answer = {"seqs": self.ingestor.ingest(readings, durable=True, key=key)}
                 except (StoreUnavailable, HistoryUnavailable) as exc:
                     answer = {"error": str(exc)}
                 except Exception as exc:  # answer the client; the worker keeps serving

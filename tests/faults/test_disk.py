@@ -23,6 +23,7 @@ from tests.helpers.processes import ROOT, free_port, procfile_web_argv
 from tests.helpers.waiting import wait_until
 
 POINTS = [{"value": 0.4 + i * 1e-4} for i in range(2000)]
+KEY = {"Idempotency-Key": "batch-0001"}
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_a_full_disk_refuses_ingest_says_why_and_recovers_when_space_returns(ful
         assert client.get("/readyz").status_code == 200
         filler = fill(full_disk)
         for _ in range(2):  # the first discovers it, the second is refused the same way
-            response = client.post("/api/v1/points", json=POINTS)
+            response = client.post("/api/v1/points", json=POINTS, headers=KEY)
             assert response.status_code == 503 and response.headers["Retry-After"]
             assert "history not writable" in response.get_json()["error"]
             assert "no space left" in response.get_json()["error"]
@@ -49,8 +50,10 @@ def test_a_full_disk_refuses_ingest_says_why_and_recovers_when_space_returns(ful
         assert "no space left" in runtime.source_status().history  # the tick's "history", the page's status card
         filler.unlink()
         wait_until(lambda: client.get("/readyz").status_code == 200, timeout=5, message="recovery")
-        response = client.post("/api/v1/points", json=POINTS)
+        response = client.post("/api/v1/points", json=POINTS, headers=KEY)
         assert response.status_code == 201 and response.get_json()["seqs"]["line-1"] == [0, 1999]
+        again = client.post("/api/v1/points", json=POINTS, headers=KEY)  # the client's retry of a lost answer
+        assert (again.status_code, again.get_json()) == (201, response.get_json())
     finally:
         runtime.stop()
     with sqlite3.connect(runtime.recorder.path) as db:

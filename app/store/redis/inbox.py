@@ -1,10 +1,12 @@
 """HTTP ingest with ``STORE=redis``: web processes hand their readings to the ingest worker.
 
 So each line has one detector, in the worker, whichever web process a client reaches.  A
-request's readings go on the inbox (a list) as one JSON entry with a token; the worker takes
-entries in order, ingests them durably and leaves the answer under ``answer:<token>``, which
-the web process waits for.  A request the worker has not taken within the wait is taken back
-(LREM) and refused, so nothing is stored; one it took is waited for a second time as long.
+request's readings (and its Idempotency-Key, if any) go on the inbox (a list) as one JSON entry
+with a token; the worker takes entries in order, ingests them durably (recording the key with
+them, or answering a key it recorded before without storing anything) and leaves the answer
+under ``answer:<token>``, which the web process waits for.  A request the worker has not taken
+within the wait is taken back (LREM) and refused, so nothing is stored; one it took is waited
+for a second time as long.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ ANSWER_TTL_S = 60
 POLL_S = 0.005
 
 
-def deliver(link: RedisLink, readings: Readings, wait_s: float) -> dict[str, list[int]]:
-    """Hand ``readings`` to the worker and wait until they are stored and recorded; the ids per line."""
+def deliver(link: RedisLink, readings: Readings, wait_s: float, key: str | None = None) -> dict[str, list[int]]:
+    """Hand ``readings`` (with the client's idempotency ``key``) to the worker and wait until they are
+    stored and recorded; the ids per line."""
     token = uuid.uuid4().hex
-    entry = json.dumps({"token": token, "ts": readings.ts.tolist(), "value": readings.value.tolist(),
+    entry = json.dumps({"token": token, "key": key, "ts": readings.ts.tolist(), "value": readings.value.tolist(),
                         "prob": [None if math.isnan(p) else p for p in readings.prob.tolist()],
                         "line": readings.line}, separators=(",", ":"))
     link.call(link.client.lpush, INBOX_KEY, entry)
@@ -56,8 +59,9 @@ def _await(link: RedisLink, token: str, wait_s: float) -> dict | None:
         time.sleep(POLL_S)
 
 
-def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings]]:
-    """The oldest waiting requests (at most ``most``), waiting up to ``block_s`` for the first."""
+def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings, str | None]]:
+    """The oldest waiting requests (token, readings, idempotency key; at most ``most``), waiting up to
+    ``block_s`` for the first."""
     first = link.call(link.client.brpop, [INBOX_KEY], timeout=block_s)
     if first is None:
         return []
@@ -67,7 +71,8 @@ def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings
         entry = json.loads(raw)
         prob = np.array([math.nan if p is None else p for p in entry["prob"]], dtype=float)
         taken.append((entry["token"], Readings(np.array(entry["ts"], dtype=float),
-                                               np.array(entry["value"], dtype=float), prob, entry["line"])))
+                                               np.array(entry["value"], dtype=float), prob, entry["line"]),
+                      entry.get("key")))
     return taken
 
 
