@@ -136,7 +136,7 @@ def create_api(runtime) -> Blueprint:
         except InvalidPoint as exc:
             runtime.ingestor.count_rejected(len(items))
             return jsonify(exc.to_dict()), 400
-        seqs = runtime.ingestor.ingest(readings, durable=True, key=key)
+        seqs = runtime.ingestor.ingest(readings, durable=True, keys=(key,) if key else ())
         return jsonify(accepted=sum(map(len, seqs.values())),
                        seqs={line: [ids[0], ids[-1]] for line, ids in seqs.items()}), 201
 

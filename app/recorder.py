@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -177,14 +177,14 @@ class Recorder:
             raise DataDirUnusable(f"LINEWATCH_DATA_DIR={self.path.parent} cannot hold the history "
                                   f"({self.path.name}): {_cause(exc)}") from None
 
-    def write_ahead(self, planned, key: str | None = None) -> None:
+    def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Write readings before they are appended, with everything pending, in one transaction.
 
         ``planned``: for each line, an object with ``line``, ``store``, ``ts``, ``value``,
         ``prob`` and ``alarms`` (drafts); their ids are those the line's store gives next (the
-        caller appends them next, holding the only append lock).  ``key`` (an idempotency key)
-        is kept with them, answered by :meth:`answered`.  Raises HistoryUnavailable when the
-        disk refuses: then nothing is written, so nothing may be appended.
+        caller appends them next, holding the only append lock).  ``keys`` (idempotency keys)
+        are kept with them (see :meth:`answered`).  Raises HistoryUnavailable when the disk
+        refuses: then nothing is written, so nothing may be appended.
         """
         with self._flush_lock:
             pending, alarms, ranges = *self._pending(), {}
@@ -194,23 +194,34 @@ class Recorder:
                                                       part.ts, part.value, part.prob)))
                 alarms += [draft.raised(first) for draft in part.alarms]
                 ranges[part.line] = list(range(first, first + len(part.ts)))
-            self._commit(pending, alarms, {key: ranges} if key is not None else {})
+            self._commit(pending, alarms, dict.fromkeys(keys, ranges))
 
-    def ensure_recorded(self, seqs: dict[str, list[int]], key: str | None = None) -> None:
-        """Nothing left to do: ``write_ahead`` put these points (and the key) on disk before they were appended."""
+    def ensure_recorded(self, seqs: dict[str, list[int]], keys: Sequence[str] = ()) -> None:
+        """Nothing left to do: ``write_ahead`` put these points (and keys) on disk before they were appended."""
 
-    def answered(self, key: str) -> dict[str, list[int]] | None:
-        """The ids given to the request recorded with idempotency ``key`` in the last 24 h, or None;
-        HistoryUnavailable if the history cannot be read."""
+    def answered(self, keys: Sequence[str]) -> dict[str, list[int]] | None:
+        """When every key was recorded in the last 24 h, the ids recorded with the first (the
+        request's answer), else None; HistoryUnavailable if the history cannot be read."""
+        found = self._recorded(keys)
+        if len(found) < len(set(keys)):
+            return None
+        return {line: list(range(first, last + 1)) for line, (first, last) in json.loads(found[keys[0]]).items()}
+
+    def recorded(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` recorded in the last 24 h."""
+        return set(self._recorded(keys))
+
+    def _recorded(self, keys: Sequence[str]) -> dict[str, str]:
+        """Each of ``keys`` recorded in the last 24 h, with the ids recorded with it (JSON)."""
+        if not keys:
+            return {}
+        query = (f"SELECT key, seqs FROM idempotency WHERE key IN ({', '.join('?' * len(keys))})"
+                 " AND created >= ?")
         with self._flush_lock:
             try:
-                row = self._writer_connection().execute("SELECT seqs FROM idempotency WHERE key = ? AND created >= ?",
-                                                        (key, time.time() - KEY_TTL_S)).fetchone()
+                return dict(self._writer_connection().execute(query, (*keys, time.time() - KEY_TTL_S)).fetchall())
             except (sqlite3.Error, OSError) as exc:
                 self._failed(exc)
-        if row is None:
-            return None
-        return {line: list(range(first, last + 1)) for line, (first, last) in json.loads(row[0]).items()}
 
     def flush(self, keys: dict[str, dict[str, list[int]]] | None = None) -> int:
         """Record everything the stores received since the last flush (and ``keys``: idempotency

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -114,10 +115,10 @@ class WorkerIngestor:
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
 
-    def ingest(self, readings: Readings, durable: bool = True, key: str | None = None) -> dict[str, list[int]]:
+    def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
-        The worker checks and records the idempotency ``key``."""
-        return inbox.deliver(self.link, readings, RECORD_WAIT_S, key)
+        The worker checks and records the idempotency ``keys``."""
+        return inbox.deliver(self.link, readings, RECORD_WAIT_S, keys)
 
     def count_rejected(self, n: int = 1) -> None:
         with self._lock:

@@ -197,6 +197,21 @@ def test_acknowledged_messages_are_not_delivered_again_after_a_restart(runtime, 
         again.stop()
 
 
+def test_a_redelivery_of_a_message_already_recorded_is_acknowledged_not_stored_again(runtime, publisher):
+    """The crash between the write and the PUBACK: the broker sends the message again (DUP)."""
+    recognised, recorded_keys = [], runtime.ingestor.recorded
+    runtime.ingestor.recorded = lambda keys: recognised.append(found := recorded_keys(keys)) or found
+    runtime.source._client.ack = lambda mid, qos: None  # this connection's acknowledgements are lost
+    publisher.publish([{"value": 1}])
+    wait_until(lambda: recorded(runtime.recorder.path) == [1], message="the message on disk")
+    runtime.source.stop()
+    runtime.source.start()  # the same session: the unacknowledged message comes again
+    publisher.publish([{"value": 2}])
+    wait_until(lambda: recorded(runtime.recorder.path)[-1:] == [2], message="the next message")
+    assert any(recognised), "the redelivery should have been recognised"
+    assert recorded(runtime.recorder.path) == [1, 2] and stored(runtime) == [1, 2]
+
+
 def test_points_without_probability_are_scored_and_a_list_stores_each_point(runtime, publisher):
     publisher.publish([
         {"value": 0.42},
@@ -215,10 +230,10 @@ def test_points_without_probability_are_scored_and_a_list_stores_each_point(runt
 def test_while_the_disk_fails_nothing_is_stored_or_acknowledged_and_the_source_shows_an_error(runtime, publisher):
     write_ahead, disk_full = runtime.recorder.write_ahead, threading.Event()
 
-    def failing_write(planned, *keys):
+    def failing_write(planned, keys=()):
         if disk_full.is_set():
             raise HistoryUnavailable("history not writable: disk full")
-        return write_ahead(planned, *keys)
+        return write_ahead(planned, keys)
 
     runtime.recorder.write_ahead = failing_write
     disk_full.set()
@@ -302,3 +317,5 @@ def test_sigkill_mid_stream_loses_no_message_the_broker_acknowledged(start_serve
     restarted = start_server(env)  # same data dir: same client id, so the broker resumes the session
     wait_until(lambda: acknowledged <= set(recorded(database)), message="every acknowledged message on disk")
     assert source_state(restarted) == "running"
+    values = recorded(database)
+    assert len(values) == len(set(values)), "a redelivered message was stored twice"

@@ -9,7 +9,7 @@ that wait for an acknowledgement, the readings are on disk before they are store
 from __future__ import annotations
 
 import threading
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -48,11 +48,12 @@ class Ingestor:
         self.rejected = 0
         self.counters = ReadingCounters()
 
-    def ingest(self, readings: Readings, durable: bool = True, key: str | None = None) -> dict[str, list[int]]:
+    def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Append ``readings`` to their lines' stores, all or none; with ``durable`` they are on disk on return.
 
-        ``key`` (durable only) is an idempotency key: readings that came with a key already
-        recorded in the last 24 h are not stored again, and the first request's ids are returned.
+        ``keys`` (durable only): idempotency keys recorded with the readings (HTTP: the request's
+        Idempotency-Key; MQTT: one per message).  When every key was recorded in the last 24 h,
+        nothing is stored and the ids recorded with the first are returned.
 
         Readings are written before they are appended when durable, or when a line gets more
         than its store holds; otherwise the recorder first writes what the append would
@@ -61,18 +62,22 @@ class Ingestor:
         """
         lines = np.array(readings.line, dtype=object)
         with self._lock:  # one detector state and one append order per line (and one answer per key)
-            if key is not None and (answered := self.recorder.answered(key)) is not None:
+            if keys and (answered := self.recorder.answered(keys)) is not None:
                 return answered
             judged = [self._judge(line, readings, lines == line) for line in dict.fromkeys(readings.line)]
             if durable or any(len(part.ts) > part.store.capacity for part in judged):
-                self.recorder.write_ahead(judged, key)
+                self.recorder.write_ahead(judged, keys)
             else:
                 for part in judged:
                     self.recorder.make_room(part.line, part.store, len(part.ts))
             seqs = {part.line: self._append(part) for part in judged}
         if durable:
-            self.recorder.ensure_recorded(seqs, key)
+            self.recorder.ensure_recorded(seqs, keys)
         return seqs
+
+    def recorded(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` recorded with their readings in the last 24 h (MQTT redeliveries)."""
+        return self.recorder.recorded(keys)
 
     def _judge(self, line: str, readings: Readings, mask: np.ndarray) -> Judged:
         """One line's readings with the probabilities and alarm drafts its detector gives them."""

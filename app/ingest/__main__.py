@@ -34,6 +34,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Sequence
 
 import numpy as np
 
@@ -202,21 +203,24 @@ class DurableRecording:
         """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
         (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
 
-    def write_ahead(self, planned, key: str | None = None) -> None:
+    def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Refuse (HistoryUnavailable, nothing appended) while the history is known to be unwritable;
-        Redis gives the ids, so the points (and ``key``) are recorded after the append (``ensure_recorded``)."""
+        Redis gives the ids, so the points (and ``keys``) are recorded after the append (``ensure_recorded``)."""
         if self.recorder.problem:
             raise HistoryUnavailable(f"history not writable: {self.recorder.problem}")
 
-    def ensure_recorded(self, seqs: dict[str, list[int]], key: str | None = None) -> None:
+    def ensure_recorded(self, seqs: dict[str, list[int]], keys: Sequence[str] = ()) -> None:
         """Send and record everything waiting (an append held back by an outage has no ids yet), with
-        the idempotency ``key`` of these points in the same transaction."""
+        the idempotency ``keys`` of these points in the same transaction."""
         if not self.buffer.drain():
             raise StoreUnavailable(f"points wait for the store: {self.buffer.link.reason or 'Redis unavailable'}")
-        self.recorder.record({key: seqs} if key is not None else None)
+        self.recorder.record(dict.fromkeys(keys, seqs))
 
-    def answered(self, key: str) -> dict[str, list[int]] | None:
-        return self.recorder.answered(key)
+    def answered(self, keys: Sequence[str]) -> dict[str, list[int]] | None:
+        return self.recorder.answered(keys)
+
+    def recorded(self, keys: Sequence[str]) -> set[str]:
+        return self.recorder.recorded(keys)
 
 
 class IngestWorker:
@@ -301,9 +305,9 @@ class IngestWorker:
             except StoreUnavailable:
                 self._stop.wait(INBOX_BLOCK_S)  # the link logged it once
                 continue
-            for token, readings, key in requests:
+            for token, readings, keys in requests:
                 try:
-                    answer = {"seqs": self.ingestor.ingest(readings, durable=True, key=key)}
+                    answer = {"seqs": self.ingestor.ingest(readings, durable=True, keys=keys)}
                 except (StoreUnavailable, HistoryUnavailable) as exc:
                     answer = {"error": str(exc)}
                 except Exception as exc:  # answer the client; the worker keeps serving

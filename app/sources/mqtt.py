@@ -4,7 +4,9 @@ paho's network thread hands each message to one worker thread, which stores them
 batches (at most ``BATCH_S`` or ``BATCH_MAX`` messages) with ``Ingestor.ingest(durable=True)``
 and only then sends their PUBACKs (manual acknowledgement).  The session is persistent
 (MQTT 5, clean start off, a client id kept in the data dir), so whatever was received but
-not yet stored when the process died is delivered again: at least once, nothing lost.
+not yet acknowledged when the process died is delivered again: nothing lost.  Each message's
+key is recorded with its points, so a redelivery of a message already stored is recognised
+and only acknowledged: stored once.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class MqttSource:
         self._connection = 0  # successful connects so far; a message remembers the one it came on
         self._session_since = 0  # the connect that began the broker's current session
         self._unacked: list[tuple[int, mqtt.MQTTMessage]] = []  # handled, waiting for the disk
-        self._unstored: list[Readings] = []  # their valid points, stored (and on disk) by the next try
+        self._unstored: list[tuple[str, bool, Readings]] = []  # their valid points (see _store), for the next try
         self._rejected_unlogged, self._last_rejection, self._rejections_logged_at = 0, "", -REJECT_LOG_EVERY_S
         self.client_id = self._client_id()
         self._client = self._make_client()
@@ -193,7 +195,12 @@ class MqttSource:
         return batch
 
     def _store(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
-        """Validate, ingest durably, then acknowledge the batch (malformed messages too)."""
+        """Validate, ingest durably, then acknowledge the batch (malformed messages too).
+
+        Each message's key (client, packet id, payload digest) is recorded with its points; a
+        redelivery (DUP) whose key is recorded was stored before the acknowledgement was lost:
+        it is acknowledged, not stored again.
+        """
         now, current = time.time(), self._connection
         parts, rejected = self._unstored, 0
         for connection, message in batch:
@@ -205,7 +212,7 @@ class MqttSource:
                 items = payload if isinstance(payload, list) else [payload]
                 if not items:
                     raise ValueError("no points in the message")
-                parts.append(validate_points(items, now))
+                parts.append((self._key(message), bool(message.dup), validate_points(items, now)))
             except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, InvalidPoint; deep nesting
                 rejected += max(len(items or ()), 1)  # points, as HTTP ingest counts them
                 self._last_rejection = f"{message.topic}: {exc}"
@@ -215,7 +222,10 @@ class MqttSource:
             self._rejected_unlogged += rejected
         try:
             # a durable ingest stores nothing unless it is on disk: after a failure, the same points are retried
-            self.ingestor.ingest(_concat(parts), durable=True)
+            done = self.ingestor.recorded([key for key, redelivered, _ in parts if redelivered])
+            fresh = [(key, readings) for key, _, readings in parts if key not in done]
+            self.ingestor.ingest(_concat([readings for _, readings in fresh]), durable=True,
+                                 keys=[key for key, _ in fresh])
         except Exception as exc:  # the disk: keep the points and the acknowledgements until it works
             if not self._storage_error:
                 log.exception("MQTT: storing points failed; retrying, messages stay unacknowledged")
@@ -228,6 +238,11 @@ class MqttSource:
             if connection == self._connection:  # an older connection's packet id may now name another message
                 self._client.ack(message.mid, message.qos)
         self._unacked = []
+
+    def _key(self, message: mqtt.MQTTMessage) -> str:
+        """The message's idempotency key: a redelivery has the same packet id and payload."""
+        digest = hashlib.sha256(message.payload).hexdigest()[:16]
+        return f"mqtt:{self.client_id}:{message.mid}:{digest}"
 
     def _log_rejections(self, force: bool = False) -> None:
         now = time.monotonic()

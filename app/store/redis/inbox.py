@@ -15,6 +15,7 @@ import json
 import math
 import time
 import uuid
+from typing import Sequence
 
 import numpy as np
 
@@ -27,11 +28,11 @@ ANSWER_TTL_S = 60
 POLL_S = 0.005
 
 
-def deliver(link: RedisLink, readings: Readings, wait_s: float, key: str | None = None) -> dict[str, list[int]]:
-    """Hand ``readings`` (with the client's idempotency ``key``) to the worker and wait until they are
+def deliver(link: RedisLink, readings: Readings, wait_s: float, keys: Sequence[str] = ()) -> dict[str, list[int]]:
+    """Hand ``readings`` (with the client's idempotency ``keys``) to the worker and wait until they are
     stored and recorded; the ids per line."""
     token = uuid.uuid4().hex
-    entry = json.dumps({"token": token, "key": key, "ts": readings.ts.tolist(), "value": readings.value.tolist(),
+    entry = json.dumps({"token": token, "keys": list(keys), "ts": readings.ts.tolist(), "value": readings.value.tolist(),
                         "prob": [None if math.isnan(p) else p for p in readings.prob.tolist()],
                         "line": readings.line}, separators=(",", ":"))
     link.call(link.client.lpush, INBOX_KEY, entry)
@@ -59,8 +60,8 @@ def _await(link: RedisLink, token: str, wait_s: float) -> dict | None:
         time.sleep(POLL_S)
 
 
-def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings, str | None]]:
-    """The oldest waiting requests (token, readings, idempotency key; at most ``most``), waiting up to
+def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings, list[str]]]:
+    """The oldest waiting requests (token, readings, idempotency keys; at most ``most``), waiting up to
     ``block_s`` for the first."""
     first = link.call(link.client.brpop, [INBOX_KEY], timeout=block_s)
     if first is None:
@@ -72,7 +73,7 @@ def take(link: RedisLink, block_s: float, most: int) -> list[tuple[str, Readings
         prob = np.array([math.nan if p is None else p for p in entry["prob"]], dtype=float)
         taken.append((entry["token"], Readings(np.array(entry["ts"], dtype=float),
                                                np.array(entry["value"], dtype=float), prob, entry["line"]),
-                      entry.get("key")))
+                      entry["keys"]))
     return taken
 
 
