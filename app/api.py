@@ -49,7 +49,7 @@ def _float_arg(name: str) -> float | None:
 
 def _line_arg() -> str:
     line = request.args.get("line", DEFAULT_LINE)
-    if not LINE_ID.match(line):
+    if not LINE_ID.fullmatch(line):
         raise BadRequest("line must be 1-64 letters, digits or _.:-")
     return line
 

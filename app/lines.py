@@ -91,7 +91,7 @@ def load_lines(path: Path) -> tuple[LineSpec, ...]:
 
 def _line(line_id: str, table) -> LineSpec:
     where = f"[lines.{line_id}]"
-    if not LINE_ID.match(line_id):
+    if not LINE_ID.fullmatch(line_id):
         raise LinesFileError(f"{where}: a line id is 1-64 letters, digits or _.:- (starting with a letter or digit)")
     if not isinstance(table, dict):
         raise LinesFileError(f"{where} must be a table")

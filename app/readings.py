@@ -16,7 +16,7 @@ import numpy as np
 from app.points import DEFAULT_LINE
 
 MAX_FUTURE_S = 300.0
-LINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+LINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # always fullmatch: "$" matches before a final "\n"
 FIELDS = ("ts", "value", "defect_prob", "line")
 
 
@@ -84,7 +84,7 @@ def validate_point(item, index: int, now: float) -> tuple[float, float, float, s
             raise InvalidPoint(index, "defect_prob", "must be between 0 and 1")
     ts = now if item.get("ts") is None else _timestamp(item["ts"], index, now)
     line = item.get("line", DEFAULT_LINE)
-    if not isinstance(line, str) or not LINE_ID.match(line):
+    if not isinstance(line, str) or not LINE_ID.fullmatch(line):
         raise InvalidPoint(index, "line", "must be 1-64 letters, digits or _.:- (starting with a letter or digit)")
     return ts, value, prob, line
 
