@@ -72,6 +72,8 @@ def _json_body():
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return _error(400, "body is not valid JSON: nested too deeply")
 
 
 def create_api(runtime) -> Blueprint:

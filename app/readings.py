@@ -46,7 +46,10 @@ class Readings(NamedTuple):
 def _number(raw, index: int, field: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise InvalidPoint(index, field, f"must be a number, not {type(raw).__name__}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        raise InvalidPoint(index, field, "must be a finite number") from None
     if not math.isfinite(value):
         raise InvalidPoint(index, field, "must be a finite number")
     return value

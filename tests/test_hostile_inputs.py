@@ -25,3 +25,18 @@ def test_a_line_id_with_a_trailing_newline_is_refused_everywhere(client, tmp_pat
     lines_file.write_text('[lines."oven-3\\n"]\nunit = "°C"\n', encoding="utf-8")
     with pytest.raises(LinesFileError, match="a line id is"):
         load_lines(lines_file)
+
+
+# --- bodies that broke the parser or the number conversion ---------------------------------------
+
+def test_json_nested_thousands_deep_is_400(client):
+    response = client.post("/api/v1/points", data="[" * 3000 + "]" * 3000, content_type="application/json")
+    assert response.status_code == 400 and "nested too deeply" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("field", ["value", "ts", "defect_prob"])
+def test_an_integer_of_400_digits_is_400_naming_point_and_field(client, field):
+    point = {"value": 1.0, field: int("9" * 400)}
+    response = client.post("/api/v1/points", json=[{"value": 2.0}, point])
+    assert response.status_code == 400
+    assert response.get_json() == {"error": f"point 1: {field} must be a finite number", "index": 1, "field": field}
