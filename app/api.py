@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import io
 import json
+import math
 import time
 
 import pandas as pd
@@ -38,13 +39,17 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _float_arg(name: str) -> float | None:
+    """A time bound in epoch seconds, or None when not given (0 is a bound: the epoch)."""
     raw = request.args.get(name)
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be epoch seconds") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be epoch seconds")
+    return value
 
 
 def _line_arg() -> str:

@@ -40,3 +40,25 @@ def test_an_integer_of_400_digits_is_400_naming_point_and_field(client, field):
     response = client.post("/api/v1/points", json=[{"value": 2.0}, point])
     assert response.status_code == 400
     assert response.get_json() == {"error": f"point 1: {field} must be a finite number", "index": 1, "field": field}
+
+
+# --- time bounds --------------------------------------------------------------------------------
+
+QUERIED = ("/api/v1/points.csv", "/api/v1/points.parquet", "/api/v1/alerts", "/api/v1/alerts.csv", "/api/v1/alarms")
+
+
+@pytest.mark.parametrize("path", QUERIED)
+@pytest.mark.parametrize("name, value", [("from", "NaN"), ("from", "inf"), ("to", "-inf"), ("to", "nan"),
+                                         ("from", "1e400")])
+def test_a_time_bound_that_is_not_a_finite_number_is_400_naming_it(client, path, name, value):
+    response = client.get(path, query_string={name: value})
+    assert response.status_code == 400 and response.get_json() == {"error": f"{name} must be epoch seconds"}
+
+
+def test_to_zero_means_until_the_epoch_not_no_bound(client, dash_app):
+    client.post("/api/v1/points", json=[{"value": 0.99, "defect_prob": 0.99}])
+    dash_app.server.extensions["linewatch"].recorder.flush()
+    assert len(client.get("/api/v1/alerts").get_json()["alerts"]) == 1
+    assert client.get("/api/v1/alerts?to=0").get_json()["alerts"] == []
+    history = client.get("/api/v1/points.csv?to=0").get_data(as_text=True)
+    assert history.strip() == "time_utc,seq,ts,value,prob"
