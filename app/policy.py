@@ -58,6 +58,10 @@ _SOURCE = re.compile(r"^(?:'self'|'none'|\*|[a-z][a-z0-9+.-]*:|"
                      r"(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[a-z0-9.-]+(?::(?:\d{1,5}|\*))?(?:/[^\s;,']*)?)$",
                      re.IGNORECASE)
 
+# werkzeug.security's hashes: method[:arguments]$salt$hexdigest
+_PASSWORD_HASH = re.compile(r"(?:scrypt(?::(\d{1,9}):(\d{1,4}):(\d{1,4}))?|pbkdf2(?::([\w-]+)(?::(\d{1,9}))?)?)"
+                            r"\$[^$\s]+\$[0-9a-f]+")
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -131,6 +135,18 @@ def _hop(value: str | None, hops: int) -> str | None:
     return values[-hops] if len(values) >= hops else None
 
 
+def is_password_hash(text: str) -> bool:
+    """Whether werkzeug.security can check a password against ``text``: a method it knows with
+    arguments it takes, a salt and a hex digest (anything else would fail at every login)."""
+    match = _PASSWORD_HASH.fullmatch(text)
+    if match is None:
+        return False
+    n, r, p, digest, iterations = match.groups()
+    if n is not None and not (int(n) > 1 and int(n) & (int(n) - 1) == 0 and int(r) > 0 and int(p) > 0):
+        return False  # scrypt's n is a power of 2
+    return (digest is None or digest in hashlib.algorithms_available) and (iterations is None or int(iterations) > 0)
+
+
 class BasicUsers:
     """The users file: one ``user:hash`` per line (werkzeug.security hashes), ``#`` comments."""
 
@@ -141,7 +157,7 @@ class BasicUsers:
             if not line or line.startswith("#"):
                 continue
             user, sep, pw_hash = line.partition(":")
-            if not sep or not user or pw_hash.count("$") != 2:
+            if not sep or not user or not is_password_hash(pw_hash):
                 raise ConfigError(f"LINEWATCH_AUTH_USERS_FILE={str(path)!r}: line {number} is not "
                                   "user:hash (make a hash with werkzeug.security.generate_password_hash)")
             self.hashes[user] = pw_hash

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import Config
+from app.config import Config, ConfigError
 from app.lines import LinesFileError, load_lines
+from app.policy import Policy
 
 
 @pytest.fixture
@@ -62,3 +63,17 @@ def test_to_zero_means_until_the_epoch_not_no_bound(client, dash_app):
     assert client.get("/api/v1/alerts?to=0").get_json()["alerts"] == []
     history = client.get("/api/v1/points.csv?to=0").get_data(as_text=True)
     assert history.strip() == "time_utc,seq,ts,value,prob"
+
+
+# --- the users file -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", ["alice:foo$bar$baz", "alice:scrypt:3:8:1$salt$00ff", "alice:pbkdf2:nope$salt$00ff",
+                                   "alice:scrypt$salt$not-hex"])
+def test_a_users_file_hash_no_login_could_check_stops_start_up_naming_file_and_line(tmp_path, entry):
+    users = tmp_path / "users.txt"
+    users.write_text(f"# viewers\n{entry}\n")
+    config = Config.from_env({"LINEWATCH_AUTH": "basic", "LINEWATCH_AUTH_USERS_FILE": str(users)})
+    with pytest.raises(ConfigError) as refused:
+        Policy(config, list)
+    message = str(refused.value)
+    assert str(users) in message and "line 2 is not user:hash" in message and "\n" not in message
