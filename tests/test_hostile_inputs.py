@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from app.config import Config, ConfigError
 from app.lines import LinesFileError, load_lines
 from app.policy import Policy
+from app.sources.replay import read_recording
 
 
 @pytest.fixture
@@ -77,3 +79,14 @@ def test_a_users_file_hash_no_login_could_check_stops_start_up_naming_file_and_l
         Policy(config, list)
     message = str(refused.value)
     assert str(users) in message and "line 2 is not user:hash" in message and "\n" not in message
+
+
+# --- replay files ---------------------------------------------------------------------------------
+
+def test_replay_line_ids_that_look_like_numbers_are_names(tmp_path):
+    csv = tmp_path / "lines.csv"
+    csv.write_text("ts,value,Line\n1,0.5,1\n2,0.6,2\n3,0.7,007\n4,0.8,\n")
+    assert read_recording(csv, 1e9).line == ["1", "2", "007", "line-1"]
+    parquet = tmp_path / "lines.parquet"
+    pd.DataFrame({"value": [0.5, 0.6], "line": [1, 2]}).to_parquet(parquet)
+    assert read_recording(parquet, 1e9).line == ["1", "2"]

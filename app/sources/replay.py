@@ -31,7 +31,7 @@ class BadRecording(ValueError):
 def read_recording(path: Path, now: float) -> Readings:
     """The file's points in file order, validated like any other input (the first bad row is named)."""
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        frame = _read_frame(path)
     except (OSError, ValueError, ImportError) as exc:
         raise BadRecording(f"{path.name}: cannot be read as {'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -55,6 +55,21 @@ def read_recording(path: Path, now: float) -> Readings:
     if ts is None:
         ts = np.arange(len(readings)) * GAP_WITHOUT_TS_S
     return Readings(ts, readings.value, readings.prob, readings.line)  # not _replace: len() counts readings
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """The file as a frame, its ``line`` column as text (ids such as 1, 2 or 007 are names, not numbers)."""
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+        for name in _line_columns(frame.columns):
+            if pd.api.types.is_integer_dtype(frame[name]):
+                frame[name] = frame[name].astype("string")
+        return frame
+    return pd.read_csv(path, dtype={name: str for name in _line_columns(pd.read_csv(path, nrows=0).columns)})
+
+
+def _line_columns(columns) -> list:
+    return [column for column in columns if str(column).strip().lower() == "line"]
 
 
 def _numbers(column: pd.Series, path: Path, name) -> pd.Series:
