@@ -3,7 +3,8 @@
 app/policy_wsgi.py (HTTP polling, gunicorn or a host Flask app) and app/policy_asgi.py (the
 WebSocket transport) apply it.  It decides where paths live (``LINEWATCH_URL_PREFIX``, however a
 proxy or mount sends them), what a proxy may say (``X-Forwarded-*`` from trusted peers only), who
-may see the dashboard (``LINEWATCH_AUTH``; health, readiness and ingest stay open), the 1 MiB body
+may see the dashboard and write (``LINEWATCH_AUTH``; health and readiness stay open; ingest needs
+its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer), the 1 MiB body
 limit, the headers of every answer (CSP, frame options, nosniff, referrer policy, the ``?lang=``
 cookie), what is gzipped, and the viewer key of the tick metrics.  README "Security" says why.
 """
@@ -240,13 +241,17 @@ class Policy:
         length = headers.get("content-length") or ""
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             return None, TOO_LARGE
-        if self.config.auth == "none" or path in self.open_paths or (path == self.ingest_path and method == "POST"):
+        if self.config.auth == "none" or path in self.open_paths or self._token_ingest(method, path):
             return None, None
         user = self._user(headers, peer)
         if user is not None:
             return user, None
         challenge = (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),) if self.users else ()
         return None, Refusal(401, "authentication required", challenge)
+
+    def _token_ingest(self, method: str, path: str) -> bool:
+        """A write that the ingest bearer token guards instead of a viewer (app/api.py checks it)."""
+        return method == "POST" and path == self.ingest_path and bool(self.config.ingest_token)
 
     def _user(self, headers: Mapping, peer: str) -> str | None:
         if self.users is not None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+
 import pandas as pd
 import pytest
+from werkzeug.security import generate_password_hash
 
 from app.config import Config, ConfigError
 from app.lines import LinesFileError, load_lines
 from app.policy import Policy
 from app.sources.replay import read_recording
+from app.web import create_app
 
 
 @pytest.fixture
@@ -90,3 +94,24 @@ def test_replay_line_ids_that_look_like_numbers_are_names(tmp_path):
     parquet = tmp_path / "lines.parquet"
     pd.DataFrame({"value": [0.5, 0.6], "line": [1, 2]}).to_parquet(parquet)
     assert read_recording(parquet, 1e9).line == ["1", "2"]
+
+
+# --- who may write --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("auth", [{"LINEWATCH_AUTH": "header", "LINEWATCH_TRUSTED_PROXIES": "1"},
+                                  {"LINEWATCH_AUTH": "basic"}])
+def test_writing_needs_credentials_whenever_viewing_does(tmp_path, auth):
+    users = tmp_path / "users.txt"
+    users.write_text("alice:" + generate_password_hash("s3cret") + "\n")
+    env = {"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
+           "LINEWATCH_AUTH_USERS_FILE": str(users), **auth}
+    signed_in = ({"X-Forwarded-User": "alice"} if auth["LINEWATCH_AUTH"] == "header"
+                 else {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()})
+    for token, allowed in ((None, signed_in), ("t0ken", {"Authorization": "Bearer t0ken"})):
+        dash_app = create_app(Config.from_env({**env, **({"LINEWATCH_INGEST_TOKEN": token} if token else {})}))
+        try:
+            client = dash_app.server.test_client()
+            assert client.post("/api/v1/points", json=[{"value": 0.5}]).status_code == 401, token
+            assert client.post("/api/v1/points", json=[{"value": 0.5}], headers=allowed).status_code == 201, token
+        finally:
+            dash_app.server.extensions["linewatch"].stop()

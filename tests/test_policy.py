@@ -85,13 +85,15 @@ def test_access_open_paths_and_the_body_limit(users_file):
     assert dict(refusal.headers)["WWW-Authenticate"] == 'Basic realm="LineWatch", charset="UTF-8"'
     assert policy.check("GET", PREFIX, Headers({"Authorization": basic("alice", "s3cret")}), "") == ("alice", None)
     assert policy.check("GET", PREFIX, Headers({"Authorization": basic("alice", "guess")}), "")[1].status == 401
-    for method, path in (("GET", PREFIX + "healthz"), ("GET", PREFIX + "readyz"), ("POST", PREFIX + "api/v1/points")):
+    for method, path in (("GET", PREFIX + "healthz"), ("GET", PREFIX + "readyz")):
         assert policy.check(method, path, Headers(), "") == (None, None)
     assert policy.check("GET", PREFIX + "api/v1/points", Headers(), "")[1].status == 401  # reading needs a viewer
+    assert policy.check("POST", PREFIX + "api/v1/points", Headers(), "")[1].status == 401  # so does writing
     too_big = Headers({"Content-Length": str(MAX_BODY_BYTES + 1)})
     assert policy.check("POST", PREFIX + "api/v1/points", too_big, "")[1].status == 413
-    assert policy.check("POST", PREFIX + "api/v1/points", Headers({"Content-Length": str(MAX_BODY_BYTES)}),
-                        "") == (None, None)
+    tokened, _ = make_policy(url_prefix=PREFIX, auth="basic", auth_users_file=users_file, ingest_token="t0ken")
+    assert tokened.check("POST", PREFIX + "api/v1/points", Headers(), "") == (None, None)  # app/api.py checks the token
+    assert tokened.check("GET", PREFIX + "api/v1/points", Headers(), "")[1].status == 401
 
 
 def test_the_user_header_counts_only_from_a_trusted_peer():

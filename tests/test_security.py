@@ -125,7 +125,7 @@ def basic(user: str, password: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def test_basic_auth_guards_the_dashboard_but_not_health_or_ingest(make_app, users_file, monkeypatch):
+def test_basic_auth_guards_the_dashboard_and_writes_but_not_health(make_app, users_file, monkeypatch):
     client = make_app(url_prefix=PREFIX, auth="basic", auth_users_file=users_file).server.test_client()
     for path in (PREFIX, PREFIX + "_dash-layout", PREFIX + "api/v1/points", PREFIX + "metrics"):
         refused = client.get(path)
@@ -136,8 +136,9 @@ def test_basic_auth_guards_the_dashboard_but_not_health_or_ingest(make_app, user
         assert client.get(path, headers=basic("alice", "s3cret")).status_code == 200, path
     assert client.get(PREFIX + "healthz").status_code == 200
     assert client.get(PREFIX + "readyz").status_code == 200
-    ingest = client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}])
-    assert ingest.status_code == 201  # its own bearer token (none set here), not viewer auth
+    assert client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}]).status_code == 401  # no token: a viewer
+    ingest = client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}], headers=basic("alice", "s3cret"))
+    assert ingest.status_code == 201
 
     calls = []
     monkeypatch.setattr(policy, "check_password_hash", lambda *a: calls.append(a) or True)
