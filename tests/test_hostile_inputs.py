@@ -115,3 +115,36 @@ def test_writing_needs_credentials_whenever_viewing_does(tmp_path, auth):
             assert client.post("/api/v1/points", json=[{"value": 0.5}], headers=allowed).status_code == 201, token
         finally:
             dash_app.server.extensions["linewatch"].stop()
+
+
+# --- HTTP hygiene ---------------------------------------------------------------------------------
+
+def test_download_filenames_are_quoted_and_a_line_id_cannot_break_the_header(client):
+    for path, name in (("/api/v1/points.csv?line=oven-3", "linewatch-oven-3.csv"),
+                       ("/api/v1/points.parquet?line=a.b:c_d", "linewatch-a.b:c_d.parquet"),
+                       ("/api/v1/alerts.csv", "linewatch-alerts.csv")):
+        assert client.get(path).headers["Content-Disposition"] == f'attachment; filename="{name}"'
+    for line in ('x"; filename="evil.exe', "x\r\nSet-Cookie: a=b", "x;y"):
+        response = client.get("/api/v1/points.csv", query_string={"line": line})
+        assert response.status_code == 400 and "Content-Disposition" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/points", "/api/v1/points.csv", "/api/v1/points.parquet",
+                                  "/api/v1/alerts", "/api/v1/alerts.csv", "/api/v1/alarms", "/api/v1/lines",
+                                  "/api/v1/points?limit=0", "/api/nothing"])
+def test_api_and_export_answers_are_never_cached(client, path):
+    assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/api/v2/points"), ("GET", "/api/"), ("POST", "/api/v1/point"),
+                                          ("DELETE", "/api/v1/points"), ("GET", "/api/v1/points/")])
+def test_unknown_api_paths_are_404_json_not_the_dashboard(tmp_path, method, path):
+    prefix = "/tools/lw/"
+    dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
+                                           "LINEWATCH_URL_PREFIX": prefix}))
+    try:
+        response = dash_app.server.test_client().open(prefix + path.lstrip("/"), method=method)
+        assert response.status_code == 404 and response.get_json() == {
+            "error": f"no such API endpoint: {method} {path}"}
+    finally:
+        dash_app.server.extensions["linewatch"].stop()
