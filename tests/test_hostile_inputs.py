@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -148,3 +149,10 @@ def test_unknown_api_paths_are_404_json_not_the_dashboard(tmp_path, method, path
             "error": f"no such API endpoint: {method} {path}"}
     finally:
         dash_app.server.extensions["linewatch"].stop()
+
+
+@pytest.mark.server
+def test_python_m_app_does_not_announce_its_versions(start_server):
+    server = start_server({"LINEWATCH_SOURCE": "http"})
+    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as response:
+        assert response.headers.get_all("Server") == ["LineWatch"]
