@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import urllib.request
 
 import pandas as pd
@@ -14,6 +16,7 @@ from app.lines import LinesFileError, load_lines
 from app.policy import Policy
 from app.sources.replay import read_recording
 from app.web import create_app
+from tests.helpers.ticks import tick_request
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def test_a_users_file_hash_no_login_could_check_stops_start_up_naming_file_and_l
     users.write_text(f"# viewers\n{entry}\n")
     config = Config.from_env({"LINEWATCH_AUTH": "basic", "LINEWATCH_AUTH_USERS_FILE": str(users)})
     with pytest.raises(ConfigError) as refused:
-        Policy(config, list)
+        Policy(config, list, {})
     message = str(refused.value)
     assert str(users) in message and "line 2 is not user:hash" in message and "\n" not in message
 
@@ -156,3 +159,27 @@ def test_python_m_app_does_not_announce_its_versions(start_server):
     server = start_server({"LINEWATCH_SOURCE": "http"})
     with urllib.request.urlopen(server.url + "/healthz", timeout=5) as response:
         assert response.headers.get_all("Server") == ["LineWatch"]
+
+
+def _tick(**changes) -> dict:
+    return {**tick_request(1, None), **changes}
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"{}", "a callback request is a JSON object naming its output"),
+    (b"[1, 2]", "a callback request is a JSON object naming its output"),
+    (b"not json", "the body is not JSON"),
+    (b"[" * 3000 + b"]" * 3000, "the body is not JSON"),
+    (json.dumps(_tick(output="nothing.here")).encode(), "no server callback has that output"),
+    (json.dumps(_tick(output="tick-interval.interval")).encode(), "no server callback has that output"),  # clientside
+    (json.dumps(_tick(inputs=[])).encode(), "inputs must hold one {id, property, value} for each of the callback's inputs"),
+    (json.dumps(_tick(state=[{"id": 1, "property": "data"}])).encode(), "state must hold one"),
+    (json.dumps(_tick(outputs=[])).encode(), "outputs must hold one {id, property}"),
+    (json.dumps(_tick(changedPropIds="tick-interval.n_intervals")).encode(), "changedPropIds must be a list"),
+])
+def test_malformed_callback_requests_are_400_without_a_traceback(client, caplog, body, reason):
+    response = client.post("/_dash-update-component", data=body, content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["error"].startswith("not a valid callback request: ")
+    assert reason in response.get_json()["error"]
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert client.post("/_dash-update-component", json=tick_request(1, None)).status_code == 200
