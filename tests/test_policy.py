@@ -257,8 +257,9 @@ def test_both_transports_refuse_a_chunked_body_over_the_limit(tmp_path):
     chunked = {**JSON, "Transfer-Encoding": "chunked"}
     requests = [("POST", "/_dash-update-component", chunked, b"{" + b" " * MAX_BODY_BYTES + b"}"),
                 ("POST", "/_dash-update-component", chunked, json.dumps(tick_request(1, 10**9)).encode()),
-                ("POST", "/api/v1/points", chunked, json.dumps([{"value": 0.5}] * 3).encode())]  # Flask, too
+                ("POST", "/api/v1/points", chunked, json.dumps([{"value": 0.5}] * 3).encode()),  # Flask, too
+                ("POST", "/api/v1/points", chunked, b"[" + b" " * MAX_BODY_BYTES + b"]")]
     over_wsgi, over_asgi = both_transports(tmp_path, requests)
     assert over_wsgi == over_asgi
-    assert [answer["status"] for answer in over_wsgi] == [413, 200, 201]
+    assert [answer["status"] for answer in over_wsgi] == [413, 200, 201, 413]
     assert over_wsgi[0]["body"] == {"error": f"request body larger than {MAX_BODY_BYTES} bytes"}
