@@ -9,6 +9,8 @@ import urllib.request
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.security import generate_password_hash
 
 from app.config import Config, ConfigError
@@ -183,3 +185,66 @@ def test_malformed_callback_requests_are_400_without_a_traceback(client, caplog,
     assert reason in response.get_json()["error"]
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert client.post("/_dash-update-component", json=tick_request(1, None)).status_code == 200
+
+
+# --- properties: whatever arrives, never a 5xx and never a traceback --------------------------------
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)  # control characters included
+AWKWARD = st.sampled_from(["nan", "NaN", "inf", "-inf", "1e400", "-0", "0", "-1", "9" * 400, "line-1\n", "line-1",
+                           "", " ", "\x00", "1.5", "0x10", "²", "١٢"])
+QUERY_VALUES = st.one_of(TEXT, AWKWARD, st.integers().map(str), st.floats().map(repr))
+QUERY_NAMES = st.one_of(st.sampled_from(["since", "limit", "from", "to", "line"]), TEXT)
+QUERY_PATHS = ["/api/v1/points", "/api/v1/points.csv", "/api/v1/points.parquet", "/api/v1/alerts",
+               "/api/v1/alerts.csv", "/api/v1/alarms", "/api/v1/lines"]
+NUMBERS = st.one_of(st.integers(), st.integers(min_value=10**300, max_value=10**400), st.floats(),
+                    st.sampled_from([1e308, -1e308, 5e-324]))
+JSON = st.recursive(st.none() | st.booleans() | NUMBERS | TEXT,
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4), max_leaves=20)
+POINTS = st.fixed_dictionaries({}, optional={"value": JSON, "ts": st.one_of(JSON, NUMBERS, AWKWARD),
+                                             "defect_prob": JSON, "line": st.one_of(TEXT, AWKWARD, JSON)})
+BODIES = st.one_of(JSON.map(json.dumps), st.lists(POINTS, max_size=5).map(json.dumps),
+                   st.integers(1, 5000).map(lambda depth: "[" * depth + "]" * depth),
+                   st.integers(1, 5000).map(lambda depth: '{"a":' * depth + "1" + "}" * depth),
+                   st.binary(max_size=50).map(lambda raw: raw.decode("latin-1")))
+FAST = settings(max_examples=150, deadline=None)
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory):
+    """One app for every example (the property tests ask hundreds of questions)."""
+    dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+                                           "LINEWATCH_SOURCE": "http"}))
+    client = dash_app.server.test_client()
+    client.post("/api/v1/points", json=[{"value": 0.9, "defect_prob": 0.9}, {"value": 0.1, "line": "oven-3"}])
+    dash_app.server.extensions["linewatch"].recorder.flush()
+    yield client
+    dash_app.server.extensions["linewatch"].stop()
+
+
+def assert_answered(response) -> None:
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+    assert b"Traceback" not in response.get_data()
+    if response.status_code >= 400:
+        assert response.get_json()["error"]  # a reason, in JSON
+
+
+@FAST
+@given(path=st.sampled_from(QUERY_PATHS), query=st.lists(st.tuples(QUERY_NAMES, QUERY_VALUES), max_size=4))
+def test_any_query_gets_an_answer_or_a_reason(shared_client, path, query):
+    assert_answered(shared_client.get(path, query_string=query))
+
+
+@FAST
+@given(body=BODIES)
+def test_any_ingest_body_gets_an_answer_or_a_reason(shared_client, body):
+    assert_answered(shared_client.post("/api/v1/points", data=body.encode("utf-8", "surrogatepass"),
+                                       content_type="application/json"))
+
+
+@FAST
+@given(body=st.one_of(BODIES, st.builds(lambda changes: json.dumps({**tick_request(1, None), **changes}),
+                                        st.dictionaries(st.sampled_from(["output", "outputs", "inputs", "state",
+                                                                         "changedPropIds"]), JSON, max_size=3))))
+def test_any_callback_body_gets_an_answer_or_a_reason(shared_client, body):
+    assert_answered(shared_client.post("/_dash-update-component", data=body.encode("utf-8", "surrogatepass"),
+                                       content_type="application/json"))
