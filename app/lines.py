@@ -24,6 +24,7 @@ A mistake stops start-up with one line naming the file, the table and the key.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -91,8 +92,9 @@ def load_lines(path: Path) -> tuple[LineSpec, ...]:
 
 def _line(line_id: str, table) -> LineSpec:
     where = f"[lines.{line_id}]"
-    if not LINE_ID.fullmatch(line_id):
-        raise LinesFileError(f"{where}: a line id is 1-64 letters, digits or _.:- (starting with a letter or digit)")
+    if not LINE_ID.fullmatch(line_id):  # named as TOML quotes it, so a newline in it stays on the one line
+        raise LinesFileError(f"[lines.{json.dumps(line_id, ensure_ascii=False)}]: a line id is 1-64 letters, "
+                             "digits or _.:- (starting with a letter or digit)")
     if not isinstance(table, dict):
         raise LinesFileError(f"{where} must be a table")
     _no_unknown_keys(where, table, LINE_KEYS)

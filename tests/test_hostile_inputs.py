@@ -36,8 +36,9 @@ def test_a_line_id_with_a_trailing_newline_is_refused_everywhere(client, tmp_pat
         assert client.get(path, query_string={"line": "line-1\n"}).status_code == 400, path
     lines_file = tmp_path / "lines.toml"
     lines_file.write_text('[lines."oven-3\\n"]\nunit = "°C"\n', encoding="utf-8")
-    with pytest.raises(LinesFileError, match="a line id is"):
+    with pytest.raises(LinesFileError, match="a line id is") as refused:
         load_lines(lines_file)
+    assert str(refused.value).startswith('[lines."oven-3\\n"]: ') and "\n" not in str(refused.value)
 
 
 # --- bodies that broke the parser or the number conversion ---------------------------------------

@@ -58,7 +58,7 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[lines.oven.detection]\nscore_threshold = 1.5\n", "[lines.oven.detection]: score_threshold must be between"),
     ("[lines.oven.detection]\nclear_after = 0\n", "[lines.oven.detection]: clear_after must be a whole number"),
     ("[lines.oven.detection]\nwarmup = 5\n", "[lines.oven.detection]: unknown key 'warmup'"),
-    ("[lines.'bad id!']\nunit = 'C'\n", "[lines.bad id!]: a line id is 1-64 letters"),
+    ("[lines.'bad id!']\nunit = 'C'\n", '[lines."bad id!"]: a line id is 1-64 letters'),
     ("[line.oven]\nunit = 'C'\n", "unknown table [line]"),
     ("[lines.oven\n", "is not valid TOML"),
     ("", "describes no line"),
