@@ -30,7 +30,7 @@ def peer_address(environ) -> str:
 
 
 class PolicyMiddleware:
-    """WSGI middleware: prefix, proxies, access, body limit and response headers of ``policy``."""
+    """WSGI middleware: prefix, proxies, access, body limit, callback requests and response headers of ``policy``."""
 
     def __init__(self, app, policy: Policy, owns_server: bool) -> None:
         self.app = app
