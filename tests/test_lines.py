@@ -62,6 +62,8 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[line.oven]\nunit = 'C'\n", "unknown table [line]"),
     ("[lines.oven\n", "is not valid TOML"),
     ("", "describes no line"),
+    ("[replay.columns]\nstamp = 'Zeit'\n", "[replay.columns]: unknown key 'stamp'"),
+    ("[replay.columns]\nvalue = 3\n", "[replay.columns]: value must be the name of a column"),
 ])
 def test_a_bad_lines_file_stops_with_one_line_naming_table_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:

@@ -28,8 +28,10 @@ class BadRecording(ValueError):
     """The file cannot be replayed; the message names the file, and the row and column when one is at fault."""
 
 
-def read_recording(path: Path, now: float) -> Readings:
-    """The file's points in file order, validated like any other input (the first bad row is named)."""
+def read_recording(path: Path, now: float, columns: dict[str, str] | None = None) -> Readings:
+    """The file's points in file order, validated like any other input (the first bad row is named).
+
+    ``columns`` maps LineWatch's column names (time, value, defect_prob, line) to the file's."""
     try:
         frame = _read_frame(path)
     except (OSError, ValueError, ImportError) as exc:
@@ -37,6 +39,11 @@ def read_recording(path: Path, now: float) -> Readings:
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if frame.empty:
         raise BadRecording(f"{path.name} holds no points")
+    missing = [name for name in (columns or {}).values() if name not in frame.columns]
+    if missing:
+        raise BadRecording(f"{path.name}: no column {missing[0]!r}, which the lines file's [replay.columns] names "
+                           f"(columns: {', '.join(map(str, frame.columns))})")
+    frame = frame.rename(columns={name: field for field, name in (columns or {}).items()})
     columns = {str(column).strip().lower(): column for column in frame.columns}
     if "value" not in columns:
         raise BadRecording(f"{path.name}: no 'value' column (columns: {', '.join(map(str, frame.columns))})")
@@ -98,9 +105,11 @@ def _epoch_seconds(column: pd.Series, path: Path, name) -> np.ndarray:
 class ReplaySource(ThreadedSource):
     name = "replay"
 
-    def __init__(self, path: Path, ingestor, speed: float = 1.0, loop: bool = False, clock=time.time) -> None:
+    def __init__(self, path: Path, ingestor, speed: float = 1.0, loop: bool = False, clock=time.time,
+                 columns: dict[str, str] | None = None) -> None:
         super().__init__(interval=STEP_S)
         self.path = Path(path)
+        self.columns = columns
         self.ingestor = ingestor
         self.speed = speed
         self.loop = loop
@@ -119,7 +128,7 @@ class ReplaySource(ThreadedSource):
     def step(self) -> None:
         now = self.clock()
         if self._recording is None:
-            self._recording = read_recording(self.path, now)
+            self._recording = read_recording(self.path, now, self.columns)
             self._offsets = (self._recording.ts - self._recording.ts[0]) / self.speed
             self._due = np.maximum.accumulate(self._offsets)
             self._started_at = now
