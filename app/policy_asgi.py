@@ -2,7 +2,8 @@
 
 The same decisions as app/policy_wsgi.py gives Flask: prefix, trusted proxies, viewer access
 (a refused socket gets 403 at the handshake), the body limit (a chunked body is measured first),
-well-formed callback requests, response headers, gzip (starlette's, with the policy's types, level and minimum size) and a JSON 500.
+well-formed callback requests, response headers, gzip (starlette's, with the policy's types, level
+and minimum size) and a JSON 500.
 """
 
 from __future__ import annotations

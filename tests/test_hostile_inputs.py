@@ -101,6 +101,9 @@ def test_replay_line_ids_that_look_like_numbers_are_names(tmp_path):
     parquet = tmp_path / "lines.parquet"
     pd.DataFrame({"value": [0.5, 0.6], "line": [1, 2]}).to_parquet(parquet)
     assert read_recording(parquet, 1e9).line == ["1", "2"]
+    mapped = tmp_path / "anlage.csv"  # a line column the lines file maps ([replay.columns] line = "Anlage")
+    mapped.write_text("Wert,Anlage\n0.5,1\n0.6,02\n")
+    assert read_recording(mapped, 1e9, {"value": "Wert", "line": "Anlage"}).line == ["1", "02"]
 
 
 # --- who may write --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def read_recording(path: Path, now: float, columns: dict[str, str] | None = None
 
     ``columns`` maps LineWatch's column names (time, value, defect_prob, line) to the file's."""
     try:
-        frame = _read_frame(path)
+        frame = _read_frame(path, (columns or {}).get("line"))
     except (OSError, ValueError, ImportError) as exc:
         raise BadRecording(f"{path.name}: cannot be read as {'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -64,19 +64,22 @@ def read_recording(path: Path, now: float, columns: dict[str, str] | None = None
     return Readings(ts, readings.value, readings.prob, readings.line)  # not _replace: len() counts readings
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    """The file as a frame, its ``line`` column as text (ids such as 1, 2 or 007 are names, not numbers)."""
+def _read_frame(path: Path, line_name: str | None) -> pd.DataFrame:
+    """The file as a frame, its line column (``line_name``, else ``line`` in any case) as text:
+    ids such as 1, 2 or 007 are names, not numbers."""
     if path.suffix.lower() == ".parquet":
         frame = pd.read_parquet(path)
-        for name in _line_columns(frame.columns):
+        for name in _line_columns(frame.columns, line_name):
             if pd.api.types.is_integer_dtype(frame[name]):
                 frame[name] = frame[name].astype("string")
         return frame
-    return pd.read_csv(path, dtype={name: str for name in _line_columns(pd.read_csv(path, nrows=0).columns)})
+    header = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, dtype={name: str for name in _line_columns(header, line_name)})
 
 
-def _line_columns(columns) -> list:
-    return [column for column in columns if str(column).strip().lower() == "line"]
+def _line_columns(columns, line_name: str | None) -> list:
+    return [column for column in columns
+            if (column == line_name if line_name else str(column).strip().lower() == "line")]
 
 
 def _numbers(column: pd.Series, path: Path, name) -> pd.Series:
