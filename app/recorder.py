@@ -221,7 +221,8 @@ class Recorder:
         """Recorded alerts, newest first."""
         query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= ? AND ts <= ? ORDER BY ts DESC LIMIT ?"
         with self.connect() as db:
-            rows = db.execute(query, (since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit)).fetchall()
+            until = float("inf") if until_ts is None else until_ts
+            rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()
         return [dict(zip(ALERT_COLUMNS, row)) for row in rows]
 
     def alarms(self, line: str | None = None, since_ts: float | None = None, until_ts: float | None = None,

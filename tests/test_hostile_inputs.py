@@ -178,7 +178,7 @@ def _tick(**changes) -> dict:
     (b"[" * 3000 + b"]" * 3000, "the body is not JSON"),
     (json.dumps(_tick(output="nothing.here")).encode(), "no server callback has that output"),
     (json.dumps(_tick(output="tick-interval.interval")).encode(), "no server callback has that output"),  # clientside
-    (json.dumps(_tick(inputs=[])).encode(), "inputs must hold one {id, property, value} for each of the callback's inputs"),
+    (json.dumps(_tick(inputs=[])).encode(), "inputs must hold one {id, property, value} for each of the callback's"),
     (json.dumps(_tick(state=[{"id": 1, "property": "data"}])).encode(), "state must hold one"),
     (json.dumps(_tick(outputs=[])).encode(), "outputs must hold one {id, property}"),
     (json.dumps(_tick(changedPropIds="tick-interval.n_intervals")).encode(), "changedPropIds must be a list"),
