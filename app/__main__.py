@@ -9,12 +9,20 @@ import signal
 import sys
 
 import flask.cli
+from werkzeug.serving import WSGIRequestHandler
 
 from app.web import create_app
 from app.config import Config, ConfigError
 from app.logs import setup_logging
 
 log = logging.getLogger("app")
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, its ``Server`` header without Werkzeug's and Python's versions."""
+
+    def version_string(self) -> str:
+        return "LineWatch"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = config.debug
     try:
         app.run(host=config.host, port=config.port, debug=debug, use_reloader=False, load_dotenv=False,
+                request_handler=QuietHandler,
                 dev_tools_ui=debug, dev_tools_props_check=debug, dev_tools_serve_dev_bundles=debug,
                 dev_tools_hot_reload=debug, dev_tools_prune_errors=debug)
     finally:

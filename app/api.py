@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import io
 import json
+import math
 import re
 import time
 
@@ -19,6 +20,7 @@ from app.store import StoreUnavailable
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
 MAX_EXPORT_ROWS = 1_000_000
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 class BadRequest(ValueError):
@@ -39,18 +41,22 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _float_arg(name: str) -> float | None:
+    """A time bound in epoch seconds, or None when not given (0 is a bound: the epoch)."""
     raw = request.args.get(name)
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be epoch seconds") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be epoch seconds")
+    return value
 
 
 def _line_arg() -> str:
     line = request.args.get("line", DEFAULT_LINE)
-    if not LINE_ID.match(line):
+    if not LINE_ID.fullmatch(line):
         raise BadRequest("line must be 1-64 letters, digits or _.:-")
     return line
 
@@ -84,10 +90,23 @@ def _json_body():
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        return _error(400, "body is not valid JSON: nested too deeply")
+
+
+def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
+    """An attachment; ``filename`` is quoted (RFC 6266) and made of line-id characters only."""
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def create_api(runtime) -> Blueprint:
     api = Blueprint("linewatch_api", __name__)
+
+    @api.after_request
+    def no_store(response):
+        """Live figures and exports: never kept by a browser or proxy cache."""
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @api.errorhandler(BadRequest)
     def bad_request(exc):
@@ -150,27 +169,25 @@ def create_api(runtime) -> Blueprint:
             return jsonify(cursor=since, points={"seq": [], "ts": [], "value": [], "prob": []})
         return jsonify(cursor=int(batch.seq[-1]), points=batch.to_columns())
 
-    def _history():
+    def _history(line: str):
         limit = _int_arg("limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
-        frame = runtime.recorder.history(_line_arg(), _float_arg("from"), _float_arg("to"), limit)
+        frame = runtime.recorder.history(line, _float_arg("from"), _float_arg("to"), limit)
         frame.insert(0, "time_utc", pd.to_datetime(frame["ts"], unit="s", utc=True))
         return frame
 
-    def _download(body: bytes | str, mimetype: str, extension: str) -> Response:
-        name = f"linewatch-{request.args.get('line', DEFAULT_LINE)}.{extension}"
-        return Response(body, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})
-
     @api.get("/api/v1/points.csv")
     def points_as_csv():
-        frame = _history()
+        line = _line_arg()
+        frame = _history(line)
         frame["time_utc"] = frame["time_utc"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return _download(frame.to_csv(index=False), "text/csv", "csv")
+        return _download(frame.to_csv(index=False), "text/csv", f"linewatch-{line}.csv")
 
     @api.get("/api/v1/points.parquet")
     def points_as_parquet():
+        line = _line_arg()
         buffer = io.BytesIO()
-        _history().to_parquet(buffer, index=False)
-        return _download(buffer.getvalue(), "application/vnd.apache.parquet", "parquet")
+        _history(line).to_parquet(buffer, index=False)
+        return _download(buffer.getvalue(), "application/vnd.apache.parquet", f"linewatch-{line}.parquet")
 
     def _alerts() -> list[dict]:
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
@@ -182,8 +199,7 @@ def create_api(runtime) -> Blueprint:
 
     @api.get("/api/v1/alerts.csv")
     def alerts_as_csv():
-        return Response(alerts_csv(_alerts()), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=linewatch-alerts.csv"})
+        return _download(alerts_csv(_alerts()), "text/csv", "linewatch-alerts.csv")
 
     @api.get("/api/v1/alarms")
     def alarms():
@@ -199,5 +215,11 @@ def create_api(runtime) -> Blueprint:
         seen = {line: store.stats().count for line, store in runtime.stores.items()}
         ids = [spec.id for spec in config.lines] + sorted(set(seen) - {spec.id for spec in config.lines})
         return jsonify(lines=[{**config.line(line).to_dict(), "points": seen.get(line, 0)} for line in ids])
+
+    @api.route("/api/", defaults={"rest": ""}, methods=ANY_METHOD)
+    @api.route("/api/<path:rest>", methods=ANY_METHOD)
+    def unknown(rest):
+        """Any other method and API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET)."""
+        return _error(404, f"no such API endpoint: {request.method} /api/{rest}")
 
     return api

@@ -67,6 +67,7 @@ class Config:
     transport: str = "polling"
     lines_file: Path | None = None
     lines: tuple[LineSpec, ...] = ()  # from lines_file
+    replay_columns: tuple[tuple[str, str], ...] = ()  # from lines_file: (LineWatch's column, the file's)
 
     def line(self, line_id: str) -> LineSpec:
         """The line's settings: from the lines file, or the defaults (its id as name, no unit)."""
@@ -97,7 +98,7 @@ class Config:
                 raise ConfigError(f"{key}={raw!r}: {exc}") from None
         if values.get("lines_file") is not None:
             try:
-                values["lines"] = load_lines(values["lines_file"])
+                values["lines"], values["replay_columns"] = load_lines(values["lines_file"])
             except LinesFileError as exc:
                 raise ConfigError(f"{PREFIX}LINES_FILE={str(values['lines_file'])!r}: {exc}") from None
         config = cls(**values)

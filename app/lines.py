@@ -19,21 +19,31 @@ still works, with its id as name, no unit and the default detection::
     score_threshold = 0.6
     clear_after = 300
 
+A replay file whose columns have other names maps them in a ``[replay.columns]`` table
+(LineWatch's name = the file's)::
+
+    [replay.columns]
+    time = "Zeitstempel"
+    value = "Temperatur"
+
 A mistake stops start-up with one line naming the file, the table and the key.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from app.detectors import RULES, DetectorConfig, SpcConfig
 from app.readings import LINE_ID
 
 LINE_KEYS = ("name", "unit", "lsl", "usl", "target", "value_threshold", "spc", "detection")
 DETECTION_KEYS = ("score_threshold", "clear_after")
+REPLAY_COLUMN_KEYS = ("time", "value", "defect_prob", "line")
 SPC_KEYS = ("rules", "baseline", "ewma_lambda", "ewma_l", "cusum_k", "cusum_h")
 SPC_RULE_NAMES = (*RULES, "cusum")
 
@@ -72,27 +82,45 @@ class LineSpec:
                 "target": self.target, "value_threshold": self.value_threshold, "spc_rules": list(self.spc.active())}
 
 
-def load_lines(path: Path) -> tuple[LineSpec, ...]:
-    """The lines of a TOML lines file, in file order."""
+class LinesFile(NamedTuple):
+    lines: tuple[LineSpec, ...]  # in file order
+    replay_columns: tuple[tuple[str, str], ...]  # (LineWatch's column, the replay file's)
+
+
+def load_lines(path: Path) -> LinesFile:
+    """The lines of a TOML lines file, and the replay column names it maps."""
     try:
         document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise LinesFileError(f"cannot be read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise LinesFileError(f"is not valid TOML: {exc}") from None
-    unknown = sorted(set(document) - {"lines"})
+    unknown = sorted(set(document) - {"lines", "replay"})
     if unknown:
         raise LinesFileError(f"unknown table [{unknown[0]}] (lines are described under [lines.<id>])")
     lines = document.get("lines", {})
-    if not isinstance(lines, dict) or not lines:
+    if not isinstance(lines, dict) or not (lines or document.get("replay")):
         raise LinesFileError("describes no line: add a table [lines.<id>]")
-    return tuple(_line(line_id, table) for line_id, table in lines.items())
+    return LinesFile(tuple(_line(line_id, table) for line_id, table in lines.items()),
+                     _replay_columns(document.get("replay", {})))
+
+
+def _replay_columns(table) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, dict) or set(table) - {"columns"} or not isinstance(table.get("columns", {}), dict):
+        raise LinesFileError("[replay] holds one table, [replay.columns]")
+    columns = table.get("columns", {})
+    _no_unknown_keys("[replay.columns]", columns, REPLAY_COLUMN_KEYS)
+    for key, name in columns.items():
+        if not isinstance(name, str) or not name.strip():
+            raise LinesFileError(f"[replay.columns]: {key} must be the name of a column of the replay file")
+    return tuple(columns.items())
 
 
 def _line(line_id: str, table) -> LineSpec:
     where = f"[lines.{line_id}]"
-    if not LINE_ID.match(line_id):
-        raise LinesFileError(f"{where}: a line id is 1-64 letters, digits or _.:- (starting with a letter or digit)")
+    if not LINE_ID.fullmatch(line_id):  # named as TOML quotes it, so a newline in it stays on the one line
+        raise LinesFileError(f"[lines.{json.dumps(line_id, ensure_ascii=False)}]: a line id is 1-64 letters, "
+                             "digits or _.:- (starting with a letter or digit)")
     if not isinstance(table, dict):
         raise LinesFileError(f"{where} must be a table")
     _no_unknown_keys(where, table, LINE_KEYS)

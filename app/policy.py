@@ -3,15 +3,18 @@
 app/policy_wsgi.py (HTTP polling, gunicorn or a host Flask app) and app/policy_asgi.py (the
 WebSocket transport) apply it.  It decides where paths live (``LINEWATCH_URL_PREFIX``, however a
 proxy or mount sends them), what a proxy may say (``X-Forwarded-*`` from trusted peers only), who
-may see the dashboard (``LINEWATCH_AUTH``; health, readiness and ingest stay open), the 1 MiB body
+may see the dashboard and write (``LINEWATCH_AUTH``; health and readiness stay open; ingest needs
+its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer), the 1 MiB body
 limit, the headers of every answer (CSP, frame options, nosniff, referrer policy, the ``?lang=``
-cookie), what is gzipped, and the viewer key of the tick metrics.  README "Security" says why.
+cookie), what is gzipped, which Dash callback requests reach Dash (well-formed ones for a server
+callback), and the viewer key of the tick metrics.  README "Security" says why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import threading
@@ -58,6 +61,10 @@ _SOURCE = re.compile(r"^(?:'self'|'none'|\*|[a-z][a-z0-9+.-]*:|"
                      r"(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[a-z0-9.-]+(?::(?:\d{1,5}|\*))?(?:/[^\s;,']*)?)$",
                      re.IGNORECASE)
 
+# werkzeug.security's hashes: method[:arguments]$salt$hexdigest
+_PASSWORD_HASH = re.compile(r"(?:scrypt(?::(\d{1,9}):(\d{1,4}):(\d{1,4}))?|pbkdf2(?::([\w-]+)(?::(\d{1,9}))?)?)"
+                            r"\$[^$\s]+\$[0-9a-f]+")
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -69,6 +76,7 @@ class Refusal:
 
 
 TOO_LARGE = Refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+CALLBACK_PATH = "_dash-update-component"  # Dash's callback requests over HTTP, under the prefix
 SERVER_ERROR = Refusal(500, "internal server error")  # the traceback stays in the log
 
 
@@ -131,6 +139,64 @@ def _hop(value: str | None, hops: int) -> str | None:
     return values[-hops] if len(values) >= hops else None
 
 
+def is_password_hash(text: str) -> bool:
+    """Whether werkzeug.security can check a password against ``text``: a method it knows with
+    arguments it takes, a salt and a hex digest (anything else would fail at every login)."""
+    match = _PASSWORD_HASH.fullmatch(text)
+    if match is None:
+        return False
+    n, r, p, digest, iterations = match.groups()
+    if n is not None and not (int(n) > 1 and int(n) & (int(n) - 1) == 0 and int(r) > 0 and int(p) > 0):
+        return False  # scrypt's n is a power of 2
+    return (digest is None or digest in hashlib.algorithms_available) and (iterations is None or int(iterations) > 0)
+
+
+def callback_problem(body: bytes, callbacks: Mapping) -> str | None:
+    """Why ``body`` is not a request Dash can run for one of ``callbacks`` (its callback map), or None.
+
+    Dash reads such a request without checking it: a wrong shape would fail inside Dash, a 500."""
+    try:
+        asked = json.loads(body)
+    except (ValueError, RecursionError):  # a UnicodeDecodeError is a ValueError
+        return "the body is not JSON"
+    if not isinstance(asked, dict) or not isinstance(asked.get("output"), str):
+        return "a callback request is a JSON object naming its output"
+    callback = callbacks.get(asked["output"])
+    if callback is None or "callback" not in callback:  # clientside callbacks run in the browser only
+        return "no server callback has that output"
+    for key in ("inputs", "state"):
+        if not _props(asked.get(key, []), len(callback.get(key, []))):
+            return f"{key} must hold one {{id, property, value}} for each of the callback's {key}"
+    indices = callback.get("outputs_indices", 0)
+    outputs = asked.get("outputs")
+    if isinstance(indices, int):  # one output: a list only for a pattern id (``{"type": ..., "index": ALL}``)
+        outputs = [outputs] if isinstance(outputs, dict) or asked["output"].startswith("{") else None
+    if not callback.get("no_output") and not _props(outputs, _leaves(indices)):
+        return "outputs must hold one {id, property} for each of the callback's outputs"
+    changed = asked.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(prop_id, str) for prop_id in changed):
+        return "changedPropIds must be a list of strings"
+    return None
+
+
+def _prop(item) -> bool:
+    """A component property as Dash sends it: ``{"id": ..., "property": ...}``."""
+    return isinstance(item, dict) and isinstance(item.get("id"), (str, dict)) and isinstance(item.get("property"), str)
+
+
+def _props(items, count: int) -> bool:
+    """``count`` properties, each one or (for a pattern id) a list of them."""
+    return isinstance(items, list) and len(items) == count and all(
+        _prop(item) or (isinstance(item, list) and all(_prop(part) for part in item)) for item in items)
+
+
+def _leaves(grouping) -> int:
+    """How many outputs a callback's (possibly nested) output grouping holds."""
+    if isinstance(grouping, dict):
+        grouping = list(grouping.values())
+    return sum(_leaves(part) for part in grouping) if isinstance(grouping, (list, tuple)) else 1
+
+
 class BasicUsers:
     """The users file: one ``user:hash`` per line (werkzeug.security hashes), ``#`` comments."""
 
@@ -141,7 +207,7 @@ class BasicUsers:
             if not line or line.startswith("#"):
                 continue
             user, sep, pw_hash = line.partition(":")
-            if not sep or not user or pw_hash.count("$") != 2:
+            if not sep or not user or not is_password_hash(pw_hash):
                 raise ConfigError(f"LINEWATCH_AUTH_USERS_FILE={str(path)!r}: line {number} is not "
                                   "user:hash (make a hash with werkzeug.security.generate_password_hash)")
             self.hashes[user] = pw_hash
@@ -172,7 +238,7 @@ class Policy:
     """The policy of one app.  ``headers`` arguments are any case-insensitive mapping
     (werkzeug's EnvironHeaders, starlette's Headers); ``peer`` is the connection's address."""
 
-    def __init__(self, config: Config, script_hashes: Callable[[], list[str]]) -> None:
+    def __init__(self, config: Config, script_hashes: Callable[[], list[str]], callbacks: Mapping) -> None:
         self.config = config
         self.prefix = config.url_prefix  # with its trailing slash
         self.bare = self.prefix.rstrip("/")
@@ -182,6 +248,8 @@ class Policy:
         self.users = BasicUsers(config.auth_users_file) if config.auth == "basic" else None
         self.open_paths = {self.prefix + "healthz", self.prefix + "readyz"}
         self.ingest_path = self.prefix + "api/v1/points"
+        self.callback_path = self.prefix + CALLBACK_PATH
+        self.callbacks = callbacks  # Dash's callback map, filled as callbacks are registered
         self._script_hashes = script_hashes
         self._csp: str | None = None  # built at the first page, once every inline script is known
 
@@ -224,13 +292,25 @@ class Policy:
         length = headers.get("content-length") or ""
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             return None, TOO_LARGE
-        if self.config.auth == "none" or path in self.open_paths or (path == self.ingest_path and method == "POST"):
+        if self.config.auth == "none" or path in self.open_paths or self._token_ingest(method, path):
             return None, None
         user = self._user(headers, peer)
         if user is not None:
             return user, None
         challenge = (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),) if self.users else ()
         return None, Refusal(401, "authentication required", challenge)
+
+    def is_callback(self, method: str, path: str) -> bool:
+        """A Dash callback request over HTTP: its body is checked (``callback_refusal``) before Dash reads it."""
+        return method == "POST" and path == self.callback_path
+
+    def callback_refusal(self, body: bytes) -> Refusal | None:
+        problem = callback_problem(body, self.callbacks)
+        return None if problem is None else Refusal(400, f"not a valid callback request: {problem}")
+
+    def _token_ingest(self, method: str, path: str) -> bool:
+        """A write that the ingest bearer token guards instead of a viewer (app/api.py checks it)."""
+        return method == "POST" and path == self.ingest_path and bool(self.config.ingest_token)
 
     def _user(self, headers: Mapping, peer: str) -> str | None:
         if self.users is not None:

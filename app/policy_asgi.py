@@ -2,7 +2,8 @@
 
 The same decisions as app/policy_wsgi.py gives Flask: prefix, trusted proxies, viewer access
 (a refused socket gets 403 at the handshake), the body limit (a chunked body is measured first),
-response headers, gzip (starlette's, with the policy's types, level and minimum size) and a JSON 500.
+well-formed callback requests, response headers, gzip (starlette's, with the policy's types, level
+and minimum size) and a JSON 500.
 """
 
 from __future__ import annotations
@@ -64,12 +65,15 @@ class PolicyMiddleware:
         scope = {**scope, "path": root + path, "raw_path": quote(root + path).encode(), "root_path": root}
         headers = Headers(scope=scope)
         if "chunked" in headers.get("transfer-encoding", "").lower():  # no length said: measure it (<= limit + 1)
-            receive, length = await _measured(receive)  # and from here on the body has that length
+            receive, body = await _measured(receive)  # and from here on the body has that length
             scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
-            scope["headers"].append((b"content-length", str(length).encode()))
+            scope["headers"].append((b"content-length", str(len(body)).encode()))
             headers = Headers(scope=scope)
         peer = (scope.get("client") or ("", 0))[0]
         _user, refusal = policy.check(scope.get("method", "GET"), path, headers, peer)
+        if refusal is None and scope["type"] == "http" and policy.is_callback(scope["method"], path):
+            receive, body = await _measured(receive)
+            refusal = policy.callback_refusal(body)
         scope = _forwarded(scope, policy.forwarded(peer, headers)) if refusal is None else scope
         if scope["type"] == "websocket":  # refused before accept: the handshake gets 403
             await (WebSocketClose(1008) if refusal else self.app)(scope, receive, send)
@@ -103,19 +107,20 @@ class PolicyMiddleware:
 
 
 async def _measured(receive):
-    """(a receive that replays the body, its length), the body read up to the limit + 1 byte."""
+    """(a receive that replays the body, the body), the body read up to the limit + 1 byte."""
     parts, size, more = [], 0, True
     while more and size <= MAX_BODY_BYTES:
         message = await receive()
         parts.append(message.get("body", b""))
         size += len(parts[-1])
         more = message["type"] == "http.request" and message.get("more_body", False)
-    pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
+    body = b"".join(parts)
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def replay():
         return pending.pop() if pending else await receive()
 
-    return replay, size
+    return replay, body
 
 
 def _forwarded(scope, forwarded: dict[str, str]):

@@ -30,7 +30,7 @@ def peer_address(environ) -> str:
 
 
 class PolicyMiddleware:
-    """WSGI middleware: prefix, proxies, access, body limit and response headers of ``policy``."""
+    """WSGI middleware: prefix, proxies, access, body limit, callback requests and response headers of ``policy``."""
 
     def __init__(self, app, policy: Policy, owns_server: bool) -> None:
         self.app = app
@@ -56,7 +56,10 @@ class PolicyMiddleware:
             body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         headers, peer = EnvironHeaders(environ), peer_address(environ)
-        user, refusal = policy.check(environ.get("REQUEST_METHOD", "GET"), environ["PATH_INFO"], headers, peer)
+        method = environ.get("REQUEST_METHOD", "GET")
+        user, refusal = policy.check(method, environ["PATH_INFO"], headers, peer)
+        if refusal is None and policy.is_callback(method, environ["PATH_INFO"]):
+            refusal = policy.callback_refusal(_buffered_body(environ))
         if refusal is not None:
             return Response(json.dumps({"error": refusal.message}), refusal.status, refusal.headers,
                             mimetype="application/json")(environ, start)
@@ -67,6 +70,14 @@ class PolicyMiddleware:
                 if key in forwarded:
                     environ[name] = forwarded[key]
         return self.app(environ, start)
+
+
+def _buffered_body(environ) -> bytes:
+    """The request body (its length already checked against the limit), left readable for the app."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    body = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 class BundleCache(dict):

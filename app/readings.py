@@ -16,7 +16,7 @@ import numpy as np
 from app.points import DEFAULT_LINE
 
 MAX_FUTURE_S = 300.0
-LINE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+LINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # always fullmatch: "$" matches before a final "\n"
 FIELDS = ("ts", "value", "defect_prob", "line")
 
 
@@ -46,7 +46,10 @@ class Readings(NamedTuple):
 def _number(raw, index: int, field: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise InvalidPoint(index, field, f"must be a number, not {type(raw).__name__}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        raise InvalidPoint(index, field, "must be a finite number") from None
     if not math.isfinite(value):
         raise InvalidPoint(index, field, "must be a finite number")
     return value
@@ -88,7 +91,7 @@ def validate_point(item, index: int, now: float, retention_days: float | None = 
             raise InvalidPoint(index, "defect_prob", "must be between 0 and 1")
     ts = now if item.get("ts") is None else _timestamp(item["ts"], index, now, retention_days)
     line = item.get("line", DEFAULT_LINE)
-    if not isinstance(line, str) or not LINE_ID.match(line):
+    if not isinstance(line, str) or not LINE_ID.fullmatch(line):
         raise InvalidPoint(index, "line", "must be 1-64 letters, digits or _.:- (starting with a letter or digit)")
     return ts, value, prob, line
 

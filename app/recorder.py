@@ -343,7 +343,7 @@ class Recorder:
         with self.connect() as db:
             return pd.read_sql_query(
                 "SELECT seq, ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
-                db, params=(line, since_ts or 0.0, until_ts or float("inf"), limit))
+                db, params=(line, since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit))
 
     def enforce_retention(self, now: float) -> int:
         """Delete points and alerts past the retention, in small transactions; return the count."""
@@ -382,7 +382,8 @@ class Recorder:
         """Recorded alerts, newest first."""
         query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= ? AND ts <= ? ORDER BY ts DESC LIMIT ?"
         with self.connect() as db:
-            rows = db.execute(query, (since_ts or 0.0, until_ts or float("inf"), limit)).fetchall()
+            until = float("inf") if until_ts is None else until_ts
+            rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()
         return [dict(zip(ALERT_COLUMNS, row)) for row in rows]
 
     def alarms(self, line: str | None = None, since_ts: float | None = None, until_ts: float | None = None,

@@ -77,7 +77,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
                            lambda: runtime.ingestor.control_lines(DEFAULT_LINE))
     _set_up_dash_before_any_request(app)
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
-    policy = Policy(config, app.csp_hashes)
+    policy = Policy(config, app.csp_hashes, app.callback_map)
     if websocket:
         from app.websocket import install
 

@@ -71,7 +71,8 @@ def test_history_exports_a_time_range_as_csv_and_parquet(client, dash_app):
     runtime.stores.get("line-9").append([100.0, 200.0, 300.0], [0.1, 0.2, 0.3], [0.0, 0.5, 1.0])
     runtime.recorder.flush()
     csv = client.get("/api/v1/points.csv?line=line-9&from=150&to=350")
-    assert csv.headers["Content-Disposition"] == "attachment; filename=linewatch-line-9.csv"
+    assert csv.headers["Content-Disposition"] == 'attachment; filename="linewatch-line-9.csv"'
+
     frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)))
     assert frame.columns.tolist() == ["time_utc", "seq", "ts", "value", "prob"]
     assert frame["value"].tolist() == [0.2, 0.3] and frame["time_utc"][0] == "1970-01-01T00:03:20.000000Z"

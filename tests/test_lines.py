@@ -58,10 +58,12 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[lines.oven.detection]\nscore_threshold = 1.5\n", "[lines.oven.detection]: score_threshold must be between"),
     ("[lines.oven.detection]\nclear_after = 0\n", "[lines.oven.detection]: clear_after must be a whole number"),
     ("[lines.oven.detection]\nwarmup = 5\n", "[lines.oven.detection]: unknown key 'warmup'"),
-    ("[lines.'bad id!']\nunit = 'C'\n", "[lines.bad id!]: a line id is 1-64 letters"),
+    ("[lines.'bad id!']\nunit = 'C'\n", '[lines."bad id!"]: a line id is 1-64 letters'),
     ("[line.oven]\nunit = 'C'\n", "unknown table [line]"),
     ("[lines.oven\n", "is not valid TOML"),
     ("", "describes no line"),
+    ("[replay.columns]\nstamp = 'Zeit'\n", "[replay.columns]: unknown key 'stamp'"),
+    ("[replay.columns]\nvalue = 3\n", "[replay.columns]: value must be the name of a column"),
 ])
 def test_a_bad_lines_file_stops_with_one_line_naming_table_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:

@@ -82,8 +82,13 @@ def test_ticks_latency_and_viewers(client, dash_app):
     assert metrics.viewers.count(time.time() + 31) == 0  # gone after 30 s without a tick
 
 
-def test_failed_callback_requests_are_counted_apart(client):
-    assert client.post("/_dash-update-component", json={}).status_code == 500
+def test_failed_callback_requests_are_counted_apart(client, dash_app, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("the callback failed")
+
+    monkeypatch.setitem(dash_app.callback_map["tick.data"], "callback", fail)
+    assert client.post("/_dash-update-component", json=tick_request(1, None)).status_code == 500
+    assert client.post("/_dash-update-component", json={}).status_code == 400  # the policy's refusal: not Dash's
     figures = scrape(client)
     assert figures["linewatch_callback_errors_total"] == 1 and figures["linewatch_ticks_total"] == 0
 

@@ -129,3 +129,25 @@ def test_a_month_of_five_minute_data_replays_in_seconds_at_100000x(tmp_path):
     batch = stores.get("line-1").since(-1)
     assert np.allclose(batch.value, values)
     assert source.health().state == "finished"
+
+
+def test_the_lines_file_maps_a_files_own_column_names(tmp_path):
+    from app.config import Config
+    from app.sources import make_source
+
+    path = tmp_path / "ofen.csv"
+    path.write_text("Zeitstempel,Temperatur\n2014-01-01 00:00:00,81.5\n2014-01-01 00:05:00,82.0\n")
+    lines = tmp_path / "lines.toml"
+    lines.write_text('[replay.columns]\ntime = "Zeitstempel"\nvalue = "Temperatur"\n', encoding="utf-8")
+    config = Config.from_env({"LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(path),
+                              "LINEWATCH_LINES_FILE": str(lines), "LINEWATCH_REPLAY_SPEED": "1000"})
+    stores = LineStores(1000)
+    source = make_source(config, Ingestor(stores, Recorder(tmp_path, stores, Thresholds(0.5, 0.5))))
+    source.clock = FakeClock()
+    run_for(source, source.clock, 1, step=0.1)
+    batch = stores.get("line-1").since(-1)
+    assert batch.value.tolist() == [81.5, 82.0] and np.allclose(np.diff(batch.ts), 0.3)
+    lines.write_text('[replay.columns]\nvalue = "Temp"\n', encoding="utf-8")
+    renamed = dict(Config.from_env({"LINEWATCH_LINES_FILE": str(lines)}).replay_columns)
+    with pytest.raises(ValueError, match=r"ofen.csv: no column 'Temp', which the lines file's \[replay.columns\] names"):
+        ReplaySource(path, None, columns=renamed).step()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -20,6 +22,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.security import generate_password_hash
 
 import app.policy as policy
+from app.logs import formatter
 from app.policy_wsgi import peer_address
 from app.web import create_app
 from app.policy import MAX_BODY_BYTES
@@ -125,7 +128,7 @@ def basic(user: str, password: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def test_basic_auth_guards_the_dashboard_but_not_health_or_ingest(make_app, users_file, monkeypatch):
+def test_basic_auth_guards_the_dashboard_and_writes_but_not_health(make_app, users_file, monkeypatch):
     client = make_app(url_prefix=PREFIX, auth="basic", auth_users_file=users_file).server.test_client()
     for path in (PREFIX, PREFIX + "_dash-layout", PREFIX + "api/v1/points", PREFIX + "metrics"):
         refused = client.get(path)
@@ -136,8 +139,9 @@ def test_basic_auth_guards_the_dashboard_but_not_health_or_ingest(make_app, user
         assert client.get(path, headers=basic("alice", "s3cret")).status_code == 200, path
     assert client.get(PREFIX + "healthz").status_code == 200
     assert client.get(PREFIX + "readyz").status_code == 200
-    ingest = client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}])
-    assert ingest.status_code == 201  # its own bearer token (none set here), not viewer auth
+    assert client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}]).status_code == 401  # no token: a viewer
+    ingest = client.post(PREFIX + "api/v1/points", json=[{"value": 0.5}], headers=basic("alice", "s3cret"))
+    assert ingest.status_code == 201
 
     calls = []
     monkeypatch.setattr(policy, "check_password_hash", lambda *a: calls.append(a) or True)
@@ -292,19 +296,26 @@ def test_bodies_over_one_mebibyte_are_refused_with_413(make_app):
     assert client.post("/api/v1/points", data=exactly, content_type="application/json").status_code == 201
 
 
-def test_server_errors_answer_json_without_a_stack_trace(make_app, caplog):
+def test_server_errors_answer_json_without_a_stack_trace_and_log_one_json_line(make_app):
     dash_app = make_app()
 
     @dash_app.server.get("/fail")
     def fail():
         raise RuntimeError("secret internals")
 
-    client = dash_app.server.test_client()
-    for response in (client.get("/fail"), client.post("/_dash-update-component", json={})):
-        assert response.status_code == 500
-        assert response.get_json() == {"error": "internal server error"}
-        assert b"Traceback" not in response.data and b"secret" not in response.data
-    assert "secret internals" in caplog.text  # logged for the operator
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(formatter("json"))
+    logging.getLogger().addHandler(handler)
+    try:
+        response = dash_app.server.test_client().get("/fail")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert response.status_code == 500 and response.get_json() == {"error": "internal server error"}
+    assert b"Traceback" not in response.data and b"secret" not in response.data
+    error = next(entry for entry in map(json.loads, log.getvalue().splitlines()) if entry["level"] == "ERROR")
+    assert error["method"] == "GET" and error["path"] == "/fail" and error["remote_addr"] == "127.0.0.1"
+    assert "Traceback" in error["exception"] and "secret internals" in error["exception"]  # for the operator
 
 
 # --- compression -----------------------------------------------------------------------------
@@ -355,15 +366,13 @@ def test_python_m_app_never_debugs_unless_linewatch_debug_and_logs_json(start_se
     assert config_of(debugging)["ui"] is True  # the switch works, so the check above means something
     bad = urllib.request.Request(production.url + "/_dash-update-component", data=b"{}",
                                  headers={"Content-Type": "application/json"})
-    with pytest.raises(urllib.error.HTTPError) as failed:
+    with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(bad, timeout=5)
-    assert failed.value.code == 500 and json.loads(failed.value.read()) == {"error": "internal server error"}
+    assert refused.value.code == 400 and "not a valid callback request" in json.loads(refused.value.read())["error"]
     assert production.stop() == 0
     lines = [json.loads(line) for line in production.log_path.read_text().splitlines() if line.strip()]
-    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
-    error = next(entry for entry in lines if entry["level"] == "ERROR")
-    assert error["method"] == "POST" and error["path"] == "/_dash-update-component"
-    assert error["remote_addr"] == "127.0.0.1" and "Traceback" in error["exception"]
+    assert lines and all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
+    assert not any(entry["level"] == "ERROR" or "exception" in entry for entry in lines)  # a refusal, not a failure
 
 
 @pytest.mark.server

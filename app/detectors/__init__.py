@@ -1,8 +1,9 @@
 """Anomaly detection for a line's readings: pure numpy/scipy, no web framework.
 
     det = LineDetector(DetectorConfig())        # one per line, O(1) state
-    out = det.process(ts, value)                # a batch in arrival order; causal
+    out = det.process(ts, value, prob)          # a batch in arrival order; causal; prob NaN = none given
     out.score                                   # 0..1 per reading (0.5 = anomaly threshold)
+    out.prob                                    # the reading's own probability, else its score
     out.events                                  # Event(index, ts, rule, severity, message), raises only
     out.center, out.lcl, out.ucl                # SPC control lines (NaN before the SPC baseline)
 

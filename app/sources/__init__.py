@@ -19,7 +19,8 @@ def make_source(config, ingestor):
     if config.source == "replay":
         from app.sources.replay import ReplaySource
 
-        return ReplaySource(config.replay_file, ingestor, speed=config.replay_speed, loop=config.replay_loop)
+        return ReplaySource(config.replay_file, ingestor, speed=config.replay_speed, loop=config.replay_loop,
+                            columns=dict(config.replay_columns))
     if config.source == "http":
         return PushSource()
     return SimulatorSource(ingestor, rate=config.sim_rate)

@@ -28,15 +28,22 @@ class BadRecording(ValueError):
     """The file cannot be replayed; the message names the file, and the row and column when one is at fault."""
 
 
-def read_recording(path: Path, now: float) -> Readings:
-    """The file's points in file order, validated like any other input (the first bad row is named)."""
+def read_recording(path: Path, now: float, columns: dict[str, str] | None = None) -> Readings:
+    """The file's points in file order, validated like any other input (the first bad row is named).
+
+    ``columns`` maps LineWatch's column names (time, value, defect_prob, line) to the file's."""
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        frame = _read_frame(path, (columns or {}).get("line"))
     except (OSError, ValueError, ImportError) as exc:
         raise BadRecording(f"{path.name}: cannot be read as {'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if frame.empty:
         raise BadRecording(f"{path.name} holds no points")
+    missing = [name for name in (columns or {}).values() if name not in frame.columns]
+    if missing:
+        raise BadRecording(f"{path.name}: no column {missing[0]!r}, which the lines file's [replay.columns] names "
+                           f"(columns: {', '.join(map(str, frame.columns))})")
+    frame = frame.rename(columns={name: field for field, name in (columns or {}).items()})
     columns = {str(column).strip().lower(): column for column in frame.columns}
     if "value" not in columns:
         raise BadRecording(f"{path.name}: no 'value' column (columns: {', '.join(map(str, frame.columns))})")
@@ -55,6 +62,24 @@ def read_recording(path: Path, now: float) -> Readings:
     if ts is None:
         ts = np.arange(len(readings)) * GAP_WITHOUT_TS_S
     return Readings(ts, readings.value, readings.prob, readings.line)  # not _replace: len() counts readings
+
+
+def _read_frame(path: Path, line_name: str | None) -> pd.DataFrame:
+    """The file as a frame, its line column (``line_name``, else ``line`` in any case) as text:
+    ids such as 1, 2 or 007 are names, not numbers."""
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+        for name in _line_columns(frame.columns, line_name):
+            if pd.api.types.is_integer_dtype(frame[name]):
+                frame[name] = frame[name].astype("string")
+        return frame
+    header = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, dtype={name: str for name in _line_columns(header, line_name)})
+
+
+def _line_columns(columns, line_name: str | None) -> list:
+    return [column for column in columns
+            if (column == line_name if line_name else str(column).strip().lower() == "line")]
 
 
 def _numbers(column: pd.Series, path: Path, name) -> pd.Series:
@@ -83,9 +108,11 @@ def _epoch_seconds(column: pd.Series, path: Path, name) -> np.ndarray:
 class ReplaySource(ThreadedSource):
     name = "replay"
 
-    def __init__(self, path: Path, ingestor, speed: float = 1.0, loop: bool = False, clock=time.time) -> None:
+    def __init__(self, path: Path, ingestor, speed: float = 1.0, loop: bool = False, clock=time.time,
+                 columns: dict[str, str] | None = None) -> None:
         super().__init__(interval=STEP_S)
         self.path = Path(path)
+        self.columns = columns
         self.ingestor = ingestor
         self.speed = speed
         self.loop = loop
@@ -104,7 +131,7 @@ class ReplaySource(ThreadedSource):
     def step(self) -> None:
         now = self.clock()
         if self._recording is None:
-            self._recording = read_recording(self.path, now)
+            self._recording = read_recording(self.path, now, self.columns)
             self._offsets = (self._recording.ts - self._recording.ts[0]) / self.speed
             self._due = np.maximum.accumulate(self._offsets)
             self._started_at = now
