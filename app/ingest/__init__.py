@@ -2,8 +2,8 @@
 line's detector (readings that carry no probability get its score), appends them with the
 alarms they raise to the line's store (never overwriting points the recorder has not written
 yet: it records them first, so a fast source slows down instead of losing readings); for senders
-that wait for an acknowledgement, the readings are on disk before they are stored.  Validation lives in :mod:`app.readings`; the counters
-/metrics shows in :mod:`app.ingest.counts`.
+that wait for an acknowledgement, the readings are on disk before they are stored.  Validation
+lives in :mod:`app.readings`; the counters /metrics shows in :mod:`app.ingest.counts`.
 """
 
 from __future__ import annotations

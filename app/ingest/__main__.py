@@ -323,7 +323,8 @@ class IngestWorker:
         publish_worker(self.link, {
             "state": health.state, "message": health.message, "kind": self.config.source,
             "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
-            "dropped": self.buffer.dropped, "history": self.recorder.problem, "host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+            "dropped": self.buffer.dropped, "history": self.recorder.problem, "host": socket.gethostname(),
+            "pid": os.getpid(), "at": time.time()})
         self._publish_counts()
 
     def _publish_counts(self) -> None:

@@ -41,7 +41,8 @@ def test_a_retry_with_the_same_key_is_answered_like_the_first_and_stores_nothing
     runtime = app.server.extensions["linewatch"]
     try:
         first = post(client, "order-7f3a")
-        assert first.status_code == 201 and first.get_json() == {"accepted": 3, "seqs": {"line-1": [0, 1], "line-2": [0, 0]}}
+        assert first.status_code == 201
+        assert first.get_json() == {"accepted": 3, "seqs": {"line-1": [0, 1], "line-2": [0, 0]}}
         again = post(client, "order-7f3a")
         assert (again.status_code, again.get_json()) == (first.status_code, first.get_json())
         assert runtime.store.stats().next_seq == 2 and recorded(config.data_dir) == 3

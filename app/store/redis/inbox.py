@@ -32,7 +32,8 @@ def deliver(link: RedisLink, readings: Readings, wait_s: float, keys: Sequence[s
     """Hand ``readings`` (with the client's idempotency ``keys``) to the worker and wait until they are
     stored and recorded; the ids per line."""
     token = uuid.uuid4().hex
-    entry = json.dumps({"token": token, "keys": list(keys), "ts": readings.ts.tolist(), "value": readings.value.tolist(),
+    entry = json.dumps({"token": token, "keys": list(keys), "ts": readings.ts.tolist(),
+                        "value": readings.value.tolist(),
                         "prob": [None if math.isnan(p) else p for p in readings.prob.tolist()],
                         "line": readings.line}, separators=(",", ":"))
     link.call(link.client.lpush, INBOX_KEY, entry)
