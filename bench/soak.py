@@ -11,6 +11,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from . import procstat, report, servers
@@ -147,14 +148,14 @@ def measure(minutes, warmup, every):
                 errors = [e for v in viewers for e in v.errors][:20]
             finally:
                 feeder.stop()
-            ready = servers_ready(base)
+            ready = readyz_status(base)
             lines = audit(data, feeder)
     return {"samples": samples, "lines": lines, "console_errors": errors, "late_batches": feeder.late,
             "readyz_at_end": ready}
 
 
-def servers_ready(base):
-    import urllib.request
+def readyz_status(base):
+    """/readyz's HTTP status (or the error) once the load has stopped."""
     try:
         with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
             return r.status
