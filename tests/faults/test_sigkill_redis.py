@@ -97,8 +97,7 @@ def test_acknowledged_readings_survive_sigkill_of_the_ingest_worker_and_a_web_wo
         workers.append(ServerProcess([sys.executable, "-m", "app.ingest"], env, 0, tmp_path / "ingest-2.log"))
         after = total()
         wait_until(lambda: total() >= after + 20, 30, "acknowledged batches after the ingest worker's restart")
-        before = children(web.proc.pid)
-        assert len(before) == 2, before
+        before = wait_until(lambda: len(pids := children(web.proc.pid)) == 2 and pids, 20, "gunicorn's 2 workers")
         os.kill(before[0], signal.SIGKILL)
         wait_until(lambda: len(set(children(web.proc.pid)) - set(before)) == 1, 20, "gunicorn's new worker")
         after = total()
