@@ -21,6 +21,7 @@ from app.config import Config
 from app.recorder import HistoryUnavailable
 from app.runtime import Runtime, make_runtime
 from app.sources import mqtt as mqtt_source
+from app.sources.base import SourceHealth
 from tests.helpers.brokers import Broker, password_file, tls_files
 from tests.helpers.waiting import wait_until
 
@@ -140,9 +141,13 @@ def test_broker_restarted_mid_stream_the_source_reconnects_and_resumes(runtime, 
         wait_until(lambda: len(stored(runtime)) >= 200, message="the stream to flow")
         broker.stop(sig)
         health = wait_for_state(runtime, "reconnecting")
+        retrying = wait_until(lambda: (h := runtime.source.health()).message != health.message and h,
+                              message="a failed reconnect")
     finally:
         streamer.close()
     assert health.message == "connection lost"
+    assert retrying == SourceHealth("reconnecting", f"cannot reach 127.0.0.1:{broker.port} since the connection "
+                                                    "was lost; retrying")
     acknowledged = streamer.acknowledged()
     broker.start()  # same port; after SIGKILL without the session, so the source must subscribe again
     wait_until(lambda: runtime.source.health().state == "running", message="the source to reconnect")

@@ -108,6 +108,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         return client
 
@@ -184,6 +185,12 @@ class MqttSource:
             log.warning("MQTT: %s; reconnecting", reason)
         elif self._link.state == "starting":
             self._link = SourceHealth("error", reason)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        """paho's reconnect found no broker (it says no more than that)."""
+        if self._link.state == "reconnecting":
+            self._link = SourceHealth("reconnecting", f"cannot reach {self._host}:{self._port} since the "
+                                                      "connection was lost; retrying")
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         self._inbox.put((self._connection, message))
