@@ -51,6 +51,3 @@ class RaisedAlarm(NamedTuple):
         fields = json.loads(text)
         return AlarmDraft(0, fields["line"], fields["raised_ts"], fields["rule"], fields["severity"],
                           fields["value"], fields["message"]).raised(seq)
-
-    def to_dict(self) -> dict:
-        return self._asdict()

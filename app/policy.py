@@ -4,10 +4,11 @@ app/policy_wsgi.py (HTTP polling, gunicorn or a host Flask app) and app/policy_a
 WebSocket transport) apply it.  It decides where paths live (``LINEWATCH_URL_PREFIX``, however a
 proxy or mount sends them), what a proxy may say (``X-Forwarded-*`` from trusted peers only), who
 may see the dashboard and write (``LINEWATCH_AUTH``; health and readiness stay open; ingest needs
-its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer), the 1 MiB body
-limit, the headers of every answer (CSP, frame options, nosniff, referrer policy, the ``?lang=``
-cookie), what is gzipped, which Dash callback requests reach Dash (well-formed ones for a server
-callback), and the viewer key of the tick metrics.  README "Security" says why.
+its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer), how often a
+client address or user name may fail to sign in, the 1 MiB body limit, the headers of every answer
+(CSP, frame options, nosniff, referrer policy, the ``?lang=`` cookie), what is gzipped, which Dash
+callback requests reach Dash (well-formed ones for a server callback), and the viewer key of the
+tick metrics.  README "Security" says why.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import re
 import threading
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -38,6 +42,8 @@ GZIP_TYPES = frozenset({"text/html", "text/css", "text/javascript", "text/plain"
                         ""})  # "": Dash's FastAPI backend answers callbacks (JSON) without a Content-Type
 REFERRER_POLICY = "same-origin"  # no URL (nor its query) leaves for another origin
 AUTH_CACHE_SIZE = 1024
+LOGIN_FAILURES, LOGIN_WINDOW_S = 5, 60.0  # failed logins per client address and per user name, per window
+LOGIN_KEYS = 10_000  # addresses and user names the login limiter remembers
 REALM = "LineWatch"
 
 # Content-Security-Policy of the page, one source list per directive and why (README "Security").
@@ -220,8 +226,12 @@ class BasicUsers:
         self._verified: set[bytes] = set()
         self._lock = threading.Lock()
 
+    def remembers(self, username: str, password: str) -> bool:
+        """Whether these credentials were verified before (no hash to compute)."""
+        return self._digest(username, password) in self._verified
+
     def check(self, username: str, password: str) -> bool:
-        digest = hashlib.sha256(self._salt + username.encode() + b"\0" + password.encode()).digest()
+        digest = self._digest(username, password)
         if digest in self._verified:
             return True
         known = self.hashes.get(username)
@@ -232,6 +242,44 @@ class BasicUsers:
                     self._verified.clear()
                 self._verified.add(digest)
         return ok
+
+    def _digest(self, username: str, password: str) -> bytes:
+        return hashlib.sha256(self._salt + username.encode() + b"\0" + password.encode()).digest()
+
+
+class LoginLimiter:
+    """Failed logins per key (a client address, a user name) in a sliding window: once ``limit``
+    failures fall within ``window_s`` seconds, the key waits until the oldest leaves the window.
+    At most ``max_keys`` keys are kept, the one that failed least recently going first."""
+
+    def __init__(self, limit: int = LOGIN_FAILURES, window_s: float = LOGIN_WINDOW_S, max_keys: int = LOGIN_KEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window_s, self.max_keys, self.clock = limit, window_s, max_keys, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # each key's last ``limit`` failure times
+        self._lock = threading.Lock()
+
+    def wait(self, keys) -> int:
+        """Whole seconds until every one of ``keys`` may try again (0: now)."""
+        now = self.clock()
+        with self._lock:
+            times = [self._failures.get(key) for key in keys]
+        oldest = [t[0] for t in times if t is not None and len(t) == self.limit]
+        return max([math.ceil(first + self.window_s - now) for first in oldest] + [0])
+
+    def failed(self, keys) -> None:
+        """Count a failed login against each of ``keys``."""
+        now = self.clock()
+        with self._lock:
+            for key in keys:
+                times = self._failures.pop(key, None) or deque(maxlen=self.limit)
+                times.append(now)
+                self._failures[key] = times
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
+
+
+def too_many_logins(wait_s: int) -> Refusal:
+    return Refusal(429, f"too many failed sign-ins: try again in {wait_s} s", (("Retry-After", str(wait_s)),))
 
 
 class Policy:
@@ -246,6 +294,7 @@ class Policy:
         self.x_frame = frame_options(self.ancestors)
         self.networks = proxy_networks(config)
         self.users = BasicUsers(config.auth_users_file) if config.auth == "basic" else None
+        self.logins = LoginLimiter()
         self.open_paths = {self.prefix + "healthz", self.prefix + "readyz"}
         self.ingest_path = self.prefix + "api/v1/points"
         self.callback_path = self.prefix + CALLBACK_PATH
@@ -294,11 +343,14 @@ class Policy:
             return None, TOO_LARGE
         if self.config.auth == "none" or path in self.open_paths or self._token_ingest(method, path):
             return None, None
-        user = self._user(headers, peer)
-        if user is not None:
-            return user, None
-        challenge = (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),) if self.users else ()
-        return None, Refusal(401, "authentication required", challenge)
+        if self.users is not None:
+            return self._basic(headers, peer)
+        user = self._header_user(headers, peer)
+        return (user, None) if user is not None else (None, Refusal(401, "authentication required"))
+
+    def client(self, peer: str, headers: Mapping) -> str:
+        """The client's address: what a trusted proxy says, else the peer's."""
+        return self.forwarded(peer, headers).get("client") or peer
 
     def is_callback(self, method: str, path: str) -> bool:
         """A Dash callback request over HTTP: its body is checked (``callback_refusal``) before Dash reads it."""
@@ -312,13 +364,25 @@ class Policy:
         """A write that the ingest bearer token guards instead of a viewer (app/api.py checks it)."""
         return method == "POST" and path == self.ingest_path and bool(self.config.ingest_token)
 
-    def _user(self, headers: Mapping, peer: str) -> str | None:
-        if self.users is not None:
-            auth = Authorization.from_header(headers.get("authorization"))
-            if auth and auth.type == "basic" and auth.username and self.users.check(auth.username,
-                                                                                      auth.password or ""):
-                return auth.username
-            return None
+    def _basic(self, headers: Mapping, peer: str) -> tuple[str | None, Refusal | None]:
+        """(user, None) for credentials in the users file; remembered ones pass at once, others only
+        while neither their client address nor their user name has too many recent failures."""
+        auth = Authorization.from_header(headers.get("authorization"))
+        if auth and auth.type == "basic" and auth.username:
+            user, password = auth.username, auth.password or ""
+            if self.users.remembers(user, password):
+                return user, None
+            keys = (f"client {self.client(peer, headers)}", f"user {user}")
+            wait_s = self.logins.wait(keys)
+            if wait_s:
+                return None, too_many_logins(wait_s)
+            if self.users.check(user, password):
+                return user, None
+            self.logins.failed(keys)
+        return None, Refusal(401, "authentication required",
+                             (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),))
+
+    def _header_user(self, headers: Mapping, peer: str) -> str | None:
         if self.config.auth == "header" and is_trusted(peer, self.networks):
             return headers.get(self.config.auth_header, "").strip() or None
         return None

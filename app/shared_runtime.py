@@ -28,6 +28,7 @@ from app.store.redis.stream import RedisLineStores
 
 RECORD_WAIT_S = 5.0  # HTTP ingest waits this long for the worker to take the readings, and as long to record them
 WORKER_HEALTH_CACHE_S = 0.5
+CONTROL_LINES_CACHE_S = 0.5  # the worker publishes them as often; a tick does not ask Redis for them
 
 
 class SharedRuntime:
@@ -114,6 +115,7 @@ class WorkerIngestor:
         self.rejected = 0
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
+        self._control: dict[str, tuple[float, tuple[float, float, float] | None]] = {}  # line -> (read at, lines)
 
     def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
@@ -130,8 +132,14 @@ class WorkerIngestor:
             pass
 
     def control_lines(self, line: str) -> tuple[float, float, float] | None:
-        """The SPC control lines the worker's detector of ``line`` published, if it has SPC rules."""
-        return control.read_control_lines(self.link, line)
+        """The SPC control lines the worker's detector of ``line`` published, if it has SPC rules
+        (read from Redis at most every ``CONTROL_LINES_CACHE_S``)."""
+        now = time.monotonic()
+        read_at, lines = self._control.get(line, (-CONTROL_LINES_CACHE_S, None))
+        if now - read_at >= CONTROL_LINES_CACHE_S:
+            lines = control.read_control_lines(self.link, line)
+            self._control[line] = (now, lines)
+        return lines
 
 
 class SharedHistory:

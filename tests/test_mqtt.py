@@ -7,7 +7,9 @@ import logging
 import math
 import re
 import signal
+import socket
 import sqlite3
+import ssl
 import threading
 import time
 import urllib.request
@@ -18,6 +20,8 @@ import pytest
 from app.config import Config
 from app.recorder import HistoryUnavailable
 from app.runtime import Runtime, make_runtime
+from app.sources import mqtt as mqtt_source
+from app.sources.base import SourceHealth
 from tests.helpers.brokers import Broker, password_file, tls_files
 from tests.helpers.waiting import wait_until
 
@@ -137,9 +141,13 @@ def test_broker_restarted_mid_stream_the_source_reconnects_and_resumes(runtime, 
         wait_until(lambda: len(stored(runtime)) >= 200, message="the stream to flow")
         broker.stop(sig)
         health = wait_for_state(runtime, "reconnecting")
+        retrying = wait_until(lambda: (h := runtime.source.health()).message != health.message and h,
+                              message="a failed reconnect")
     finally:
         streamer.close()
     assert health.message == "connection lost"
+    assert retrying == SourceHealth("reconnecting", f"cannot reach 127.0.0.1:{broker.port} since the connection "
+                                                    "was lost; retrying")
     acknowledged = streamer.acknowledged()
     broker.start()  # same port; after SIGKILL without the session, so the source must subscribe again
     wait_until(lambda: runtime.source.health().state == "running", message="the source to reconnect")
@@ -255,12 +263,60 @@ def test_the_initial_connection_failure_is_an_error_and_is_retried(tmp_path):
     runtime = start_runtime(broker.url, tmp_path / "data", connected=False)
     try:
         health = wait_for_state(runtime, "error")
-        assert health.message == f"cannot connect to 127.0.0.1:{broker.port}: [Errno 111] Connection refused"
+        assert health.message == f"127.0.0.1:{broker.port} refused the connection"
         broker.start()
         wait_for_state(runtime, "running")
     finally:
         runtime.stop()
         broker.stop()
+
+
+def test_an_address_where_nothing_answers_is_an_error_naming_it_and_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setattr(mqtt_source, "CONNECT_TIMEOUT_S", 1.0)
+    with socket.socket() as silent:  # the kernel completes the handshake; no broker ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        port = silent.getsockname()[1]
+        runtime = start_runtime(f"mqtt://127.0.0.1:{port}", tmp_path / "data", connected=False)
+        try:
+            health = wait_for_state(runtime, "error")
+        finally:
+            runtime.stop()
+    assert health.message == f"cannot reach 127.0.0.1:{port} (timed out after 1 s)"
+
+
+def test_an_address_that_hangs_up_without_answering_is_an_error_naming_it(tmp_path):
+    with socket.socket() as closer:
+        closer.bind(("127.0.0.1", 0))
+        closer.listen()
+        port = closer.getsockname()[1]
+
+        def hang_up():
+            while True:
+                try:
+                    closer.accept()[0].close()
+                except OSError:  # the test is over: the listener is closed
+                    return
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        runtime = start_runtime(f"mqtt://127.0.0.1:{port}", tmp_path / "data", connected=False)
+        try:
+            health = wait_for_state(runtime, "error")
+        finally:
+            runtime.stop()
+    assert health.message == f"127.0.0.1:{port} closed the connection without answering as an MQTT broker"
+
+
+@pytest.mark.parametrize("error, message", [
+    (ConnectionRefusedError(111, "Connection refused"), "broker.plant:1883 refused the connection"),
+    (TimeoutError("timed out"), "cannot reach broker.plant:1883 (timed out after 5 s)"),
+    (socket.gaierror(-2, "Name or service not known"), "cannot find the host broker.plant (check LINEWATCH_MQTT_URL)"),
+    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+     "the TLS handshake with broker.plant:1883 failed (is it a TLS port? mqtts:// usually uses 8883)"),
+    (OSError(101, "Network is unreachable"), "cannot reach broker.plant:1883 (network is unreachable)"),
+])
+def test_connection_errors_are_sentences_about_the_address(error, message):
+    assert mqtt_source.connect_problem(error, "broker.plant", 1883, 5.0) == message
 
 
 def test_credentials_come_from_the_url_and_a_refusal_is_an_error(tmp_path):
@@ -284,7 +340,8 @@ def test_mqtts_trusts_the_system_certificate_authorities(tmp_path, monkeypatch):
     try:
         untrusted = start_runtime(url, tmp_path / "a", connected=False)
         try:
-            assert "CERTIFICATE_VERIFY_FAILED" in wait_for_state(untrusted, "error").message
+            assert wait_for_state(untrusted, "error").message.startswith(
+                f"127.0.0.1:{broker.port} sent a certificate this machine does not trust (")
         finally:
             untrusted.stop()
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # now the test CA is one the system trusts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import gzip
 import io
 import json
@@ -17,7 +18,8 @@ from werkzeug.security import generate_password_hash
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app.config import Config
-from app.policy import MAX_BODY_BYTES, Policy, accepts_gzip, viewer_key
+import app.policy as policy_module
+from app.policy import MAX_BODY_BYTES, LoginLimiter, Policy, accepts_gzip, viewer_key
 from app.web import create_app
 from app.websocket import asgi_app
 from tests.helpers.ticks import tick_request
@@ -97,6 +99,72 @@ def test_access_open_paths_and_the_body_limit(users_file):
     assert tokened.check("GET", PREFIX + "api/v1/points", Headers(), "")[1].status == 401
 
 
+class Clock:
+    """A clock the test moves by hand: ``clock.now += 60``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_login_limiter_waits_for_the_oldest_of_the_last_failures_to_leave_the_window():
+    clock = Clock()
+    limiter = LoginLimiter(limit=5, window_s=60, clock=clock)
+    start = clock.now
+    for offset in (0, 10, 20, 30):
+        clock.now = start + offset
+        limiter.failed(["client 10.0.0.1"])
+        assert limiter.wait(["client 10.0.0.1"]) == 0  # fewer than 5 failures in the window
+    clock.now = start + 40
+    limiter.failed(["client 10.0.0.1"])
+    assert limiter.wait(["client 10.0.0.1"]) == 20  # the failure at 0 leaves at 60
+    clock.now = start + 59.5
+    assert limiter.wait(["client 10.0.0.1"]) == 1  # whole seconds, rounded up
+    clock.now = start + 60
+    assert limiter.wait(["client 10.0.0.1"]) == 0
+    limiter.failed(["client 10.0.0.1"])
+    assert limiter.wait(["client 10.0.0.1"]) == 10  # the window slides: now the failure at 10 is the oldest
+
+
+def test_the_login_limiter_keys_are_apart_and_the_longest_wait_counts():
+    clock = Clock()
+    limiter = LoginLimiter(limit=2, window_s=60, clock=clock)
+    limiter.failed(["client a", "user alice"])
+    clock.now += 30
+    limiter.failed(["client b", "user alice"])
+    assert limiter.wait(["client a"]) == limiter.wait(["client b"]) == 0
+    assert limiter.wait(["user alice"]) == 30
+    clock.now += 10
+    limiter.failed(["client b", "user bob"])
+    assert limiter.wait(["client b", "user alice"]) == 50 and limiter.wait(["client c", "user carol"]) == 0
+
+
+def test_the_login_limiter_remembers_a_bounded_number_of_keys():
+    limiter = LoginLimiter(limit=1, window_s=60, max_keys=3, clock=Clock())
+    for number in range(10):
+        limiter.failed([f"user {number}"])
+    assert [limiter.wait([f"user {number}"]) > 0 for number in range(10)] == [False] * 7 + [True] * 3
+
+
+def test_failed_logins_are_limited_per_client_address_as_a_trusted_proxy_names_it(users_file):
+    policy, _ = make_policy(auth="basic", auth_users_file=users_file, trusted_proxies=1)
+    policy.logins = LoginLimiter(clock=Clock())
+
+    def sign_in(user, password, client, peer="127.0.0.1"):
+        headers = Headers({"Authorization": basic(user, password), "X-Forwarded-For": client})
+        refusal = policy.check("GET", "/", headers, peer)[1]
+        return refusal.status if refusal else 200
+
+    assert [sign_in(f"guess{n}", "x", "198.51.100.7") for n in range(6)] == [401] * 5 + [429]
+    assert sign_in("alice", "s3cret", "198.51.100.7") == 429  # that address waits, right password or not
+    assert sign_in("alice", "s3cret", "198.51.100.8") == 200  # another client behind the same proxy
+    assert [sign_in(f"guess{n}", "x", f"192.0.2.{n}", peer="203.0.113.9") for n in range(6)] == [401] * 5 + [429]
+    assert [sign_in("bob", "x", f"192.0.2.{n}") for n in range(6)] == [401] * 5 + [429]  # one user name, anywhere
+    assert sign_in("carol", "x", "192.0.2.5") == 401  # another user name from the sixth address
+
+
 def test_the_user_header_counts_only_from_a_trusted_peer():
     policy, _ = make_policy(auth="header", trusted_proxies=1, auth_header="X-Remote-User")
     named = Headers({"X-Remote-User": "alice"})
@@ -164,7 +232,7 @@ async def asgi_request(app, method: str, url: str, headers: dict, body: bytes):
 
 
 POLICY_HEADERS = ("Content-Encoding", "Vary", "X-Content-Type-Options", "Referrer-Policy",
-                  "X-Frame-Options", "Set-Cookie", "WWW-Authenticate")
+                  "X-Frame-Options", "Set-Cookie", "WWW-Authenticate", "Retry-After")
 
 
 def seen(status: int, headers: Headers, body: bytes) -> dict:
@@ -254,6 +322,19 @@ def test_both_transports_refuse_alike(tmp_path, users_file):
     assert refused["status"] == wrong["status"] == 401 and refused["body"] == {"error": "authentication required"}
     assert refused["WWW-Authenticate"] == 'Basic realm="LineWatch", charset="UTF-8"'
     assert allowed["status"] == health["status"] == 200 and allowed["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_both_transports_limit_failed_logins_alike(tmp_path, users_file, monkeypatch):
+    monkeypatch.setattr(policy_module, "LoginLimiter", functools.partial(LoginLimiter, clock=Clock()))
+    guess = ("GET", "/api/v1/alerts", {"Authorization": basic("alice", "guess")}, b"")
+    requests = [guess] * 6 + [("GET", "/", {"Authorization": basic("alice", "s3cret")}, b""),
+                              ("GET", "/healthz", {}, b"")]
+    over_wsgi, over_asgi = both_transports(tmp_path, requests, auth="basic", auth_users_file=users_file)
+    assert over_wsgi == over_asgi
+    assert [answer["status"] for answer in over_wsgi] == [401] * 5 + [429, 429, 200]
+    limited = over_wsgi[5]
+    assert limited["Retry-After"] == "60" and limited["WWW-Authenticate"] is None
+    assert limited["body"] == {"error": "too many failed sign-ins: try again in 60 s"}
 
 
 def test_both_transports_refuse_a_chunked_body_over_the_limit(tmp_path):

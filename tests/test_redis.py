@@ -562,3 +562,17 @@ def test_detection_runs_once_per_line_in_the_ingest_worker_whichever_web_worker_
     seq = post([{"value": 0.9, "defect_prob": 0.99}])["seqs"][DEFAULT_LINE][0]
     ticks = [post_tick(deployment.url, n, seq - 1) for n in range(8)]
     assert all(any(a["id"] == f"{DEFAULT_LINE}/{seq}/threshold" for a in tick.get("alarms", [])) for tick in ticks)
+
+
+def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link, monkeypatch):
+    from app.shared_runtime import CONTROL_LINES_CACHE_S, WorkerIngestor
+    from app.store.redis.control import publish_control_lines
+
+    clock = [100.0]
+    monkeypatch.setattr("app.shared_runtime.time.monotonic", lambda: clock[0])
+    web = WorkerIngestor(link)
+    assert web.control_lines("oven-3") is None  # no SPC rules (yet)
+    publish_control_lines(link, {"oven-3": (85.0, 81.1, 88.9)})
+    assert web.control_lines("oven-3") is None  # still the value read a moment ago
+    clock[0] += CONTROL_LINES_CACHE_S
+    assert web.control_lines("oven-3") == (85.0, 81.1, 88.9)

@@ -4,6 +4,7 @@ compression, mounting on a host app, debug off and JSON logs in real processes."
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import io
@@ -130,12 +131,14 @@ def basic(user: str, password: str) -> dict:
 
 def test_basic_auth_guards_the_dashboard_and_writes_but_not_health(make_app, users_file, monkeypatch):
     client = make_app(url_prefix=PREFIX, auth="basic", auth_users_file=users_file).server.test_client()
-    for path in (PREFIX, PREFIX + "_dash-layout", PREFIX + "api/v1/points", PREFIX + "metrics"):
+    paths = (PREFIX, PREFIX + "_dash-layout", PREFIX + "api/v1/points", PREFIX + "metrics")
+    for number, path in enumerate(paths):
         refused = client.get(path)
         assert refused.status_code == 401, path
         assert refused.headers["WWW-Authenticate"] == 'Basic realm="LineWatch", charset="UTF-8"'
-        assert client.get(path, headers=basic("alice", "wrong")).status_code == 401
-        assert client.get(path, headers=basic("mallory", "s3cret")).status_code == 401
+        elsewhere = {"REMOTE_ADDR": f"10.0.0.{number}"}  # under each address's limit of failed logins
+        assert client.get(path, headers=basic("alice", "wrong"), environ_base=elsewhere).status_code == 401
+        assert client.get(path, headers=basic("mallory", "s3cret"), environ_base=elsewhere).status_code == 401
         assert client.get(path, headers=basic("alice", "s3cret")).status_code == 200, path
     assert client.get(PREFIX + "healthz").status_code == 200
     assert client.get(PREFIX + "readyz").status_code == 200
@@ -150,6 +153,33 @@ def test_basic_auth_guards_the_dashboard_and_writes_but_not_health(make_app, use
         assert client.post(PREFIX + "_dash-update-component", json=tick_request(1, None),
                            headers=basic("alice", "s3cret")).status_code == 200
     assert calls == []  # verified once above, remembered since
+
+
+def test_failed_logins_are_limited_without_hashing_and_others_still_sign_in(make_app, tmp_path, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(policy, "LoginLimiter", functools.partial(policy.LoginLimiter, clock=lambda: now[0]))
+    users = tmp_path / "users.txt"
+    users.write_text("".join(f"{user}:{generate_password_hash(user + '-pw')}\n" for user in ("alice", "bob")))
+    client = make_app(url_prefix=PREFIX, auth="basic", auth_users_file=users).server.test_client()
+
+    def sign_in(user, password, address):
+        return client.get(PREFIX + "api/v1/alerts", headers=basic(user, password),
+                          environ_base={"REMOTE_ADDR": address})
+
+    assert sign_in("alice", "alice-pw", "10.0.0.2").status_code == 200  # alice's browser, signed in
+    assert [sign_in("alice", "guess", "10.0.0.66").status_code for _ in range(5)] == [401] * 5
+    real, hashed = policy.check_password_hash, []
+    monkeypatch.setattr(policy, "check_password_hash", lambda *a: hashed.append(a) or real(*a))
+    limited = sign_in("alice", "guess", "10.0.0.66")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
+    assert limited.json == {"error": "too many failed sign-ins: try again in 60 s"}
+    assert sign_in("bob", "bob-pw", "10.0.0.66").status_code == 429  # that address waits
+    assert hashed == []  # neither cost a password hash
+    assert sign_in("alice", "alice-pw", "10.0.0.2").status_code == 200  # alice's browser goes on
+    assert sign_in("alice", "alice-pw", "10.0.0.9").status_code == 200  # credentials verified before pass anywhere
+    assert sign_in("bob", "bob-pw", "10.0.0.3").status_code == 200  # another user elsewhere signs in
+    now[0] += 60
+    assert sign_in("alice", "alice-pw", "10.0.0.66").status_code == 200  # the window passed
 
 
 def test_a_bad_users_file_stops_start_up(make_app, tmp_path):

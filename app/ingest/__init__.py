@@ -8,6 +8,7 @@ lives in :mod:`app.readings`; the counters /metrics shows in :mod:`app.ingest.co
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Callable, NamedTuple, Sequence
 
@@ -70,7 +71,7 @@ class Ingestor:
             else:
                 for part in judged:
                     self.recorder.make_room(part.line, part.store, len(part.ts))
-            seqs = {part.line: self._append(part) for part in judged}
+            seqs = {part.line: self._append(part, keys) for part in judged}
         if durable:
             self.recorder.ensure_recorded(seqs, keys)
         return seqs
@@ -89,9 +90,16 @@ class Ingestor:
                              float(value[event.index - first]), event.message) for event in judged.events]
         return Judged(line, self.stores.get(line), ts, value, judged.prob, alarms)
 
-    def _append(self, part: Judged) -> list[int]:
-        """Append one line's judged readings with their alarms; their ids."""
-        ids = part.store.append(part.ts, part.value, part.prob, part.alarms).tolist()
+    def _append(self, part: Judged, keys: Sequence[str] = ()) -> list[int]:
+        """Append one line's judged readings with their alarms; their ids.
+
+        With idempotency ``keys`` the append is named after them, so a store that outlives this
+        process (Redis) gives a retry the ids of an append whose keys never reached the disk
+        (the ingest worker killed in between) instead of storing the readings twice."""
+        token = None
+        if keys:
+            token = "idem-" + hashlib.sha256("\n".join([part.line, *sorted(keys)]).encode()).hexdigest()
+        ids = part.store.append(part.ts, part.value, part.prob, part.alarms, token=token).tolist()
         self.accepted += len(ids)  # counted as each line's points are stored
         self.counters.ingested.inc(len(ids))
         return ids

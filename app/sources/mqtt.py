@@ -16,6 +16,8 @@ import json
 import logging
 import queue
 import secrets
+import socket
+import ssl
 import threading
 import time
 from urllib.parse import unquote, urlsplit
@@ -36,6 +38,7 @@ BATCH_MAX = 500
 RECEIVE_MAXIMUM = 5000  # unacknowledged messages the broker may send ahead: bursts wait here, not in its queue
 SESSION_EXPIRY_S = 24 * 3600  # how long the broker keeps our session, and queues for it, while we are away
 KEEPALIVE_S = 30
+CONNECT_TIMEOUT_S = 5.0  # for the TCP connection and the broker's answer together
 RETRY_MIN_S, RETRY_MAX_S = 1, 30
 IDLE_WAKE_S = 0.25
 REJECT_LOG_EVERY_S = 10.0
@@ -85,7 +88,7 @@ class MqttSource:
         """Finish the batch in hand, then disconnect; what is left unacknowledged comes again."""
         self._stop.set()
         if self._worker:
-            self._worker.join(timeout)  # longer than a connect attempt (5 s)
+            self._worker.join(timeout)  # longer than a connect attempt (CONNECT_TIMEOUT_S)
             self._client.disconnect()
             self._client.loop_stop()
             self._worker = None
@@ -100,10 +103,12 @@ class MqttSource:
             client.username_pw_set(self._username, self._password)
         if self._tls:
             client.tls_set()  # the system's CA certificates
+        client.connect_timeout = CONNECT_TIMEOUT_S
         client.reconnect_delay_set(min_delay=RETRY_MIN_S, max_delay=RETRY_MAX_S)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         return client
 
@@ -117,24 +122,40 @@ class MqttSource:
         return "linewatch-" + hashlib.sha256(seed.encode()).hexdigest()[:13]  # 23 characters, as MQTT guarantees
 
     def _connect_first(self) -> bool:
-        """Connect, retrying with backoff and showing the error; paho reconnects after that."""
+        """Connect, retrying with backoff and showing why not; paho reconnects after that."""
+        delay = RETRY_MIN_S
+        while not self._stop.is_set():
+            problem = self._try_connect()
+            if problem is None:
+                return True
+            self._link = SourceHealth("error", problem)
+            log.warning("MQTT: %s; retrying in %d s", problem, delay)
+            self._stop.wait(delay)
+            delay = min(2 * delay, RETRY_MAX_S)
+        return False
+
+    def _try_connect(self) -> str | None:
+        """Connect and wait for the broker's answer (its CONNACK, accepting or refusing us):
+        None once it answers, else why not in one sentence."""
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         properties.ReceiveMaximum = RECEIVE_MAXIMUM
-        delay = RETRY_MIN_S
-        while not self._stop.is_set():
-            try:
-                self._client.connect(self._host, self._port, keepalive=KEEPALIVE_S, clean_start=False,
-                                     properties=properties)
-                return True
-            except OSError as exc:  # refused, unreachable, DNS, TLS
-                self._link = SourceHealth("error", f"cannot connect to {self._host}:{self._port}: {exc}")
-                log.warning("MQTT: %s; retrying in %d s", self._link.message, delay)
-                self._stop.wait(delay)
-                delay = min(2 * delay, RETRY_MAX_S)
-        return False
+        self._answered = False
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        try:
+            self._client.connect(self._host, self._port, keepalive=KEEPALIVE_S, clean_start=False,
+                                 properties=properties)
+        except OSError as exc:
+            return connect_problem(exc, self._host, self._port, CONNECT_TIMEOUT_S)
+        while not (self._answered or self._stop.is_set()):
+            if time.monotonic() >= deadline:
+                return f"cannot reach {self._host}:{self._port} (timed out after {CONNECT_TIMEOUT_S:g} s)"
+            if self._client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS and not self._answered:
+                return f"{self._host}:{self._port} closed the connection without answering as an MQTT broker"
+        return None
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             self._link = SourceHealth("error", f"broker refused the connection: {reason_code}")
             log.error("MQTT: %s", self._link.message)
@@ -164,6 +185,12 @@ class MqttSource:
             log.warning("MQTT: %s; reconnecting", reason)
         elif self._link.state == "starting":
             self._link = SourceHealth("error", reason)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        """paho's reconnect found no broker (it says no more than that)."""
+        if self._link.state == "reconnecting":
+            self._link = SourceHealth("reconnecting", f"cannot reach {self._host}:{self._port} since the "
+                                                      "connection was lost; retrying")
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         self._inbox.put((self._connection, message))
@@ -250,6 +277,23 @@ class MqttSource:
             log.warning("MQTT: rejected %d point(s) of malformed messages since the last report; last: %s",
                         self._rejected_unlogged, self._last_rejection)
             self._rejected_unlogged, self._rejections_logged_at = 0, now
+
+
+def connect_problem(exc: OSError, host: str, port: int, timeout_s: float) -> str:
+    """Why a connection to ``host:port`` failed, as one sentence about the address or the setup."""
+    where = f"{host}:{port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where} refused the connection"
+    if isinstance(exc, TimeoutError):
+        return f"cannot reach {where} (timed out after {timeout_s:g} s)"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot find the host {host} (check LINEWATCH_MQTT_URL)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"{where} sent a certificate this machine does not trust ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"the TLS handshake with {where} failed (is it a TLS port? mqtts:// usually uses 8883)"
+    reason = f" ({exc.strerror[0].lower()}{exc.strerror[1:]})" if exc.strerror else ""
+    return f"cannot reach {where}{reason}"
 
 
 def _concat(parts: list[Readings]) -> Readings:

@@ -36,8 +36,11 @@ class MemoryStore:
         self._alarms: list[RaisedAlarm] = []  # of the points held, in sequence order
         self._lock = threading.Lock()
 
-    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
-        """Append readings (equal-length array-likes) and the alarms they raised; return their sequence ids."""
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = (), token: str | None = None) -> np.ndarray:
+        """Append readings (equal-length array-likes) and the alarms they raised; return their sequence ids.
+
+        ``token`` is not needed here: this store lives and dies with the recorder that wrote its
+        points (and idempotency keys) ahead."""
         ts, value, prob = columns(ts, value, prob)
         n = len(ts)
         with self._lock:

@@ -38,9 +38,10 @@ class Store(Protocol):
 
     capacity: int
 
-    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = (), token: str | None = None) -> np.ndarray:
         """Append readings (equal-length array-likes) and the alarms they raised, in one step;
-        return their sequence ids."""
+        return their sequence ids.  ``token`` names the append: a store that outlives the process
+        (Redis) returns the same ids for the same token and stores nothing again."""
 
     def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
         """The alarms raised by the points ``first_seq..last_seq`` still held, oldest first."""

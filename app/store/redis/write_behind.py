@@ -73,12 +73,13 @@ class BufferedLineStores:
     def items(self) -> list[tuple[str, RedisStore]]:
         return self.stores.items()
 
-    def append(self, line: str, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
+    def append(self, line: str, ts, value, prob, alarms: Sequence[AlarmDraft] = (), token: str | None = None
+               ) -> np.ndarray:
         """Queue a batch (with its alarms) and send what waits if Redis is available; the batch's ids, or none yet."""
         ts, value, prob = columns(ts, value, prob)
         if not len(ts):
             return EMPTY_IDS.copy()
-        item = _Pending(line, uuid.uuid4().hex, ts, value, prob, tuple(alarms))
+        item = _Pending(line, token or uuid.uuid4().hex, ts, value, prob, tuple(alarms))
         with self._lock:
             self._pending.append(item)
             self._pending_points += len(ts)
@@ -171,8 +172,8 @@ class BufferedStore:
         self.line = line
         self.capacity = parent.capacity
 
-    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = ()) -> np.ndarray:
-        return self.parent.append(self.line, ts, value, prob, alarms)
+    def append(self, ts, value, prob, alarms: Sequence[AlarmDraft] = (), token: str | None = None) -> np.ndarray:
+        return self.parent.append(self.line, ts, value, prob, alarms, token)
 
     def alarms_between(self, first_seq: int, last_seq: int) -> list[RaisedAlarm]:
         return self.parent.stores.get(self.line).alarms_between(first_seq, last_seq)
