@@ -59,6 +59,15 @@ def wait_for_state(runtime: Runtime, state: str):
     return wait_until(lambda: (h := runtime.source.health()).state == state and h, message=f"the {state} state")
 
 
+def first_error(url: str, data_dir) -> SourceHealth:
+    """The health of a runtime started on ``url`` once its source reports an error (then stopped)."""
+    runtime = start_runtime(url, data_dir, connected=False)
+    try:
+        return wait_for_state(runtime, "error")
+    finally:
+        runtime.stop()
+
+
 @pytest.fixture
 def runtime(broker, tmp_path):
     runtime = start_runtime(broker.url, tmp_path / "data")
@@ -277,11 +286,7 @@ def test_an_address_where_nothing_answers_is_an_error_naming_it_and_the_timeout(
         silent.bind(("127.0.0.1", 0))
         silent.listen(0)
         port = silent.getsockname()[1]
-        runtime = start_runtime(f"mqtt://127.0.0.1:{port}", tmp_path / "data", connected=False)
-        try:
-            health = wait_for_state(runtime, "error")
-        finally:
-            runtime.stop()
+        health = first_error(f"mqtt://127.0.0.1:{port}", tmp_path / "data")
     assert health.message == f"cannot reach 127.0.0.1:{port} (timed out after 1 s)"
 
 
@@ -299,11 +304,7 @@ def test_an_address_that_hangs_up_without_answering_is_an_error_naming_it(tmp_pa
                     return
 
         threading.Thread(target=hang_up, daemon=True).start()
-        runtime = start_runtime(f"mqtt://127.0.0.1:{port}", tmp_path / "data", connected=False)
-        try:
-            health = wait_for_state(runtime, "error")
-        finally:
-            runtime.stop()
+        health = first_error(f"mqtt://127.0.0.1:{port}", tmp_path / "data")
     assert health.message == f"127.0.0.1:{port} closed the connection without answering as an MQTT broker"
 
 
@@ -323,11 +324,8 @@ def test_credentials_come_from_the_url_and_a_refusal_is_an_error(tmp_path):
     passwords = password_file(tmp_path / "passwords", "line reader", "p@ss:word")
     broker = Broker(tmp_path / "broker", f"allow_anonymous false\npassword_file {passwords}").start()
     try:
-        refused = start_runtime(f"mqtt://line%20reader:wrong@127.0.0.1:{broker.port}", tmp_path / "a", connected=False)
-        try:
-            assert wait_for_state(refused, "error").message.startswith("broker refused the connection: ")
-        finally:
-            refused.stop()
+        refused = first_error(f"mqtt://line%20reader:wrong@127.0.0.1:{broker.port}", tmp_path / "a")
+        assert refused.message.startswith("broker refused the connection: ")
         start_runtime(f"mqtt://line%20reader:p%40ss%3Aword@127.0.0.1:{broker.port}", tmp_path / "b").stop()
     finally:
         broker.stop()
@@ -338,12 +336,8 @@ def test_mqtts_trusts_the_system_certificate_authorities(tmp_path, monkeypatch):
     broker = Broker(tmp_path / "broker", f"allow_anonymous true\ncertfile {cert}\nkeyfile {key}").start()
     url = f"mqtts://127.0.0.1:{broker.port}"
     try:
-        untrusted = start_runtime(url, tmp_path / "a", connected=False)
-        try:
-            assert wait_for_state(untrusted, "error").message.startswith(
-                f"127.0.0.1:{broker.port} sent a certificate this machine does not trust (")
-        finally:
-            untrusted.stop()
+        assert first_error(url, tmp_path / "a").message.startswith(
+            f"127.0.0.1:{broker.port} sent a certificate this machine does not trust (")
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # now the test CA is one the system trusts
         start_runtime(url, tmp_path / "b").stop()
     finally:
