@@ -5,6 +5,7 @@ Shared code (not fixtures) lives in tests/helpers; test modules never import thi
 from __future__ import annotations
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from app.web import create_app
 from app.config import Config
@@ -63,3 +64,11 @@ def browser():
 
     with chromium() as instance:
         yield instance
+
+
+@pytest.fixture
+def users_file(tmp_path):
+    """A LINEWATCH_AUTH_USERS_FILE with a comment, a blank line and one viewer: alice, password s3cret."""
+    path = tmp_path / "users.txt"
+    path.write_text("# LineWatch viewers\n\nalice:" + generate_password_hash("s3cret") + "\n")
+    return path

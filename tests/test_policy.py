@@ -5,7 +5,6 @@ the same answers and headers for the same requests."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import gzip
 import io
@@ -14,7 +13,6 @@ import re
 
 import pytest
 from werkzeug.datastructures import Headers
-from werkzeug.security import generate_password_hash
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app.config import Config
@@ -22,6 +20,7 @@ import app.policy as policy_module
 from app.policy import MAX_BODY_BYTES, LoginLimiter, Policy, accepts_gzip, viewer_key
 from app.web import create_app
 from app.websocket import asgi_app
+from tests.helpers.auth import basic_auth
 from tests.helpers.ticks import tick_request
 
 PREFIX = "/tools/lw/"
@@ -34,15 +33,7 @@ def make_policy(**settings) -> tuple[Policy, list]:
     return Policy(config, lambda: asked.append(1) or ["'sha256-abc='"], {}), asked
 
 
-@pytest.fixture
-def users_file(tmp_path):
-    path = tmp_path / "users.txt"
-    path.write_text("alice:" + generate_password_hash("s3cret") + "\n")
-    return path
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+basic = basic_auth
 
 
 # --- the decisions, as plain functions ----------------------------------------------------------

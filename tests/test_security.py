@@ -29,6 +29,7 @@ from app.web import create_app
 from app.policy import MAX_BODY_BYTES
 from app.config import Config, ConfigError
 from tests.helpers.processes import ROOT, procfile_web_argv
+from tests.helpers.auth import basic_auth
 from tests.helpers.ticks import tick_request
 
 PREFIX = "/tools/lw/"
@@ -118,15 +119,8 @@ def test_a_frame_ancestors_value_that_could_change_the_policy_is_refused(make_ap
 
 # --- viewer access control -------------------------------------------------------------------
 
-@pytest.fixture
-def users_file(tmp_path):
-    path = tmp_path / "users.txt"
-    path.write_text("# LineWatch viewers\n\nalice:" + generate_password_hash("s3cret") + "\n")
-    return path
-
-
 def basic(user: str, password: str) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return {"Authorization": basic_auth(user, password)}
 
 
 def test_basic_auth_guards_the_dashboard_and_writes_but_not_health(make_app, users_file, monkeypatch):
