@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import urllib.request
@@ -18,6 +17,7 @@ from app.lines import LinesFileError, load_lines
 from app.policy import Policy
 from app.sources.replay import read_recording
 from app.web import create_app
+from tests.helpers.auth import basic_auth
 from tests.helpers.ticks import tick_request
 
 
@@ -116,7 +116,7 @@ def test_writing_needs_credentials_whenever_viewing_does(tmp_path, auth):
     env = {"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
            "LINEWATCH_AUTH_USERS_FILE": str(users), **auth}
     signed_in = ({"X-Forwarded-User": "alice"} if auth["LINEWATCH_AUTH"] == "header"
-                 else {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()})
+                 else {"Authorization": basic_auth("alice", "s3cret")})
     for token, allowed in ((None, signed_in), ("t0ken", {"Authorization": "Bearer t0ken"})):
         dash_app = create_app(Config.from_env({**env, **({"LINEWATCH_INGEST_TOKEN": token} if token else {})}))
         try:

@@ -24,6 +24,7 @@ from websockets.sync.client import connect
 from werkzeug.security import generate_password_hash
 
 from layouts import ids
+from tests.helpers.auth import basic_auth
 from tests.helpers.browser import ConsoleLog
 from tests.helpers.page import chart_points, wait_points, wait_text
 from tests.helpers.processes import ROOT, ServerProcess, free_port
@@ -292,8 +293,8 @@ def test_viewer_access_control_covers_the_page_and_the_socket(tmp_path_factory):
     users.write_text("op:" + generate_password_hash("s3cret") + "\n")
     server = asgi_server(tmp_path_factory, LINEWATCH_AUTH="basic", LINEWATCH_AUTH_USERS_FILE=str(users))
     try:
-        good = {"Authorization": "Basic " + base64.b64encode(b"op:s3cret").decode()}
-        bad = {"Authorization": "Basic " + base64.b64encode(b"op:guess").decode()}
+        good = {"Authorization": basic_auth("op", "s3cret")}
+        bad = {"Authorization": basic_auth("op", "guess")}
         status, headers, body = fetch(server.url + PREFIX)
         assert status == 401 and headers["WWW-Authenticate"].startswith('Basic realm="LineWatch"')
         assert json.loads(body) == {"error": "authentication required"}
