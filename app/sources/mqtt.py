@@ -164,8 +164,7 @@ class MqttSource:
         if not flags.session_present:
             self._session_since = self._connection
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)  # no old point again
-        client.subscribe(self.topic, options=options)
-        self._link = SourceHealth("running")
+        client.subscribe(self.topic, options=options)  # "running" once the broker confirms it
         log.info("MQTT: connected to %s:%d as %s (%s session), subscribing to %s", self._host, self._port,
                  self.client_id, "resumed" if flags.session_present else "new", self.topic)
 
@@ -174,13 +173,15 @@ class MqttSource:
         if refused:
             self._link = SourceHealth("error", f"subscription to {self.topic} refused: {refused[0]}")
             log.error("MQTT: %s", self._link.message)
+        else:
+            self._link = SourceHealth("running")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._stop.is_set():
             return
         reason = (f"broker closed the connection: {reason_code}" if flags.is_disconnect_packet_from_server
                   else "connection lost")
-        if self._link.state == "running":
+        if self._link.state == "running" or (self._link.state == "starting" and self._connection):
             self._link = SourceHealth("reconnecting", reason)
             log.warning("MQTT: %s; reconnecting", reason)
         elif self._link.state == "starting":
