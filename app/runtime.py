@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Protocol
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
@@ -98,6 +99,7 @@ class Runtime(Protocol):
     recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
     ingestor: Ingestor | WorkerIngestor  # where readings from outside go in
     source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
+    alarm_book: AlarmBook  # every line's alarms and their journal (app/alarm_book.py)
 
     def ensure_started(self) -> None:
         """Start what runs in this process; once per process, on its first request."""
@@ -141,7 +143,8 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for)
+        self.alarm_book = AlarmBook(MemoryLedger())
+        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()
