@@ -65,6 +65,7 @@ class Config:
     auth_header: str = "X-Forwarded-User"
     log_format: str = "text"
     transport: str = "polling"
+    alarm_operators: tuple[str, ...] = ()  # who may acknowledge and shelve (empty: every signed-in user)
     lines_file: Path | None = None
     lines: tuple[LineSpec, ...] = ()  # from lines_file
     replay_columns: tuple[tuple[str, str], ...] = ()  # from lines_file: (LineWatch's column, the file's)
@@ -232,6 +233,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "auth": _choice(AUTH_MODES),
     "auth_users_file": Path,
     "auth_header": str,
+    "alarm_operators": lambda raw: tuple(sorted({name.strip() for name in raw.split(",") if name.strip()})),
     "log_format": _choice(LOG_FORMATS),
     "transport": _choice(TRANSPORTS),
     "lines_file": Path,

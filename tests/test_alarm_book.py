@@ -92,3 +92,16 @@ def test_queries_filter_by_line_state_and_time(book):
     assert [r.id for r in book.query(state="unacknowledged")] == ["oven/1/score", "press/2/score"]
     assert [r.id for r in book.query(since_ts=15, until_ts=25)] == ["press/2/score"]
     assert [r.id for r in book.query(limit=1)] == ["press/3/we-1"]
+
+
+def test_who_may_act_on_alarms():
+    from app.config import Config
+    from app.policy import NotAnOperator, alarm_actor
+
+    assert alarm_actor(Config(), {}) == "anonymous"  # no auth: everyone acts, as "anonymous"
+    signed_in = Config(auth="header", alarm_operators=("alice",))
+    assert alarm_actor(signed_in, {"linewatch.user": "alice"}) == "alice"
+    for environ in ({"linewatch.user": "bob"}, {"linewatch.user": None}):
+        with pytest.raises(NotAnOperator):
+            alarm_actor(signed_in, environ)
+    assert alarm_actor(Config(auth="header"), {"linewatch.user": "bob"}) == "bob"
