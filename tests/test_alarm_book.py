@@ -9,6 +9,8 @@ import pytest
 from app.alarm_book import AlarmBook, MemoryLedger, UnknownAlarm
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
 from app.alarms import AlarmDraft
+from app.config import Config
+from app.policy import NotAnOperator, alarm_actor
 
 
 class Clock:
@@ -95,9 +97,6 @@ def test_queries_filter_by_line_state_and_time(book):
 
 
 def test_who_may_act_on_alarms():
-    from app.config import Config
-    from app.policy import NotAnOperator, alarm_actor
-
     assert alarm_actor(Config(), {}) == "anonymous"  # no auth: everyone acts, as "anonymous"
     signed_in = Config(auth="header", alarm_operators=("alice",))
     assert alarm_actor(signed_in, {"linewatch.user": "alice"}) == "alice"
