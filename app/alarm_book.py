@@ -5,15 +5,24 @@ shelve and unshelve, and the clock's shelf expiry and re-alarm all go through it
 records live is a :class:`Ledger`'s business; a ledger makes each change atomic (read the
 record, apply the lifecycle function, write the record, its open-alarm index and the journal
 entry in one step), so concurrent raises of one (line, rule) from several processes make one
-alarm.  ``MemoryLedger`` is the in-process one.
+alarm.  ``MemoryLedger`` is the in-process one; app/alarm_ledger.py keeps them in the SQLite
+history, app/store/redis/alarm_ledger.py in Redis.
+
+When the ledger cannot store (LedgerUnavailable: the disk or Redis refuses), the detectors'
+raises wait in this process, in order, and are booked by the next ``raised`` or ``sweep``
+once it can (so ingest goes on and no raise is lost while the process lives; at most
+MAX_WAITING_RAISES wait, beyond that the oldest are dropped and counted in the log).
+Operators' actions are refused instead (the API's 503): nothing changed, they retry.
 
 Listeners (e.g. webhooks) get each committed :class:`~app.alarm_lifecycle.Step`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from typing import Callable, Iterable, Protocol, Sequence
 
 from app.alarm_figures import AlarmFigures, alarm_figures
@@ -22,8 +31,15 @@ from app.alarm_lifecycle import (DEFAULT_SHELVE_MAX_MINUTES, PRIORITIES, AlarmDe
                                  return_to_normal, shelve, unshelve)
 from app.alarms import RaisedAlarm
 
+log = logging.getLogger(__name__)
+
 Change = Callable[[AlarmRecord | None], Step | None]
 QUERY_STATES = ("active", "unacknowledged", "shelved", "open", "all")  # the API's ``state`` filter
+MAX_WAITING_RAISES = 10_000  # raises held in memory while the ledger cannot store them
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger cannot read or write now (disk full or read-only, Redis away); one short line why."""
 
 
 class UnknownAlarm(KeyError):
@@ -31,7 +47,9 @@ class UnknownAlarm(KeyError):
 
 
 class Ledger(Protocol):
-    """Storage of alarm records and their journal; each ``change_*`` is one atomic step."""
+    """Storage of alarm records and their journal; each ``change_*`` is one atomic step.
+
+    Every method raises LedgerUnavailable when the storage cannot serve; then nothing changed."""
 
     def change_open(self, line: str, rule: str, change: Change) -> Step | None:
         """Apply ``change`` to the open record of (line, rule) (None when there is none) and store its step."""
@@ -76,6 +94,10 @@ class AlarmBook:
         self.shelve_max_minutes = shelve_max_minutes
         self.clock = clock
         self._listeners: list[Callable[[Step], None]] = []
+        self._waiting: deque[RaisedAlarm] = deque()  # raises the ledger refused, oldest first
+        self._waiting_lock = threading.Lock()
+        self._dropped = 0
+        self._refused = False  # the last try to book a raise failed (logged once per episode)
 
     def listen(self, listener: Callable[[Step], None]) -> None:
         """Call ``listener`` with every step this book commits."""
@@ -84,13 +106,43 @@ class AlarmBook:
     # --- the detectors --------------------------------------------------------------------
 
     def raised(self, alarms: Iterable[RaisedAlarm]) -> list[Step]:
-        """Raises from the detectors, in reading order."""
+        """Raises from the detectors, in reading order, after those still waiting; the steps booked
+        (those the ledger refuses wait for the next call or sweep)."""
+        with self._waiting_lock:
+            self._waiting.extend(alarms)
+            overflow = len(self._waiting) - MAX_WAITING_RAISES
+            for _ in range(max(overflow, 0)):
+                self._waiting.popleft()
+                self._dropped += 1
+            if overflow > 0:
+                log.error("alarm ledger unavailable: dropped %d raise(s) so far (more than %d waiting)",
+                          self._dropped, MAX_WAITING_RAISES)
+            return self._committed(self._book_waiting())
+
+    @property
+    def waiting(self) -> int:
+        """Raises not booked yet because the ledger refused them."""
+        return len(self._waiting)
+
+    def _book_waiting(self) -> list[Step | None]:
         steps = []
-        for alarm in alarms:
+        while self._waiting:
+            alarm = self._waiting[0]
             design = self.design(alarm.line, alarm.rule)
-            steps.append(self.ledger.change_open(alarm.line, alarm.rule,
-                                                 lambda current: raise_alarm(current, alarm, design, self.clock())))
-        return self._committed(steps)
+            try:
+                steps.append(self.ledger.change_open(
+                    alarm.line, alarm.rule, lambda current: raise_alarm(current, alarm, design, self.clock())))
+            except LedgerUnavailable as exc:
+                if not self._refused:
+                    log.warning("alarm ledger unavailable: %s; raises wait in memory until it stores again", exc)
+                self._refused = True
+                break
+            self._waiting.popleft()
+        else:
+            if self._refused:
+                log.info("alarm ledger available again; the raises that waited are booked")
+            self._refused = False
+        return steps
 
     def returned(self, line: str, rule: str, ts: float) -> list[Step]:
         """The condition of (line, rule) cleared at reading time ``ts``."""
@@ -114,12 +166,15 @@ class AlarmBook:
     # --- the clock ------------------------------------------------------------------------
 
     def sweep(self) -> list[Step]:
-        """Expired shelves and re-alarms due now (call it every few seconds)."""
-        steps = []
+        """Raises that waited for the ledger, then expired shelves and re-alarms due now (call it
+        every second or so); LedgerUnavailable when the ledger cannot be read."""
+        with self._waiting_lock:
+            steps = self._book_waiting()
         for record in self.ledger.open_records():
             design = self.design(record.line, record.rule)
-            steps.append(self.ledger.change(record.id, lambda current: current and due(current, design,
-                                                                                         self.clock())))
+            if due(record, design, self.clock()) is not None:  # re-checked on the current record, atomically
+                steps.append(self.ledger.change(record.id, lambda current: current and due(current, design,
+                                                                                             self.clock())))
         return self._committed(steps)
 
     # --- reading --------------------------------------------------------------------------
@@ -220,4 +275,5 @@ class MemoryLedger:
             return [entry for entry in self._journal if entry.alarm_id in wanted]
 
 
-__all__ = ["AlarmBook", "ImpossibleTransition", "Ledger", "MemoryLedger", "QUERY_STATES", "UnknownAlarm", "matches"]
+__all__ = ["AlarmBook", "ImpossibleTransition", "Ledger", "LedgerUnavailable", "MemoryLedger", "QUERY_STATES",
+           "UnknownAlarm", "matches"]

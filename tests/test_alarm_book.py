@@ -1,4 +1,5 @@
-"""The alarm book (app/alarm_book.py): the lifecycle applied atomically over a ledger."""
+"""The alarm book (app/alarm_book.py): the lifecycle applied atomically over a ledger, the same over
+every ledger (memory, SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import threading
 
 import pytest
 
-from app.alarm_book import AlarmBook, MemoryLedger, UnknownAlarm
+from app.alarm_book import AlarmBook, LedgerUnavailable, MemoryLedger, UnknownAlarm
+from app.alarm_ledger import SqliteLedger
+from app.store.redis.alarm_ledger import RedisLedger
+from app.store.redis.link import RedisLink
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
 from app.alarms import AlarmDraft
 from app.config import Config
@@ -30,10 +34,36 @@ def clock():
     return Clock()
 
 
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_ledger(request, tmp_path):
+    """A factory of ledgers of one kind; those it makes share one storage (as processes would)."""
+    if request.param == "memory":
+        ledger = MemoryLedger()
+        yield lambda: ledger
+    elif request.param == "sqlite":
+        made = []
+        yield lambda: made.append(SqliteLedger(tmp_path / "linewatch.sqlite3")) or made[-1]
+        for ledger in made:
+            ledger.close()
+    else:
+        links = []
+        url = request.getfixturevalue("redis_server").url
+        RedisLink.from_url(url).client.flushdb()
+        yield lambda: links.append(RedisLink.from_url(url)) or RedisLedger(links[-1])
+        for link in links:
+            link.client.close()
+
+
+DESIGNS = {("oven", "we-1"): AlarmDesign(priority=1, realarm_minutes=5)}
+
+
+def design(line, rule):
+    return DESIGNS.get((line, rule), AlarmDesign())
+
+
 @pytest.fixture
-def book(clock):
-    designs = {("oven", "we-1"): AlarmDesign(priority=1, realarm_minutes=5)}
-    return AlarmBook(MemoryLedger(), lambda line, rule: designs.get((line, rule), AlarmDesign()), clock=clock)
+def book(make_ledger, clock):
+    return AlarmBook(make_ledger(), design, clock=clock)
 
 
 def test_concurrent_raises_of_one_condition_make_one_alarm(book):
@@ -104,3 +134,91 @@ def test_who_may_act_on_alarms():
         with pytest.raises(NotAnOperator):
             alarm_actor(signed_in, environ)
     assert alarm_actor(Config(auth="header"), {"linewatch.user": "bob"}) == "bob"
+
+
+def race(*actions) -> list:
+    """Run the actions at once in threads; what each returned or raised."""
+    barrier = threading.Barrier(len(actions))
+    results = [None] * len(actions)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = actions[i]()
+        except Exception as exc:  # noqa: BLE001 - the race's outcome, checked by the test
+            results[i] = exc
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_books_in_several_processes_open_one_alarm_and_never_lose_an_acknowledgement(make_ledger, clock):
+    """Five books over one storage (the 4 web workers and the ingest worker), each with its own connection."""
+    books = [AlarmBook(make_ledger(), design, clock=clock) for _ in range(5)]
+    race(*(lambda b=b, seq=seq: b.raised([raised(seq=seq)]) for seq, b in enumerate(books)))
+    [alarm] = books[0].query()
+    outcomes = race(*(lambda b=b, user=user: b.acknowledge(alarm.id, user) for b, user in zip(books, "abcde")))
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    assert all(isinstance(o, ImpossibleTransition) for o in outcomes if isinstance(o, Exception))
+    for round_ in range(10):  # raised, returned, then acknowledged while the condition comes back
+        ts = 1000.0 + 10 * round_
+        books[0].returned("oven", "score", ts)
+        books[0].raised([raised(ts=ts + 1, seq=100 + 2 * round_)])
+        books[0].returned("oven", "score", ts + 2)
+        [waiting] = books[0].query(state="unacknowledged")
+        race(lambda: books[1].acknowledge(waiting.id, "alice"),
+             lambda: books[2].raised([raised(ts=ts + 3, seq=101 + 2 * round_)]))
+        for record in books[3].query():
+            journal = books[4].get(record.id)[1]
+            assert journal[-1].state == record.state  # no writer overwrote another's step
+            acks = [e.user for e in journal if e.action == "acknowledge"]
+            assert not acks or record.acknowledged_by == acks[-1]
+        [active] = books[3].query(state="open")
+        assert active.active and (active.acknowledged or active.id != waiting.id)
+        if not active.acknowledged:
+            books[0].acknowledge(active.id, "bob")
+
+
+def test_a_new_book_over_the_same_storage_sees_records_open_alarms_and_journals(make_ledger, clock):
+    first = AlarmBook(make_ledger(), design, clock=clock)
+    [closed] = first.raised([raised(seq=1)])
+    first.acknowledge(closed.record.id, "alice", "seen")
+    first.returned("oven", "score", 150.0)
+    [shelved] = first.raised([raised(ts=200.0, seq=2)])
+    first.shelve(shelved.record.id, "alice", "maintenance", 10)
+    later = AlarmBook(make_ledger(), design, clock=clock)  # after a restart
+    assert [(r.id, r.state) for r in later.query()] == [("oven/1/score", "normal"), ("oven/2/score", "shelved")]
+    assert [r.id for r in later.ledger.open_records()] == ["oven/2/score"]
+    assert [(e.action, e.user, e.comment) for e in later.get("oven/1/score")[1]] == [
+        ("raise", "", "value 91.5 is anomalous"), ("acknowledge", "alice", "seen"), ("return", "", "")]
+    clock.now += 10 * 60
+    assert [s.entry.action for s in later.sweep()] == ["shelve-expired"]
+    later.returned("oven", "score", 250.0)
+    [again] = later.raised([raised(ts=260.0, seq=3)])  # the open alarm, re-raised
+    assert (again.record.id, again.record.count) == ("oven/2/score", 2)
+
+
+class RefusingLedger(MemoryLedger):
+    """A ledger whose storage refuses while ``down``."""
+
+    down = False
+
+    def change_open(self, line, rule, change):
+        if self.down:
+            raise LedgerUnavailable("alarm history unavailable: disk I/O error")
+        return super().change_open(line, rule, change)
+
+
+def test_raises_the_ledger_refuses_wait_in_order_and_are_booked_once_it_stores_again(clock, caplog):
+    ledger = RefusingLedger()
+    book = AlarmBook(ledger, design, clock=clock)
+    ledger.down = True
+    assert book.raised([raised(seq=1), raised(rule="we-1", seq=2)]) == [] and book.waiting == 2
+    assert book.raised([raised(rule="we-1", seq=3)]) == [] and book.waiting == 3
+    assert book.sweep() == [] and "raises wait in memory" in caplog.text
+    ledger.down = False
+    assert [s.record.id for s in book.sweep()] == ["oven/1/score", "oven/2/we-1"]  # the 3rd: the same condition
+    assert book.waiting == 0 and [r.id for r in book.query()] == ["oven/1/score", "oven/2/we-1"]
