@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS alarm_journal (
     reading_ts REAL
 );
 CREATE INDEX IF NOT EXISTS alarm_journal_alarm ON alarm_journal (alarm_id, n);
+CREATE TABLE IF NOT EXISTS alarm_mirror (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL
+) WITHOUT ROWID;
 """
 JOURNAL_COLUMNS = ", ".join(JournalEntry._fields)
 
@@ -76,11 +80,19 @@ class SqliteLedger:
                 raise UnknownAlarm(alarm_id)
             return self._store(db, change(current))
 
-    def mirror(self, steps: Iterable[Step]) -> None:
-        """Write steps another ledger committed (the ingest worker's copy of Redis), in one transaction."""
+    def mirror(self, source: str, steps: Iterable[Step], cursor: str) -> None:
+        """Write steps another ledger committed, with how far ``source`` has been copied, in one transaction
+        (app/ingest/alarm_mirror.py: the ingest worker's copy of the Redis book)."""
         with self._transaction() as db:
             for step in steps:
                 self._store(db, step)
+            db.execute("INSERT OR REPLACE INTO alarm_mirror (source, cursor) VALUES (?, ?)", (source, cursor))
+
+    def mirrored(self, source: str) -> str | None:
+        """How far ``source`` has been copied (the cursor last given to ``mirror``), if at all."""
+        with self._transaction(write=False) as db:
+            row = db.execute("SELECT cursor FROM alarm_mirror WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
 
     def record(self, alarm_id: str) -> AlarmRecord | None:
         with self._transaction(write=False) as db:

@@ -12,6 +12,11 @@ import time
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
+from app.alarm_book import QUERY_STATES, LedgerUnavailable, UnknownAlarm
+from app.alarm_export import alarms_csv
+from app.alarm_lifecycle import ImpossibleTransition
+from app.alarms import seq_of
+from app.policy import NotAnOperator, alarm_actor
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import HistoryUnavailable, alerts_csv
@@ -20,6 +25,8 @@ from app.store import StoreUnavailable
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
 MAX_EXPORT_ROWS = 1_000_000
+MAX_COMMENT_CHARS = 1000
+MAX_FIGURES_HOURS = 31 * 24
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -97,6 +104,125 @@ def _json_body():
 def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
     """An attachment; ``filename`` is quoted (RFC 6266) and made of line-id characters only."""
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _alarm_json(record) -> dict:
+    """An alarm book record as the API shows it: the lifecycle's fields and the raising reading's ``seq``."""
+    return {**record.to_dict(), "seq": seq_of(record.id)}
+
+
+def _alarm_query(book) -> list:
+    """The alarms the query string asks for (line, state, from, to, limit), oldest first."""
+    line = _line_arg() if "line" in request.args else None
+    state = request.args.get("state", "all")
+    if state not in QUERY_STATES:
+        raise BadRequest(f"state must be one of {', '.join(QUERY_STATES)}")
+    limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
+    return book.query(line, state, _float_arg("from"), _float_arg("to"), limit)
+
+
+def _action_body() -> dict:
+    """The JSON object of an alarm action (no body: an empty one)."""
+    if not request.get_data():
+        return {}
+    if not request.is_json:
+        raise BadRequest("send JSON with Content-Type: application/json")
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _text_field(body: dict, name: str, required: bool = False) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be text")
+    if required and not value.strip():
+        raise BadRequest(f"{name} is required")
+    if len(value) > MAX_COMMENT_CHARS:
+        raise BadRequest(f"{name} must be at most {MAX_COMMENT_CHARS} characters")
+    return value.strip()
+
+
+def register_alarms(api: Blueprint, runtime) -> None:
+    """The alarm book's endpoints (app/alarm_book.py): query, one alarm with its journal, acknowledge,
+    shelve, unshelve, EEMUA figures and the CSV export."""
+    book = runtime.alarm_book
+
+    @api.errorhandler(UnknownAlarm)
+    def unknown_alarm(exc):
+        return jsonify(error=f"no alarm has the id {exc.args[0]}"), 404
+
+    @api.errorhandler(ImpossibleTransition)
+    def impossible(exc):
+        return jsonify(error=str(exc)), 409
+
+    @api.errorhandler(NotAnOperator)
+    def not_an_operator(exc):
+        return jsonify(error=str(exc)), 403
+
+    @api.errorhandler(LedgerUnavailable)
+    def ledger_unavailable(exc):
+        """The disk or Redis refuses: nothing changed; retry later."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
+
+    @api.get("/api/v1/alarms")
+    def alarms():
+        """Alarms (one per raise of a (line, rule) until it is back to normal) first raised in a time
+        range of reading times, oldest first; every line without ``line``; ``state`` filters."""
+        return jsonify(alarms=[_alarm_json(record) for record in _alarm_query(book)])
+
+    @api.get("/api/v1/alarms.csv")
+    def alarms_as_csv():
+        records = _alarm_query(book)
+        journal = book.ledger.journal(*(record.id for record in records))
+        return _download(alarms_csv(records, journal), "text/csv", "linewatch-alarm-journal.csv")
+
+    @api.get("/api/v1/alarms/figures")
+    def alarm_figures():
+        """EEMUA 191 figures of the last ``hours`` (default 24) for ``operators`` (default 1)."""
+        hours = _float_arg("hours")
+        hours = 24.0 if hours is None else hours
+        if not 0 < hours <= MAX_FIGURES_HOURS:
+            raise BadRequest(f"hours must be above 0 and at most {MAX_FIGURES_HOURS}")
+        operators = _int_arg("operators", 1, 1, 1000)
+        now = book.clock()
+        return jsonify(book.figures(now - hours * 3600, now, operators).to_dict())
+
+    @api.get("/api/v1/alarms/<path:alarm_id>")
+    def alarm(alarm_id):
+        record, journal = book.get(alarm_id)
+        return jsonify(alarm=_alarm_json(record), journal=[entry._asdict() for entry in journal])
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/ack")
+    def acknowledge(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        comment = _text_field(_action_body(), "comment")
+        return jsonify(alarm=_alarm_json(book.acknowledge(alarm_id, user, comment).record))
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/shelve")
+    def shelve(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        body = _action_body()
+        reason = _text_field(body, "reason", required=True)
+        minutes = body.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+            raise BadRequest("minutes must be a number")
+        try:
+            step = book.shelve(alarm_id, user, reason, minutes)
+        except (UnknownAlarm, ImpossibleTransition):
+            raise
+        except ValueError as exc:  # the duration is out of range
+            raise BadRequest(str(exc)) from None
+        return jsonify(alarm=_alarm_json(step.record))
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/unshelve")
+    def unshelve(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        return jsonify(alarm=_alarm_json(book.unshelve(alarm_id, user).record))
 
 
 def create_api(runtime) -> Blueprint:
@@ -201,12 +327,7 @@ def create_api(runtime) -> Blueprint:
     def alerts_as_csv():
         return _download(alerts_csv(_alerts()), "text/csv", "linewatch-alerts.csv")
 
-    @api.get("/api/v1/alarms")
-    def alarms():
-        """Alarms raised in a time range (of the reading that raised each), oldest first; every line without ``line``."""
-        line = _line_arg() if "line" in request.args else None
-        limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
-        return jsonify(alarms=runtime.recorder.alarms(line, _float_arg("from"), _float_arg("to"), limit))
+    register_alarms(api, runtime)
 
     @api.get("/api/v1/lines")
     def lines():

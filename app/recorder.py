@@ -386,16 +386,6 @@ class Recorder:
             rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()
         return [dict(zip(ALERT_COLUMNS, row)) for row in rows]
 
-    def alarms(self, line: str | None = None, since_ts: float | None = None, until_ts: float | None = None,
-               limit: int = 1000) -> list[dict]:
-        """Recorded alarms (of ``line``, or of every line) raised in a time range, oldest first."""
-        query = (f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE (?1 IS NULL OR line = ?1)"
-                 " AND raised_ts >= ?2 AND raised_ts <= ?3 ORDER BY raised_ts, line, seq LIMIT ?4")
-        with self.connect() as db:
-            rows = db.execute(query, (line, since_ts or 0.0, until_ts if until_ts is not None else float("inf"),
-                                      limit)).fetchall()
-        return [dict(zip(ALARM_FIELDS, row)) for row in rows]
-
     def start(self) -> None:
         if self._thread and self._thread.is_alive():
             return

@@ -16,7 +16,9 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from app.alarm_book import AlarmBook, MemoryLedger
+from app.alarm_book import AlarmBook
+from app.alarm_clock import AlarmClock
+from app.alarm_ledger import SqliteLedger
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, Thresholds
@@ -143,14 +145,16 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
-        self.alarm_book = AlarmBook(MemoryLedger())
+        self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
+        self.alarm_book = AlarmBook(self.alarm_ledger)
+        self.alarm_clock = AlarmClock(self.alarm_book)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()
 
     def ensure_started(self) -> None:
-        """Restore history, then start recorder and source; once per process."""
+        """Restore history, then start recorder, alarm clock and source; once per process."""
         if self._started_pid == os.getpid():
             return
         with self._lock:
@@ -161,6 +165,7 @@ class LocalRuntime:
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()
+            self.alarm_clock.start()
             self.source.start()
             atexit.register(self.stop)
             self._started_pid = os.getpid()
@@ -170,7 +175,9 @@ class LocalRuntime:
         if self._started_pid != os.getpid():
             return
         self.source.stop()
+        self.alarm_clock.stop()
         self.recorder.stop()
+        self.alarm_ledger.close()
         self._started_pid = None
 
     def source_status(self) -> SourceHealth:

@@ -2,7 +2,7 @@
 
 The source and the recorder run in the ingest worker (``python -m app.ingest``); here the
 store is Redis, the source's health is the worker's heartbeat, and the "recorder" serves
-alerts, alarms and history; HTTP ingest goes to the worker (app/store/redis/inbox.py).
+alerts and history; HTTP ingest goes to the worker (app/store/redis/inbox.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from app.alarm_book import AlarmBook
 from app.config import Config
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
@@ -23,6 +24,7 @@ from app.store import StoreUnavailable
 from app.ingest.counts import ReadingCounters
 from app.readings import Readings
 from app.store.redis import control, inbox
+from app.store.redis.alarm_ledger import RedisLedger
 from app.store.redis.link import RedisLink
 from app.store.redis.stream import RedisLineStores
 
@@ -42,9 +44,10 @@ class SharedRuntime:
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
+        self.alarm_book = AlarmBook(RedisLedger(self.link))  # the ingest worker's clock sweeps it
 
     def ensure_started(self) -> None:
-        """Nothing to start: the ingest worker runs the source and the recorder."""
+        """Nothing to start: the ingest worker runs the source, the recorder and the alarm clock."""
 
     def stop(self) -> None:
         """Nothing to stop: the ingest worker records."""
@@ -145,7 +148,7 @@ class WorkerIngestor:
 class SharedHistory:
     """What a web process asks of "the recorder"; the ingest worker does the recording.
 
-    - ``alerts``: from the alerts stream the worker publishes.
+    - ``alerts``: from the alerts stream the worker publishes (alarms: the alarm book, in Redis).
     - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
     """
 
@@ -158,10 +161,6 @@ class SharedHistory:
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         return control.read_alerts(self.link, since_ts, until_ts, limit)
-
-    def alarms(self, line: str | None, since_ts: float | None = None, until_ts: float | None = None,
-               limit: int = 1000) -> list[dict]:
-        return self._sqlite.alarms(line, since_ts, until_ts, limit) if self.path.exists() else []
 
     def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
         if self.path.exists():

@@ -10,6 +10,9 @@ read).  It
   ingest brings from every web process (app/store/redis/inbox.py), so each line has one
   detector, here;
 - publishes the SPC control lines of its detectors;
+- books the alarms its detectors raise in the alarm book (in Redis, where the web processes
+  acknowledge and shelve them), runs the book's clock (shelf expiry, re-alarm) and copies
+  the book's records and journal into the SQLite history (app/ingest/alarm_mirror.py);
 - records every line's stream into SQLite in ``LINEWATCH_DATA_DIR`` (points, alerts,
   alarms, retention), following the streams like any reader, and publishes the alerts (the
   alerts stream the web processes serve);
@@ -38,8 +41,12 @@ from typing import Sequence
 
 import numpy as np
 
+from app.alarm_book import AlarmBook, LedgerUnavailable
+from app.alarm_clock import AlarmClock
+from app.alarm_ledger import SqliteLedger
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
+from app.ingest.alarm_mirror import AlarmMirror
 from app.ingest.counts import publish as publish_counts
 from app.logs import setup_logging
 from app.points import PointBatch, Thresholds
@@ -47,6 +54,7 @@ from app.recorder import ALERT_COLUMNS, DataDirUnusable, HistoryUnavailable, Rec
 from app.sources import make_source
 from app.store import StoreUnavailable
 from app.store.redis import inbox
+from app.store.redis.alarm_ledger import RedisLedger
 from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_control_lines,
                                      publish_worker, record_gap, set_ready, withdraw_worker)
 from app.store.redis.link import RedisLink
@@ -235,7 +243,12 @@ class IngestWorker:
         self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
                                        Thresholds(config.prob_threshold, config.value_threshold),
                                        Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for)
+        alarm_ledger = RedisLedger(self.link)
+        self.alarm_book = AlarmBook(alarm_ledger)
+        self.alarm_clock = AlarmClock(self.alarm_book)  # the deployment's one
+        self.alarm_mirror = AlarmMirror(alarm_ledger, SqliteLedger(self.recorder.path))
+        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for,
+                                 self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -248,6 +261,7 @@ class IngestWorker:
         self.recorder.load_cursors()
         self._supervise_once()  # fill Redis first when it answers; if not, the source's points wait
         self.recorder.start()
+        self.alarm_clock.start()
         self.source.start()
         self._thread = threading.Thread(target=self._supervise, name="linewatch-ingest-supervisor", daemon=True)
         self._thread.start()
@@ -255,15 +269,21 @@ class IngestWorker:
         self._inbox_thread.start()
 
     def stop(self) -> None:
-        """Stop the source, send what waits (if Redis answers), record what is left."""
+        """Stop the source, send what waits (if Redis answers), record what is left (alarms too)."""
         self._stop.set()
         self.source.stop()
         for thread in (self._thread, self._inbox_thread):
             if thread:
                 thread.join(10)
+        self.alarm_clock.stop()
         if not self.buffer.drain():
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
+        try:
+            self.alarm_mirror.copy()
+        except LedgerUnavailable:
+            log.warning("exiting with alarm journal entries not copied to the history (copied at the next start)")
+        self.alarm_mirror.target.close()
         try:
             self._publish_counts()  # the last figures
             withdraw_worker(self.link)  # pages say "no ingest worker" at once
@@ -288,9 +308,10 @@ class IngestWorker:
             self.buffer.drain()
             publish_control_lines(self.link, {line: lines for line in self.ingestor.lines()
                                               if (lines := self.ingestor.control_lines(line)) is not None})
+            self.alarm_mirror.copy()
             self._last_error = ""
-        except StoreUnavailable:
-            pass  # the link logged it once; the next round retries
+        except (StoreUnavailable, LedgerUnavailable):
+            pass  # the link (or the alarm ledger) logged it once; the next round retries
         except Exception as exc:  # e.g. the disk; keep going, log each new error once
             message = f"{type(exc).__name__}: {exc}"
             if message != self._last_error:

@@ -104,11 +104,19 @@ class RedisLedger:
         entries = [entry_from_json(raw) for texts in lists for raw in texts]
         return sorted(entries, key=lambda entry: entry.at) if len(alarm_ids) > 1 else entries
 
-    def changes(self, after: str, count: int) -> list[tuple[str, JournalEntry]]:
-        """Journal entries written after stream id ``after`` ("0": from the oldest kept), with their ids."""
-        found = self._call(self.link.client.xrange, ALARM_CHANGES_KEY, f"({after}" if after != "0" else "-", "+",
+    def changes(self, after: str | None, count: int) -> list[tuple[str, JournalEntry]]:
+        """Up to ``count`` journal entries written after stream id ``after`` (None, or an id beyond the
+        stream's newest (Redis restarted empty): from the oldest kept), with their stream ids."""
+        newest = self._call(self.link.client.xrevrange, ALARM_CHANGES_KEY, "+", "-", 1)
+        if after is not None and newest and _stream_id(newest[0][0].decode()) < _stream_id(after):
+            after = None
+        found = self._call(self.link.client.xrange, ALARM_CHANGES_KEY, "-" if after is None else f"({after}", "+",
                            count)
         return [(entry_id.decode(), entry_from_json(fields[b"e"])) for entry_id, fields in found]
+
+    def records_by_id(self, ids: list[str]) -> list[AlarmRecord]:
+        """The records of ``ids`` that exist."""
+        return self._records(ids)
 
     def _records(self, ids: list[str]) -> list[AlarmRecord]:
         found = []
@@ -120,6 +128,11 @@ class RedisLedger:
 
 def _open_field(line: str, rule: str) -> str:
     return f"{line}/{rule}"  # line ids have no "/" (app/readings.py LINE_ID)
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
 
 
 def _load(pipe, alarm_id: str) -> AlarmRecord | None:
