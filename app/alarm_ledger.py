@@ -6,9 +6,10 @@ the same file (or threads of one) never open two alarms for one (line, rule).  R
 journal survive a restart.
 
 Disk failures follow the recorder's convention (app/recorder.py): the first failure is logged
-once and kept in ``problem``, the connection is dropped and every call raises
-LedgerUnavailable (nothing changed) until a write succeeds again; the book then holds the
-detectors' raises in memory and books them once the disk is back.
+once and kept in ``problem`` until a write succeeds again, the connection is dropped (the next
+call opens afresh) and the failed call raises LedgerUnavailable (nothing changed): the book
+holds the detectors' raises in memory and books them once the disk takes them, operators'
+actions answer 503.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class SqliteLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.problem = ""  # why the last access failed, until one succeeds
+        self.problem = ""  # why the last access failed, until a write succeeds
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
 
@@ -163,8 +164,8 @@ class SqliteLedger:
                 db.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
                 self._failed(exc)
-        if self.problem:
-            log.warning("alarm history in %s is available again", self.path)
+        if write and self.problem:
+            log.warning("alarm history in %s is writable again", self.path)
             self.problem = ""
 
     def _connection(self) -> sqlite3.Connection:

@@ -8,12 +8,15 @@ import threading
 import pytest
 
 from app.alarm_book import AlarmBook, LedgerUnavailable, MemoryLedger, UnknownAlarm
+from app.alarm_clock import AlarmClock
 from app.alarm_ledger import SqliteLedger
 from app.store.redis.alarm_ledger import RedisLedger
 from app.store.redis.link import RedisLink
+from tests.helpers.waiting import wait_until
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
 from app.alarms import AlarmDraft
 from app.config import Config
+from app.ingest.alarm_mirror import AlarmMirror
 from app.policy import NotAnOperator, alarm_actor
 
 
@@ -222,3 +225,38 @@ def test_raises_the_ledger_refuses_wait_in_order_and_are_booked_once_it_stores_a
     ledger.down = False
     assert [s.record.id for s in book.sweep()] == ["oven/1/score", "oven/2/we-1"]  # the 3rd: the same condition
     assert book.waiting == 0 and [r.id for r in book.query()] == ["oven/1/score", "oven/2/we-1"]
+
+
+def test_the_alarm_clock_sweeps_in_its_own_thread_until_stopped(clock):
+    book = AlarmBook(MemoryLedger(), design, clock=clock)
+    [step] = book.raised([raised()])
+    book.shelve(step.record.id, "alice", "sensor swap", 1)
+    alarm_clock = AlarmClock(book, interval=0.01)
+    alarm_clock.start()
+    try:
+        clock.now += 60
+        wait_until(lambda: book.get(step.record.id)[0].state == "unacknowledged", 5, "the shelf to expire")
+    finally:
+        alarm_clock.stop()
+    assert "linewatch-alarm-clock" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history(redis_server, tmp_path, clock):
+    link = RedisLink.from_url(redis_server.url)
+    link.client.flushdb()
+    book = AlarmBook(RedisLedger(link), design, clock=clock)
+    history = SqliteLedger(tmp_path / "linewatch.sqlite3")
+    mirror = AlarmMirror(book.ledger, history)
+    try:
+        [step] = book.raised([raised(seq=1)])
+        book.acknowledge(step.record.id, "alice", "seen")
+        assert (mirror.copy(), mirror.copy()) == (2, 0)  # each entry once
+        on_disk = AlarmBook(history)
+        assert on_disk.get("oven/1/score") == book.get("oven/1/score")
+        link.client.flushdb()  # Redis restarted without its data: the changes stream starts again
+        book.raised([raised(rule="we-1", seq=5)])
+        assert mirror.copy() == 1
+        assert [r.id for r in on_disk.query()] == ["oven/1/score", "oven/5/we-1"]
+    finally:
+        history.close()
+        link.client.close()
