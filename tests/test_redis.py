@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -562,6 +563,38 @@ def test_detection_runs_once_per_line_in_the_ingest_worker_whichever_web_worker_
     seq = post([{"value": 0.9, "defect_prob": 0.99}])["seqs"][DEFAULT_LINE][0]
     ticks = [post_tick(deployment.url, n, seq - 1) for n in range(8)]
     assert all(any(a["id"] == f"{DEFAULT_LINE}/{seq}/threshold" for a in tick.get("alarms", [])) for tick in ticks)
+
+
+@pytest.mark.server
+def test_a_condition_posted_concurrently_to_every_web_worker_is_one_alarm_acknowledged_once(deployment):
+    """4 web workers take the readings and the acknowledgements, the ingest worker books the raises
+    (app/store/redis/alarm_ledger.py) and copies the book into the SQLite history."""
+    line = "vision-race"
+
+    def send(path: str, body) -> int:
+        request = urllib.request.Request(deployment.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    episode = [{"value": 0.9, "defect_prob": 0.99, "line": line}, {"value": 0.4, "defect_prob": 0.01, "line": line}]
+    with ThreadPoolExecutor(12) as pool:  # each request a new connection: several web workers take them
+        assert set(pool.map(lambda _: send("/api/v1/points", episode), range(24))) == {201}
+        with urllib.request.urlopen(f"{deployment.url}/api/v1/alarms?line={line}", timeout=5) as response:
+            [alarm] = json.loads(response.read())["alarms"]  # 24 raises of one condition: one alarm
+        assert (alarm["rule"], alarm["state"]) == ("threshold", "unacknowledged")
+        acks = list(pool.map(lambda n: send(f"/api/v1/alarms/{alarm['id']}/ack", {"comment": f"#{n}"}), range(12)))
+    assert sorted(acks) == [200] + [409] * 11
+    assert len(deployment.served_by("/ack")) >= 2
+
+    def on_disk():
+        with sqlite3.connect(deployment.db) as db:
+            return [row[0] for row in db.execute("SELECT action FROM alarm_journal WHERE alarm_id = ? ORDER BY n",
+                                                 (alarm["id"],))]
+    assert wait_until(lambda: on_disk() == ["raise", "acknowledge"] or None, 10, "the journal in SQLite")
 
 
 def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link, monkeypatch):
