@@ -193,4 +193,11 @@ class LocalRuntime:
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
                       "rate": round(stats.rate, 2)},
             "history": self.recorder.health(),
+            "alarms": self._alarms_health(),
         }
+
+    def _alarms_health(self) -> dict:
+        """The alarm book's storage: whether it is writable (and why not), and the raises waiting for it."""
+        problem = self.alarm_ledger.problem
+        state = {"state": "unwritable", "message": problem} if problem else {"state": "ok"}
+        return {**state, "waiting": self.alarm_book.waiting}

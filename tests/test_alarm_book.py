@@ -241,7 +241,7 @@ def test_the_alarm_clock_sweeps_in_its_own_thread_until_stopped(clock):
     assert "linewatch-alarm-clock" not in {thread.name for thread in threading.enumerate()}
 
 
-def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history(redis_server, tmp_path, clock):
+def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(redis_server, tmp_path, clock):
     link = RedisLink.from_url(redis_server.url)
     link.client.flushdb()
     book = AlarmBook(RedisLedger(link), design, clock=clock)
@@ -253,10 +253,17 @@ def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history(redis_s
         assert (mirror.copy(), mirror.copy()) == (2, 0)  # each entry once
         on_disk = AlarmBook(history)
         assert on_disk.get("oven/1/score") == book.get("oven/1/score")
-        link.client.flushdb()  # Redis restarted without its data: the changes stream starts again
-        book.raised([raised(rule="we-1", seq=5)])
-        assert mirror.copy() == 1
-        assert [r.id for r in on_disk.query()] == ["oven/1/score", "oven/5/we-1"]
+        book.returned("oven", "score", 150.0)  # closed
+        [still_open] = book.raised([raised(rule="we-1", seq=5)])
+        mirror.copy()
+        before = [book.get(r.id) for r in book.query()]
+        link.client.flushdb()  # Redis restarted without its data: the worker fills the book again
+        assert (mirror.restore(), mirror.restore()) == (2, 0)
+        assert [book.get(r.id) for r in book.query()] == before
+        assert [r.id for r in book.ledger.open_records()] == ["oven/5/we-1"]
+        book.acknowledge(still_open.record.id, "bob")
+        assert mirror.copy() == 1  # the changes since, not the refilled ones again
+        assert [e.action for e in on_disk.get("oven/5/we-1")[1]] == ["raise", "acknowledge"]
     finally:
         history.close()
         link.client.close()

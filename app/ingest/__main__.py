@@ -4,8 +4,8 @@ With ``LINEWATCH_STORE=redis`` exactly one of these runs per deployment (web pro
 read).  It
 
 - fills Redis from the SQLite history when a line's stream is empty (first start, or Redis
-  restarted without its data), with the points it sent but had not recorded yet, and only
-  then marks the store ready (until then every reader sees "store unavailable");
+  restarted without its data), with the points it sent but had not recorded yet (and the
+  alarm book when Redis holds none), and only then marks the store ready (until then every reader sees "store unavailable");
 - runs the source (simulator, MQTT or replay) and judges, stores and records what HTTP
   ingest brings from every web process (app/store/redis/inbox.py), so each line has one
   detector, here;
@@ -303,6 +303,9 @@ class IngestWorker:
             if ready:  # (a Redis that restarted empty counts from nothing until it is filled)
                 self.recorder.remember_handed_out(last_ids)
             if not ready or not self._filled:
+                restored = self.alarm_mirror.restore()
+                if restored:
+                    log.info("filled the alarm book in Redis with %d alarm(s) from SQLite", restored)
                 self.recorder.seed()
                 self._filled = True
             self.buffer.drain()

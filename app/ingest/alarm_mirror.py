@@ -3,7 +3,8 @@
 With ``STORE=redis`` the book lives in Redis (every process acts on it); the worker follows
 the journal's changes stream and writes each entry, with its alarm's record as Redis holds it
 then, into the history's alarm tables (app/alarm_ledger.py), the cursor in the same
-transaction: so alarms and journal are on disk with the points, each entry once.
+transaction: so alarms and journal are on disk with the points, each entry once.  When Redis
+lost its data, the copy fills the book again (``restore``), as the points are refilled.
 """
 
 from __future__ import annotations
@@ -34,3 +35,11 @@ class AlarmMirror:
             self.target.mirror(SOURCE, [Step(records[entry.alarm_id], entry) for _, entry in changes
                                         if entry.alarm_id in records], changes[-1][0])
             copied += len(changes)
+
+    def restore(self) -> int:
+        """Fill an empty Redis book from the history (Redis restarted without its data, or a first
+        start over a history that has alarms); the count of alarms loaded."""
+        if self.source.holds_records():
+            return 0
+        records = self.target.records(None, None, None)
+        return self.source.restore(records, self.target.journal(*(record.id for record in records)))

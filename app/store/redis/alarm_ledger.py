@@ -66,7 +66,7 @@ class RedisLedger:
         pipe.xadd(ALARM_CHANGES_KEY, {"e": entry}, maxlen=CHANGES_MAXLEN, approximate=True)
         return step
 
-    def _transaction(self, attempt, *watched: str) -> Step | None:
+    def _transaction(self, attempt, *watched: str):
         try:
             return self.link.call(self.link.client.transaction, attempt, *watched, value_from_callable=True)
         except StoreUnavailable as exc:
@@ -113,6 +113,26 @@ class RedisLedger:
         found = self._call(self.link.client.xrange, ALARM_CHANGES_KEY, "-" if after is None else f"({after}", "+",
                            count)
         return [(entry_id.decode(), entry_from_json(fields[b"e"])) for entry_id, fields in found]
+
+    def holds_records(self) -> bool:
+        return bool(self._call(self.link.client.exists, ALARM_TIMES_KEY))
+
+    def restore(self, records: list[AlarmRecord], journal: list[JournalEntry]) -> int:
+        """Load ``records`` and their ``journal`` (a copy kept elsewhere) into an empty book, in one
+        transaction; 0 (nothing loaded) when the book holds any record."""
+        def attempt(pipe) -> int:
+            if pipe.exists(ALARM_TIMES_KEY):
+                return 0
+            pipe.multi()
+            for record in records:
+                pipe.set(alarm_key(record.id), record_to_json(record))
+                pipe.zadd(ALARM_TIMES_KEY, {record.id: record.raised_ts})
+                if record.open:
+                    pipe.hset(ALARM_OPEN_KEY, _open_field(record.line, record.rule), record.id)
+            for entry in journal:
+                pipe.rpush(alarm_journal_key(entry.alarm_id), entry_to_json(entry))
+            return len(records)
+        return self._transaction(attempt, ALARM_TIMES_KEY) if records else 0
 
     def records_by_id(self, ids: list[str]) -> list[AlarmRecord]:
         """The records of ``ids`` that exist."""
