@@ -21,6 +21,7 @@ from app.alarm_clock import AlarmClock
 from app.alarm_ledger import SqliteLedger
 from app.config import Config
 from app.ingest import Ingestor
+from app.notify import WebhookNotifier
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
@@ -116,6 +117,15 @@ class Runtime(Protocol):
         """The /readyz answer: ``ready`` and the source's and the store's detail."""
 
 
+def webhooks_for(config: Config, book: AlarmBook, claim=None) -> WebhookNotifier | None:
+    """The webhook notifier LINEWATCH_WEBHOOK_URL asks for, listening to ``book`` (not started)."""
+    if not config.webhook_url:
+        return None
+    notifier = WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities, claim=claim)
+    book.listen(notifier)
+    return notifier
+
+
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
@@ -148,6 +158,7 @@ class LocalRuntime:
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger)
         self.alarm_clock = AlarmClock(self.alarm_book)
+        self.webhooks = webhooks_for(config, self.alarm_book)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
@@ -165,6 +176,8 @@ class LocalRuntime:
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()
+            if self.webhooks is not None:
+                self.webhooks.start()
             self.alarm_clock.start()
             self.source.start()
             atexit.register(self.stop)
@@ -176,6 +189,8 @@ class LocalRuntime:
             return
         self.source.stop()
         self.alarm_clock.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.recorder.stop()
         self.alarm_ledger.close()
         self._started_pid = None
