@@ -9,9 +9,9 @@ alarm.  ``MemoryLedger`` is the in-process one; app/alarm_ledger.py keeps them i
 history, app/store/redis/alarm_ledger.py in Redis.
 
 When the ledger cannot store (LedgerUnavailable: the disk or Redis refuses), the detectors'
-raises wait in this process, in order, and are booked by the next ``raised`` or ``sweep``
-once it can (so ingest goes on and no raise is lost while the process lives; at most
-MAX_WAITING_RAISES wait, beyond that the oldest are dropped and counted in the log).
+raises and returns wait in this process, in order, and are booked by the next ``raised``,
+``returned`` or ``sweep`` once it can (so ingest goes on and nothing is lost while the process
+lives; at most MAX_WAITING wait, beyond that the oldest are dropped and counted in the log).
 Operators' actions are refused instead (the API's 503): nothing changed, they retry.
 
 Listeners (e.g. webhooks) get each committed :class:`~app.alarm_lifecycle.Step`.
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 Change = Callable[[AlarmRecord | None], Step | None]
 QUERY_STATES = ("active", "unacknowledged", "shelved", "open", "all")  # the API's ``state`` filter
-MAX_WAITING_RAISES = 10_000  # raises held in memory while the ledger cannot store them
+MAX_WAITING = 10_000  # raises and returns held in memory while the ledger cannot store them
 
 
 class LedgerUnavailable(RuntimeError):
@@ -94,10 +94,10 @@ class AlarmBook:
         self.shelve_max_minutes = shelve_max_minutes
         self.clock = clock
         self._listeners: list[Callable[[Step], None]] = []
-        self._waiting: deque[RaisedAlarm] = deque()  # raises the ledger refused, oldest first
+        self._waiting: deque[tuple[str, str, Change]] = deque()  # (line, rule, change) the ledger refused
         self._waiting_lock = threading.Lock()
-        self._dropped = 0
-        self._refused = False  # the last try to book a raise failed (logged once per episode)
+        self._dropped = 0  # in this episode of refusals
+        self._refused = False  # the last try to book failed (logged once per episode)
 
     def listen(self, listener: Callable[[Step], None]) -> None:
         """Call ``listener`` with every step this book commits."""
@@ -106,49 +106,53 @@ class AlarmBook:
     # --- the detectors --------------------------------------------------------------------
 
     def raised(self, alarms: Iterable[RaisedAlarm]) -> list[Step]:
-        """Raises from the detectors, in reading order, after those still waiting; the steps booked
-        (those the ledger refuses wait for the next call or sweep)."""
-        with self._waiting_lock:
-            self._waiting.extend(alarms)
-            overflow = len(self._waiting) - MAX_WAITING_RAISES
-            for _ in range(max(overflow, 0)):
-                self._waiting.popleft()
-                self._dropped += 1
-            if overflow > 0:
-                log.error("alarm ledger unavailable: dropped %d raise(s) so far (more than %d waiting)",
-                          self._dropped, MAX_WAITING_RAISES)
-            return self._committed(self._book_waiting())
+        """Raises from the detectors, in reading order; the steps booked (with those that waited)."""
+        return self._detected([(alarm.line, alarm.rule, self._raise(alarm)) for alarm in alarms])
+
+    def returned(self, line: str, rule: str, ts: float) -> list[Step]:
+        """The condition of (line, rule) cleared at reading time ``ts``; the steps booked."""
+        return self._detected([(line, rule, lambda current: current and return_to_normal(current, ts,
+                                                                                          self.clock()))])
 
     @property
     def waiting(self) -> int:
-        """Raises not booked yet because the ledger refused them."""
+        """Raises and returns not booked yet because the ledger refused them."""
         return len(self._waiting)
+
+    def _raise(self, alarm: RaisedAlarm) -> Change:
+        design = self.design(alarm.line, alarm.rule)
+        return lambda current: raise_alarm(current, alarm, design, self.clock())
+
+    def _detected(self, changes: list[tuple[str, str, Change]]) -> list[Step]:
+        """Book ``changes`` after those still waiting; what the ledger refuses waits for the next call."""
+        with self._waiting_lock:
+            self._waiting.extend(changes)
+            while len(self._waiting) > MAX_WAITING:
+                self._waiting.popleft()
+                self._dropped += 1
+                if self._dropped == 1:
+                    log.error("alarm ledger unavailable: more than %d raises and returns wait; dropping the "
+                              "oldest (counted when it stores again)", MAX_WAITING)
+            return self._committed(self._book_waiting())
 
     def _book_waiting(self) -> list[Step | None]:
         steps = []
         while self._waiting:
-            alarm = self._waiting[0]
-            design = self.design(alarm.line, alarm.rule)
+            line, rule, change = self._waiting[0]
             try:
-                steps.append(self.ledger.change_open(
-                    alarm.line, alarm.rule, lambda current: raise_alarm(current, alarm, design, self.clock())))
+                steps.append(self.ledger.change_open(line, rule, change))
             except LedgerUnavailable as exc:
                 if not self._refused:
-                    log.warning("alarm ledger unavailable: %s; raises wait in memory until it stores again", exc)
+                    log.warning("alarm ledger unavailable: %s; raises and returns wait in memory until it "
+                                "stores again", exc)
                 self._refused = True
-                break
+                return steps
             self._waiting.popleft()
-        else:
-            if self._refused:
-                log.info("alarm ledger available again; the raises that waited are booked")
-            self._refused = False
+        if self._refused:
+            log.info("alarm ledger available again: the raises and returns that waited are booked (%d dropped)",
+                     self._dropped)
+        self._refused, self._dropped = False, 0
         return steps
-
-    def returned(self, line: str, rule: str, ts: float) -> list[Step]:
-        """The condition of (line, rule) cleared at reading time ``ts``."""
-        step = self.ledger.change_open(line, rule, lambda current: current and return_to_normal(current, ts,
-                                                                                                 self.clock()))
-        return self._committed([step])
 
     # --- the operators --------------------------------------------------------------------
 

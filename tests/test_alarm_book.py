@@ -215,16 +215,18 @@ class RefusingLedger(MemoryLedger):
         return super().change_open(line, rule, change)
 
 
-def test_raises_the_ledger_refuses_wait_in_order_and_are_booked_once_it_stores_again(clock, caplog):
+def test_raises_and_returns_the_ledger_refuses_wait_in_order_and_are_booked_once_it_stores_again(clock, caplog):
     ledger = RefusingLedger()
     book = AlarmBook(ledger, design, clock=clock)
     ledger.down = True
     assert book.raised([raised(seq=1), raised(rule="we-1", seq=2)]) == [] and book.waiting == 2
-    assert book.raised([raised(rule="we-1", seq=3)]) == [] and book.waiting == 3
-    assert book.sweep() == [] and "raises wait in memory" in caplog.text
+    assert book.returned("oven", "we-1", 150.0) == [] and book.waiting == 3
+    assert book.raised([raised(rule="we-1", ts=160.0, seq=3)]) == [] and book.waiting == 4
+    assert book.sweep() == [] and "wait in memory" in caplog.text
     ledger.down = False
-    assert [s.record.id for s in book.sweep()] == ["oven/1/score", "oven/2/we-1"]  # the 3rd: the same condition
-    assert book.waiting == 0 and [r.id for r in book.query()] == ["oven/1/score", "oven/2/we-1"]
+    assert [(s.entry.action, s.record.id) for s in book.sweep()] == [
+        ("raise", "oven/1/score"), ("raise", "oven/2/we-1"), ("return", "oven/2/we-1"), ("raise", "oven/2/we-1")]
+    assert book.waiting == 0 and [(r.id, r.count) for r in book.query()] == [("oven/1/score", 1), ("oven/2/we-1", 2)]
 
 
 def test_the_alarm_clock_sweeps_in_its_own_thread_until_stopped(clock):
