@@ -43,11 +43,11 @@ class DetectorConfig:
     clear_after: int = 150
     alarms: tuple[tuple[str, Hysteresis], ...] = ()
 
-    def rules(self, chart_rules: tuple[str, ...]) -> tuple[str, ...]:
-        """The rules that judge the line: these before ``chart_rules`` (the SPC rules turned on)."""
+    def rules(self) -> tuple[str, ...]:
+        """The rules that judge the line, the SPC rules last."""
         return (((SCORE_RULE,) if self.score_threshold is not None else ()) + (THRESHOLD_RULE,)
                 + ((USL_RULE,) if self.usl is not None else ()) + ((LSL_RULE,) if self.lsl is not None else ())
-                + chart_rules)
+                + self.spc.active())
 
 
 class DetectorOutput(NamedTuple):
@@ -71,7 +71,7 @@ class LineDetector:
         self.config = config
         self._scorer = StreamScorer(config.scorer)
         self._chart = SpcChart(config.spc)
-        self.rules = config.rules(self._chart.rules)
+        self.rules = config.rules()
         designs = dict(config.alarms)
         unknown = sorted(set(designs) - set(self.rules))
         if unknown:
