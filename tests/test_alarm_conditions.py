@@ -1,12 +1,16 @@
 """The condition side of alarms (app/detectors/alarms.py, line.py): on-delay, off-delay, deadband,
 returns to normal, spec-limit rules; scripted signals, a reference state machine, batch invariance."""
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.config import Config
 from app.detectors import Alarm, Delay, DetectorConfig, Hysteresis, LineDetector, Return
+from app.web import create_app
 
 T0 = 1.7e9
 
@@ -181,3 +185,56 @@ def test_raises_and_returns_do_not_depend_on_how_the_stream_is_split(sizes):
     parts = [det.process(t, v) for t, v in zip(np.split(ts, cuts), np.split(value, cuts))]
     assert [e for p in parts for e in p.events] == whole.events
     assert [r for p in parts for r in p.returns] == whole.returns
+
+
+REALARM = """
+[lines.oven-3]
+usl = 100
+[lines.oven-3.alarms.usl]
+realarm_minutes = 15
+off_delay = 3
+[lines.press-1]
+usl = 10
+[lines.press-1.alarms.usl]
+off_delay = 1
+"""
+
+
+@pytest.fixture
+def served(tmp_path):
+    """The app with the lines file above, its book on a clock the test moves, and a poster."""
+    (tmp_path / "lines.toml").write_text(REALARM, encoding="utf-8")
+    app = create_app(Config.from_env({"LINEWATCH_SOURCE": "http", "LINEWATCH_DATA_DIR": str(tmp_path / "data"),
+                                      "LINEWATCH_LINES_FILE": str(tmp_path / "lines.toml")}))
+    book = app.server.extensions["linewatch"].alarm_book
+    book.clock = lambda: clock[0]
+    clock, start, sent = [1_000.0], time.time() - 3600, {}
+
+    def post(line, values):
+        first = sent.get(line, 0)
+        sent[line] = first + len(values)
+        points = [{"ts": start + first + k, "value": v, "line": line} for k, v in enumerate(values)]
+        assert app.server.test_client().post("/api/v1/points", json=points).status_code == 201
+    yield book, clock, post
+    app.server.extensions["linewatch"].stop()
+
+
+def test_a_lasting_condition_is_one_alarm_that_realarms_until_it_returns(served):
+    book, clock, post = served
+    post("oven-3", [90, 101, 102, 99, 101])  # the dip to 99 is shorter than the off-delay: one alarm
+    [alarm] = book.query(line="oven-3")
+    clock[0] += 15 * 60
+    post("oven-3", [103] * 10)
+    assert [s.entry.action for s in book.sweep()] == ["re-alarm"]
+    assert book.get(alarm.id)[0].count == 1
+    post("oven-3", [95, 95, 95])
+    clock[0] += 15 * 60
+    assert book.sweep() == []  # returned: nothing to announce again
+    assert [e.action for e in book.get(alarm.id)[1]] == ["raise", "re-alarm", "return"]
+
+
+def test_a_short_off_delay_lets_a_condition_chatter_and_the_book_counts_it_once(served):
+    book, _, post = served
+    post("press-1", [11, 9, 11, 9, 11, 9])  # readings 1 s apart, off-delay 1 reading
+    [alarm] = book.query(line="press-1")
+    assert (alarm.count, alarm.chattering, alarm.state) == (3, True, "returned-unacknowledged")
