@@ -115,12 +115,12 @@ class LineDetector:
         missing = np.isnan(prob)
         prob = np.where(missing, score, prob)
         judged = np.flatnonzero(valid)  # the alarms see only these
+        judged_ts = ts[judged]
         events, returns = [], []
         conditions = self._conditions(value[judged], score[judged], prob[judged], missing[judged], chart_flags)
         for rule, (fire, hold) in conditions.items():
-            raised, cleared = self._alarms[rule].update(ts[judged], fire, hold)
-            for k in judged[raised].tolist():
-                events.append(self._event(self._seen + k, ts[k], value[k], score[k], rule))
+            raised, cleared = self._alarms[rule].update(judged_ts, fire, hold)
+            events += [self._event(self._seen + k, ts[k], value[k], score[k], rule) for k in judged[raised].tolist()]
             returns += [Return(self._seen + k, float(ts[k]), rule) for k in judged[cleared].tolist()]
         events.sort(key=lambda e: e.index)
         returns.sort(key=lambda r: r.index)
