@@ -73,9 +73,7 @@ class Streak:
         length = position - last_break + np.where(last_break < 0, self._length, 0)
         start = np.where(carried, self._start, ts[np.minimum(last_break + 1, n - 1)])
         self._length, self._start = int(length[-1]), float(start[-1])
-        if self.delay.seconds:
-            return mask & (ts - start >= self.delay.amount)
-        return length >= self.delay.amount
+        return mask & ((ts - start if self.delay.seconds else length) >= self.delay.amount)
 
 
 class Alarm:
