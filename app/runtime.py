@@ -156,7 +156,8 @@ class LocalRuntime:
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
-        self.alarm_book = AlarmBook(self.alarm_ledger)
+        self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)
         self.alarm_clock = AlarmClock(self.alarm_book)
         self.webhooks = webhooks_for(config, self.alarm_book)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)

@@ -44,7 +44,8 @@ class SharedRuntime:
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
-        self.alarm_book = AlarmBook(RedisLedger(self.link))  # the ingest worker's clock sweeps it
+        self.alarm_book = AlarmBook(RedisLedger(self.link), design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)  # the ingest worker's clock sweeps it
 
     def ensure_started(self) -> None:
         """Nothing to start: the ingest worker runs the source, the recorder and the alarm clock."""

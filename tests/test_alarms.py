@@ -105,10 +105,10 @@ def test_readings_with_a_defect_probability_keep_it_and_raise_one_threshold_alar
     assert stored == pytest.approx(prob.tolist())
     events = app.server.extensions["linewatch"].stores.find("vision-1").alarms_between(0, 399)
     assert [(e.seq, e.rule) for e in events] == [(100, "threshold"), (300, "threshold")]
-    # One alarm in the book: nothing reports the first episode's return to normal, so the second
-    # is the same condition, still active and unacknowledged.
+    # One alarm in the book: the first episode returned to normal unacknowledged, so the second
+    # raises the same alarm again (ISA-18.2: it stays open until acknowledged).
     alarms = client.get("/api/v1/alarms?line=vision-1").get_json()["alarms"]
-    assert [(a["id"], a["state"]) for a in alarms] == [("vision-1/100/threshold", "unacknowledged")]
+    assert [(a["id"], a["count"], a["state"]) for a in alarms] == [("vision-1/100/threshold", 2, "unacknowledged")]
 
 
 OVEN_WITH_SPC = """

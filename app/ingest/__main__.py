@@ -244,7 +244,8 @@ class IngestWorker:
                                        Thresholds(config.prob_threshold, config.value_threshold),
                                        Retention(config.retention_days, config.retention_points))
         alarm_ledger = RedisLedger(self.link)
-        self.alarm_book = AlarmBook(alarm_ledger)
+        self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)
         self.alarm_clock = AlarmClock(self.alarm_book)  # the deployment's one
         self.alarm_mirror = AlarmMirror(alarm_ledger, SqliteLedger(self.recorder.path))
         self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for,
