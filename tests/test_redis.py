@@ -15,12 +15,16 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
+from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, PointBatch, Thresholds
+from app.readings import Readings
 from app.recorder import Retention
 from app.runtime import refuse_memory_store_with_workers
 from app.store import StoreUnavailable
@@ -163,6 +167,20 @@ def test_the_ingest_buffer_holds_points_while_redis_is_frozen_and_sends_each_onc
     stored = RedisStore(link, LINE, 1000).since(-1)
     assert stored.seq.tolist() == list(range(70))
     assert stored.value.tolist() == [float(v) for v in range(70)]  # once each: the timed-out batch and its retry
+
+
+def test_readings_held_while_redis_is_away_are_ingested_and_their_alarms_stay_in_the_event_log(private_redis,
+                                                                                             caplog):
+    """The ingest worker's Ingestor tells the alarm book only about readings that got their ids."""
+    link = RedisLink.from_url(private_redis.url)
+    set_ready(link)
+    book = AlarmBook(MemoryLedger())
+    ingestor = Ingestor(BufferedLineStores(RedisLineStores(link, 1000)), SimpleNamespace(make_room=lambda *a: None),
+                        book=book)
+    private_redis.kill()
+    defective = Readings(1.8e9 + np.arange(3.0), np.full(3, 0.9), np.full(3, 0.99), [LINE] * 3)
+    assert ingestor.ingest(defective, durable=False) == {LINE: []}  # held, no ids yet: no error
+    assert book.query() == [] and "not booked in the alarm book" in caplog.text
 
 
 def test_the_ingest_buffer_is_bounded_and_keeps_the_newest_points(private_redis, caplog):
@@ -581,14 +599,13 @@ def test_a_condition_posted_concurrently_to_every_web_worker_is_one_alarm_acknow
             return refused.code
 
     episode = [{"value": 0.9, "defect_prob": 0.99, "line": line}, {"value": 0.4, "defect_prob": 0.01, "line": line}]
-    with ThreadPoolExecutor(12) as pool:  # each request a new connection: several web workers take them
+    with ThreadPoolExecutor(12) as pool:  # each request a new connection, for any of the web workers
         assert set(pool.map(lambda _: send("/api/v1/points", episode), range(24))) == {201}
         with urllib.request.urlopen(f"{deployment.url}/api/v1/alarms?line={line}", timeout=5) as response:
             [alarm] = json.loads(response.read())["alarms"]  # 24 raises of one condition: one alarm
         assert alarm["rule"] == "threshold" and alarm["state"] in ("unacknowledged", "returned-unacknowledged")
         acks = list(pool.map(lambda n: send(f"/api/v1/alarms/{alarm['id']}/ack", {"comment": f"#{n}"}), range(12)))
     assert sorted(acks) == [200] + [409] * 11
-    assert len(deployment.served_by("/ack")) >= 2
     with urllib.request.urlopen(f"{deployment.url}/api/v1/alarms/{alarm['id']}", timeout=5) as response:
         journal = [entry["action"] for entry in json.loads(response.read())["journal"]]
     assert journal[0] == "raise" and journal.count("acknowledge") == 1
