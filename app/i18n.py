@@ -1,8 +1,11 @@
-"""UI text in Simplified Chinese and English, and the choice between them."""
+"""UI text in Simplified Chinese and English (alarm messages: the detectors' English templates and
+their translations, same keys), and the choice between them."""
 
 from __future__ import annotations
 
 from typing import Iterable
+
+from app.detectors.messages import TEMPLATES as ALARM_TEMPLATES
 
 LANG_COOKIE = "linewatch_lang"  # ?lang= on the page sticks in this cookie
 LANG_COOKIE_AGE_S = 365 * 24 * 3600
@@ -70,6 +73,7 @@ TEXT = {
         "rule_nelson": "Nelson rule",
         "rule_ewma": "EWMA control chart",
         "rule_cusum": "CUSUM control chart",
+        **ALARM_TEMPLATES,  # the alarm messages' wording, as the detectors write it
         "no_alerts": "No alarms in the current window",
         "waiting": "Waiting for data…",
         "error_prefix": "Error",
@@ -146,6 +150,10 @@ TEXT = {
         "rule_nelson": "Nelson 判异规则",
         "rule_ewma": "EWMA 控制图",
         "rule_cusum": "CUSUM 控制图",
+        "alarm_score": "数值 {value} 异常（评分 {score}）",
+        "alarm_threshold": "缺陷概率超过 {prob_threshold}",
+        "alarm_threshold_value": "缺陷概率超过 {prob_threshold}，且数值 {value} 超过 {value_threshold}",
+        "alarm_spc": "数值 {value} 违反 {rule}（中心线 {centre}，sigma {sigma}）",
         "no_alerts": "当前窗口内暂无报警",
         "waiting": "等待数据输入…",
         "error_prefix": "运行时错误",

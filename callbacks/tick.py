@@ -8,7 +8,9 @@ from typing import Callable
 
 from dash import Dash, Input, Output, State, ctx
 
+from app.alarms import RaisedAlarm
 from app.config import MAX_WINDOW
+from app.detectors.messages import parse
 from app.sources import SourceHealth
 from app.store import Store, StoreUnavailable
 from layouts import ids
@@ -47,8 +49,7 @@ cannot, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
         payload["first"] = int(batch.seq[0])
         raised = store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))
         if raised:
-            payload["alarms"] = [{"id": a.id, "seq": a.seq, "ts": round(a.raised_ts, 3), "rule": a.rule,
-                                  "severity": a.severity, "value": a.value, "message": a.message} for a in raised]
+            payload["alarms"] = [alarm_payload(a) for a in raised]
         control = control_lines()
         if control is not None:
             payload["spc"] = [round(float(v), 6) for v in control]
@@ -63,6 +64,17 @@ cannot, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
     if health.history:
         payload["history"] = health.history
     return payload
+
+
+def alarm_payload(alarm: RaisedAlarm) -> dict:
+    """An alarm as the page gets it: with its message (English, as stored) also as a template key and
+    figures when the detectors wrote it, so the page words it in its own language."""
+    out = {"id": alarm.id, "seq": alarm.seq, "ts": round(alarm.raised_ts, 3), "rule": alarm.rule,
+           "severity": alarm.severity, "value": alarm.value, "message": alarm.message}
+    parts = parse(alarm.message)
+    if parts:
+        out["key"], out["figures"] = parts
+    return out
 
 
 def error_tick(cursor: int | None, message: str, now: float) -> dict:

@@ -62,6 +62,14 @@ def test_alarm_table_shows_the_detector_alarms_and_the_value_slider_fits_the_dat
     assert console.entries == []
     page.close()
 
+    # the same alarm on the Chinese page: its message worded in Chinese around the detector's figures
+    page = browser.new_page(locale="zh-CN")
+    page.goto(server.url + "?lang=zh")
+    page.wait_for_function(f"{ROWS}.some((row) => row.id === '{row['id']}')", timeout=15_000)
+    [zh_row] = [r for r in alarm_rows(page, "threshold") if r["id"] == row["id"]]
+    assert zh_row["message"] == "缺陷概率超过 0.5，且数值 0.9 超过 0.5", (zh_row["message"], row["message"])
+    page.close()
+
 
 OVEN_LINES = """
 [lines.line-1]
