@@ -87,6 +87,14 @@ def test_a_list_is_stored_scored_and_recorded(client, dash_app):
     assert post(client, {"value": 1.0}).get_json()["seqs"] == {"line-1": [2, 2]}
 
 
+def test_the_alarms_a_request_raises_open_one_alarm_each_in_the_book(client, dash_app):
+    post(client, [{"value": 0.9, "defect_prob": 0.95}, {"value": 0.9, "defect_prob": 0.97}])
+    runtime = dash_app.server.extensions["linewatch"]
+    [stored_alarm] = runtime.stores.get("line-1").alarms_between(0, 1)
+    [opened] = runtime.alarm_book.query(state="open")
+    assert (opened.id, opened.rule, opened.state, opened.count) == (stored_alarm.id, "threshold", "unacknowledged", 1)
+
+
 def test_a_bad_point_rejects_the_whole_request(client, dash_app):
     response = post(client, [{"value": 0.1}, {"value": 0.2}, {"value": "x"}])
     assert response.status_code == 400

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from app.alarm_book import AlarmBook
 from app.alarms import AlarmDraft
 from app.detectors import LineDetector
 from app.ingest.counts import ReadingCounters
@@ -35,13 +36,15 @@ class Judged(NamedTuple):
 class Ingestor:
     """Judges, stores and (when asked) records validated readings; counts accepted and rejected.
 
-    ``detector_for(line)`` makes a line's detector when its first reading arrives.
+    ``detector_for(line)`` makes a line's detector when its first reading arrives; ``book``
+    (app/alarm_book.py) gets the alarms the stored readings raised.
     """
 
-    def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector()
-                 ) -> None:
+    def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector(),
+                 book: AlarmBook | None = None) -> None:
         self.stores = stores
         self.recorder = recorder
+        self.book = book
         self._detector_for = detector_for
         self._detectors: dict[str, LineDetector] = {}
         self._lock = threading.Lock()
@@ -72,6 +75,8 @@ class Ingestor:
                 for part in judged:
                     self.recorder.make_room(part.line, part.store, len(part.ts))
             seqs = {part.line: self._append(part, keys) for part in judged}
+            if self.book is not None:
+                self.book.raised([draft.raised(seqs[part.line][0]) for part in judged for draft in part.alarms])
         if durable:
             self.recorder.ensure_recorded(seqs, keys)
         return seqs
