@@ -8,7 +8,8 @@
     out.center, out.lcl, out.ucl                # SPC control lines (NaN before the SPC baseline)
 
 Modules: ``scorer`` (self-calibrating score), ``spc`` (Shewhart, Western Electric, Nelson, EWMA,
-CUSUM), ``alarms`` (one event per episode), ``line`` (puts them together per line).
+CUSUM), ``alarms`` (one event per episode), ``messages`` (the events' wording), ``line`` (puts them
+together per line).
 """
 
 from app.detectors.alarms import Alarm, Event
