@@ -14,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
@@ -42,6 +43,7 @@ class SharedRuntime:
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
+        self.alarm_book = AlarmBook(MemoryLedger())  # this process's only, until the book is shared through Redis
 
     def ensure_started(self) -> None:
         """Nothing to start: the ingest worker runs the source and the recorder."""

@@ -459,6 +459,7 @@
     module.exports = api;
     return;
   }
+  root.LineWatch = api;  // for assets/linewatch_alarms.js, which Dash loads after this file
 
   /* ---- Dash wiring (browser only) ---- */
   const view = newWindowState();
@@ -550,6 +551,9 @@
   root.dashAgGridFunctions = Object.assign({}, root.dashAgGridFunctions, {
     LineWatchValue: function (value, unit) {
       return typeof value === "number" ? withUnit(formatValue(value), unit) : "";
+    },
+    LineWatchTime: function (ts) {
+      return typeof ts === "number" ? localStamp(ts) : "";
     },
   });
 })(typeof window !== "undefined" ? window : globalThis);
