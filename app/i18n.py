@@ -344,6 +344,6 @@ def choose_lang(configured: str, requested: str | None, accepted: Iterable[str])
     return "en"
 
 
-def labels(lang: str | None) -> dict[str, str]:
-    """The texts of ``lang``; English for a code we do not have (a page's request can say anything)."""
-    return TEXT.get(lang, TEXT["en"])
+def labels(lang) -> dict[str, str]:
+    """The texts of ``lang``; English for anything else (a page's request can say anything)."""
+    return TEXT[lang] if isinstance(lang, str) and lang in TEXT else TEXT["en"]
