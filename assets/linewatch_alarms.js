@@ -75,15 +75,18 @@
     linewatchAlarms: {
       bar: function (tick, sound, labels) {
         const summary = tick && tick.alarm_bar;
+        const noUpdate = root.dash_clientside.no_update;
         if (!summary) {
-          return Array(12).fill(root.dash_clientside.no_update);
+          return Array(13).fill(noUpdate);
         }
-        if (sound && announces(shown, summary)) {
+        const fresh = announces(shown, summary);
+        if (sound && fresh) {
           tone();
         }
         shown = summary;
         const view = barView(summary, labels, lw.localStamp(Date.now() / 1000).slice(0, 10));
-        return [summary.version, summary].concat(view.counts, view.classes, [view.newest, view.ackDisabled]);
+        return [summary.version, summary].concat(view.counts, view.classes,
+          [view.newest, view.ackDisabled, fresh ? "" : noUpdate]);  // a new alarm: the last action's word is old
       },
       refresh: function (open) {
         return open ? Date.now() : root.dash_clientside.no_update;

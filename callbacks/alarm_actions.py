@@ -60,7 +60,7 @@ def _text(value) -> str:
 def register(app: Dash, book: AlarmBook, actor: Callable[[], str]) -> None:
     """``actor()`` names who acts in the current request (NotAnOperator when they may not)."""
     @app.callback(
-        Output(ids.ALARM_BAR_MESSAGE, "children"),
+        Output(ids.ALARM_BAR_MESSAGE, "children", allow_duplicate=True),
         Output(ids.ALARM_ACTED, "data", allow_duplicate=True),
         Input(ids.ALARM_ACK_NEWEST, "n_clicks"),
         State(ids.ALARM_SUMMARY, "data"),

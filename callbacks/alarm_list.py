@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State
 from dash.exceptions import PreventUpdate
 
 from app.alarm_book import AlarmBook, UnknownAlarm, matches
-from app.alarm_lifecycle import AlarmRecord, JournalEntry, State as AlarmState
+from app.alarm_lifecycle import AlarmRecord, JournalEntry
 from app.i18n import labels as labels_of
 from layouts import ids
 from layouts.alarm_bar import priority_text
@@ -18,7 +18,6 @@ from layouts.alarm_list import ALL_LINES
 from layouts.alarm_performance import PERIODS, figures_view
 
 LIST_LIMIT = 500  # the newest alarms the list holds
-UNACKNOWLEDGED = (AlarmState.UNACKNOWLEDGED, AlarmState.RETURNED_UNACKNOWLEDGED)
 
 
 def selected_id(selected) -> str | None:
@@ -32,8 +31,8 @@ def alarm_row(record: AlarmRecord, labels: dict[str, str]) -> dict:
     """One list row; ``raised`` is the last raise's reading time (epoch seconds)."""
     count = f"{record.count} · {labels['alarm_chattering']}" if record.chattering else str(record.count)
     return {"id": record.id, "priority": record.priority, "priorityText": priority_text(labels, record.priority),
-            "state": record.state.value, "stateText": labels[f"alarm_state_{record.state.value}"],
-            "unacknowledged": record.state in UNACKNOWLEDGED, "line": record.line, "rule": record.rule,
+            "stateText": labels[f"alarm_state_{record.state.value}"],
+            "unacknowledged": matches(record, "unacknowledged"), "line": record.line, "rule": record.rule,
             "ruleText": labels.get(f"rule_{record.rule.split('-')[0]}", record.rule),
             "raised": record.last_raised_ts, "countText": count, "message": record.message,
             "acknowledgedBy": record.acknowledged_by}

@@ -122,9 +122,11 @@ def _register_alarms(app: Dash) -> None:
         *(Output(ids.ALARM_BADGES[p], "className") for p in sorted(ids.ALARM_BADGES)),
         Output(ids.ALARM_NEWEST, "children"),
         Output(ids.ALARM_ACK_NEWEST, "disabled"),
+        Output(ids.ALARM_BAR_MESSAGE, "children", allow_duplicate=True),
         Input(ids.TICK, "data"),
         State(ids.ALARM_SOUND, "value"),
         State(ids.LABELS, "data"),
+        prevent_initial_call=True,  # the first tick fills it
     )
     app.clientside_callback(
         "function () { return true; }",

@@ -32,14 +32,16 @@ def list_columns(labels: dict[str, str]) -> list[dict]:
         {"field": "raised", "headerName": labels["col_raised"], "sort": "desc", "minWidth": 190,
          "valueFormatter": TIME_FORMAT, "filter": False},
         {"field": "countText", "headerName": labels["col_count"], "minWidth": 90},
-        {"field": "message", "headerName": labels["col_message"], "flex": 3, "minWidth": 200, "tooltipField": "message"},
+        {"field": "message", "headerName": labels["col_message"], "flex": 3, "minWidth": 200,
+         "tooltipField": "message"},
         {"field": "acknowledgedBy", "headerName": labels["col_ack_by"], "minWidth": 120},
     ]
 
 
 def journal_columns(labels: dict[str, str]) -> list[dict]:
     return [
-        {"field": "at", "headerName": labels["col_time"], "sort": "asc", "minWidth": 190, "valueFormatter": TIME_FORMAT},
+        {"field": "at", "headerName": labels["col_time"], "sort": "asc", "minWidth": 190,
+         "valueFormatter": TIME_FORMAT},
         {"field": "actionText", "headerName": labels["col_action"], "minWidth": 130},
         {"field": "user", "headerName": labels["col_user"], "minWidth": 100},
         {"field": "comment", "headerName": labels["col_comment"], "flex": 2, "tooltipField": "comment"},

@@ -30,7 +30,7 @@ EXPORT_HISTORY_CSV = "export-history-csv"
 EXPORT_HISTORY_PARQUET = "export-history-parquet"
 LANG = "lang"  # the page's language, for server callbacks that answer in words
 # the alarm bar (layouts/alarm_bar.py)
-ALARM_VERSION = "alarm-version"  # the version of the summary this page shows; the tick sends a summary only when it changed
+ALARM_VERSION = "alarm-version"  # the summary's version this page shows: the tick sends one only when it changed
 ALARM_SUMMARY = "alarm-summary"
 ALARM_COUNT_P1 = "alarm-count-p1"
 ALARM_COUNT_P2 = "alarm-count-p2"

@@ -83,7 +83,7 @@ def test_the_tick_carries_the_alarm_bar_only_when_its_summary_changed(book):
     bar = alarm_bar(book.summary(), empty["version"])
     assert bar["unacknowledged"]["3"] == 1 and bar["version"] != empty["version"]
     assert bar["newest"] == {"id": step.record.id, "line": "oven", "rule": "score", "priority": 3, "ts": 9_000.0,
-                             "announced": 10_000.0, "message": "value 91.5 is anomalous"}  # trimmed: the tick stays lean
+                             "announced": 10_000.0, "message": "value 91.5 is anomalous"}  # trimmed: a lean tick
     book.acknowledge(step.record.id, "alice")
     assert alarm_bar(book.summary(), bar["version"])["newest"] is None
 
