@@ -66,6 +66,9 @@ class Config:
     log_format: str = "text"
     transport: str = "polling"
     alarm_operators: tuple[str, ...] = ()  # who may acknowledge and shelve (empty: every signed-in user)
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_priorities: tuple[int, ...] = (1, 2, 3, 4)
     lines_file: Path | None = None
     lines: tuple[LineSpec, ...] = ()  # from lines_file
     replay_columns: tuple[tuple[str, str], ...] = ()  # from lines_file: (LineWatch's column, the file's)
@@ -195,6 +198,23 @@ def _networks(raw: str) -> str:
     return raw
 
 
+def _webhook_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw
+
+
+def _priorities(raw: str) -> tuple[int, ...]:
+    try:
+        chosen = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ValueError("must be alarm priorities from 1 to 4, comma-separated (e.g. 1,2)") from None
+    if not chosen or not set(chosen) <= {1, 2, 3, 4}:
+        raise ValueError("must be alarm priorities from 1 to 4, comma-separated (e.g. 1,2)")
+    return chosen
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -233,6 +253,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "auth": _choice(AUTH_MODES),
     "auth_users_file": Path,
     "auth_header": str,
+    "webhook_url": _webhook_url,
+    "webhook_secret": str,
+    "webhook_priorities": _priorities,
     "alarm_operators": lambda raw: tuple(sorted({name.strip() for name in raw.split(",") if name.strip()})),
     "log_format": _choice(LOG_FORMATS),
     "transport": _choice(TRANSPORTS),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
 from app.ingest import Ingestor
+from app.notify import WebhookNotifier
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
@@ -114,6 +115,15 @@ class Runtime(Protocol):
         """The /readyz answer: ``ready`` and the source's and the store's detail."""
 
 
+def webhooks_for(config: Config, book: AlarmBook, claim=None) -> WebhookNotifier | None:
+    """The webhook notifier LINEWATCH_WEBHOOK_URL asks for, listening to ``book`` (not started)."""
+    if not config.webhook_url:
+        return None
+    notifier = WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities, claim=claim)
+    book.listen(notifier)
+    return notifier
+
+
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
@@ -144,6 +154,7 @@ class LocalRuntime:
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
         self.alarm_book = AlarmBook(MemoryLedger())
+        self.webhooks = webhooks_for(config, self.alarm_book)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
@@ -161,6 +172,8 @@ class LocalRuntime:
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()
+            if self.webhooks is not None:
+                self.webhooks.start()
             self.source.start()
             atexit.register(self.stop)
             self._started_pid = os.getpid()
@@ -170,6 +183,8 @@ class LocalRuntime:
         if self._started_pid != os.getpid():
             return
         self.source.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.recorder.stop()
         self._started_pid = None
 
