@@ -43,7 +43,8 @@ class SharedRuntime:
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
-        self.alarm_book = AlarmBook(MemoryLedger())  # this process's only, until the book is shared through Redis
+        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,  # this process's only, until
+                                    shelve_max_minutes=config.shelve_max_minutes)  # the book is shared through Redis
 
     def ensure_started(self) -> None:
         """Nothing to start: the ingest worker runs the source and the recorder."""

@@ -11,6 +11,7 @@ from app.alarms import AlarmDraft
 from app.config import Config
 from app.i18n import TEXT
 from app.policy import NotAnOperator
+from app.web import create_app
 from callbacks.alarm_actions import act
 from callbacks.alarm_list import alarm_journal, alarm_list, performance, selected_id
 from callbacks.tick import alarm_bar
@@ -108,6 +109,14 @@ def test_the_bar_tells_priority_by_shape_and_text_and_sound_starts_off():
     assert find(layout, ids.ALARM_ACK_NEWEST).disabled is True
     assert find(build_layout(Config(), "en", EN, "zh", shelve_max_minutes=90), ids.ALARM_MINUTES).max == 90
     assert priority_text(ZH, 1) == "1级 ◆ 紧急"
+
+
+def test_the_page_shelves_for_at_most_the_configured_maximum(tmp_path):
+    dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path), "LINEWATCH_SHELVE_MAX_MINUTES": "90"}))
+    try:
+        assert find(dash_app._layout_value(), ids.ALARM_MINUTES).max == 90
+    finally:
+        dash_app.server.extensions["linewatch"].stop()
 
 
 # --- acting ---------------------------------------------------------------------------------
