@@ -472,6 +472,7 @@
     module.exports = api;
     return;
   }
+  root.LineWatch = api;  // for assets/linewatch_alarms.js, which Dash loads after this file
 
   /* ---- Dash wiring (browser only) ---- */
   const view = newWindowState();
@@ -563,6 +564,9 @@
   root.dashAgGridFunctions = Object.assign({}, root.dashAgGridFunctions, {
     LineWatchValue: function (value, unit) {
       return typeof value === "number" ? withUnit(formatValue(value), unit) : "";
+    },
+    LineWatchTime: function (ts) {
+      return typeof ts === "number" ? localStamp(ts) : "";
     },
   });
 })(typeof window !== "undefined" ? window : globalThis);

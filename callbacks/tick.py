@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import zlib
 from typing import Callable
 
 from dash import Dash, Input, Output, State, ctx
@@ -77,6 +79,20 @@ def alarm_payload(alarm: RaisedAlarm) -> dict:
     return out
 
 
+NEWEST_KEYS = ("id", "line", "rule", "priority", "message")
+
+
+def alarm_bar(summary: dict, seen: str | None) -> dict | None:
+    """The alarm bar's part of a tick: the book's summary (``AlarmBook.summary``, its newest alarm
+    trimmed to what the bar shows) with a version, or None when the page shows that version already."""
+    newest = summary["newest"]
+    bar = {"unacknowledged": summary["unacknowledged"],
+           "newest": newest and {**{key: newest[key] for key in NEWEST_KEYS},
+                                 "ts": newest["last_raised_ts"], "announced": newest["announced_at"]}}
+    version = format(zlib.crc32(json.dumps(bar, sort_keys=True).encode()), "08x")
+    return None if version == seen else {**bar, "version": version}
+
+
 def error_tick(cursor: int | None, message: str, now: float) -> dict:
     """A tick that carries no points, keeps the cursor and tells the page what went wrong."""
     return {"at": round(now, 3), "cursor": cursor, "ts": [], "value": [], "prob": [], "error": message}
@@ -95,18 +111,25 @@ def valid_window(value, fallback: int) -> int:
 
 
 def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int,
-             control_lines: Callable[[], tuple[float, float, float] | None]) -> None:
+             control_lines: Callable[[], tuple[float, float, float] | None], alarm_summary: Callable[[], dict]) -> None:
+    """``alarm_summary``: the alarm book's summary (the alarm bar rides on the tick, no request of its own)."""
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
         Input(ids.WINDOW, "value"),
         State(ids.CURSOR, "data"),
+        State(ids.ALARM_VERSION, "data"),
     )
-    def tick(_n_intervals, window_value, cursor):
+    def tick(_n_intervals, window_value, cursor, alarm_version):
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now, control_lines)
+            payload = build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now,
+                                 control_lines)
+            bar = alarm_bar(alarm_summary(), alarm_version)
+            if bar is not None:
+                payload["alarm_bar"] = bar
+            return payload
         except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
             return store_unavailable_tick(cursor, str(exc), now)
         except Exception as exc:  # the page shows it and keeps polling

@@ -13,6 +13,8 @@ TEMPLATES = {
     "alarm_score": "value {value} is anomalous (score {score})",
     "alarm_threshold": "defect probability above {prob_threshold}",
     "alarm_threshold_value": "defect probability above {prob_threshold} with value {value} above {value_threshold}",
+    "alarm_usl": "value {value} above usl {limit}",
+    "alarm_lsl": "value {value} below lsl {limit}",
     "alarm_spc": "value {value} breaks {rule} (centre {centre}, sigma {sigma})",
 }
 
