@@ -10,7 +10,7 @@
 
 Modules: ``scorer`` (self-calibrating score), ``spc`` (Shewhart, Western Electric, Nelson, EWMA,
 CUSUM), ``alarms`` (one raise and one return per episode: on-delay, off-delay, deadband),
-``line`` (puts them together per line).
+``messages`` (the events' wording), ``line`` (puts them together per line).
 """
 
 from app.detectors.alarms import Alarm, Delay, Event, Hysteresis, Return

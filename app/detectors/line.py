@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from app.detectors.alarms import Alarm, Delay, Event, Hysteresis, Return
+from app.detectors.messages import render
 from app.detectors.scorer import ScorerConfig, StreamScorer
 from app.detectors.spc import SpcChart, SpcConfig
 
@@ -143,17 +144,19 @@ class LineDetector:
     def _event(self, index: int, ts: float, value: float, score: float, rule: str) -> Event:
         if rule == SCORE_RULE:
             severity = "critical" if score >= CRITICAL_SCORE else "warning"
-            message = f"value {value:.6g} is anomalous (score {score:.2f})"
+            message = render("alarm_score", value=f"{value:.6g}", score=f"{score:.2f}")
         elif rule == THRESHOLD_RULE:
             severity = "warning"
-            message = (f"defect probability above {self.config.prob_threshold:g}"
-                       + (f" with value {value:.6g} above {self.config.value_threshold:g}"
-                          if np.isfinite(self.config.value_threshold) else ""))
+            cfg = self.config
+            message = (render("alarm_threshold_value", prob_threshold=f"{cfg.prob_threshold:g}", value=f"{value:.6g}",
+                              value_threshold=f"{cfg.value_threshold:g}") if np.isfinite(cfg.value_threshold)
+                       else render("alarm_threshold", prob_threshold=f"{cfg.prob_threshold:g}"))
         elif rule in (USL_RULE, LSL_RULE):
             severity = "critical"  # the product is out of specification
             limit = self.config.usl if rule == USL_RULE else self.config.lsl
-            message = f"value {value:.6g} {'above' if rule == USL_RULE else 'below'} {rule} {limit:g}"
+            message = render(f"alarm_{rule}", value=f"{value:.6g}", limit=f"{limit:g}")
         else:
             severity = "critical" if rule in CRITICAL_RULES else "warning"
-            message = f"value {value:.6g} breaks {rule} (centre {self._chart.centre:.6g}, sigma {self._chart.sigma:.3g})"
+            message = render("alarm_spc", value=f"{value:.6g}", rule=rule, centre=f"{self._chart.centre:.6g}",
+                             sigma=f"{self._chart.sigma:.3g}")
         return Event(int(index), float(ts), rule, severity, message)
