@@ -11,7 +11,9 @@ from app.alarm_book import AlarmBook, LedgerUnavailable, MemoryLedger, UnknownAl
 from app.alarm_clock import AlarmClock
 from app.alarm_ledger import SqliteLedger
 from app.store.redis.alarm_ledger import RedisLedger
+from app.store import StoreUnavailable
 from app.store.redis.link import RedisLink
+from tests.helpers.processes import free_port
 from tests.helpers.waiting import wait_until
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
 from app.alarms import AlarmDraft
@@ -269,3 +271,13 @@ def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_bac
     finally:
         history.close()
         link.client.close()
+
+
+def test_a_redis_ledger_without_redis_is_unavailable_as_the_ledger_and_as_the_store(tmp_path, clock):
+    dead = RedisLink.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    book = AlarmBook(RedisLedger(dead), design, clock=clock)
+    assert book.raised([raised()]) == [] and book.waiting == 1  # the raise waits
+    for call in (book.summary, lambda: book.acknowledge("oven/1/score", "alice")):
+        with pytest.raises(LedgerUnavailable, match="store unavailable: Redis at 127.0.0.1") as refused:
+            call()
+        assert isinstance(refused.value, StoreUnavailable)  # the page's tick says "store unavailable"

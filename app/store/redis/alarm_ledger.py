@@ -5,7 +5,8 @@ apply the lifecycle function, then MULTI/EXEC the record, the index, the journal
 time index and the changes stream); when another process changed a watched key meanwhile,
 EXEC fails and the change is applied again to what it wrote.  So concurrent raises of one
 (line, rule) open one alarm and an acknowledgement is never overwritten by a raise.
-Keys: app/store/redis/keys.py.  Redis away: LedgerUnavailable (nothing changed).
+Keys: app/store/redis/keys.py.  Redis away: AlarmStoreUnavailable (nothing changed), which is
+both the book's LedgerUnavailable and the store's StoreUnavailable (the page's "store unavailable").
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from app.store.redis.link import RedisLink
 
 CHANGES_MAXLEN = 100_000  # entries kept in the changes stream (the ingest worker mirrors them within seconds)
 READ_CHUNK = 500
+
+
+class AlarmStoreUnavailable(LedgerUnavailable, StoreUnavailable):
+    """Redis cannot serve the alarm book now; one short line why."""
 
 
 class RedisLedger:
@@ -70,13 +75,13 @@ class RedisLedger:
         try:
             return self.link.call(self.link.client.transaction, attempt, *watched, value_from_callable=True)
         except StoreUnavailable as exc:
-            raise LedgerUnavailable(f"store unavailable: {exc}") from None
+            raise AlarmStoreUnavailable(f"store unavailable: {exc}") from None
 
     def _call(self, fn, *args):
         try:
             return self.link.call(fn, *args)
         except StoreUnavailable as exc:
-            raise LedgerUnavailable(f"store unavailable: {exc}") from None
+            raise AlarmStoreUnavailable(f"store unavailable: {exc}") from None
 
     def record(self, alarm_id: str) -> AlarmRecord | None:
         raw = self._call(self.link.client.get, alarm_key(alarm_id))
