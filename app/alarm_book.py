@@ -204,10 +204,10 @@ class AlarmBook:
         return {"unacknowledged": {str(p): sum(r.priority == p for r in waiting) for p in PRIORITIES},
                 "newest": newest.to_dict() if newest else None}
 
-    def figures(self, since: float, until: float, operators: int = 1) -> AlarmFigures:
-        """EEMUA 191 figures for reading times ``since``..``until``, from the journals of the
-        alarms raised in that range (their acknowledgements may come later)."""
-        records = [r for r in self.ledger.records(None, None, until) if r.last_raised_ts >= since]
+    def figures(self, since: float, until: float, operators: int = 1, line: str | None = None) -> AlarmFigures:
+        """EEMUA 191 figures for reading times ``since``..``until`` (of ``line``, or every line), from
+        the journals of the alarms raised in that range (their acknowledgements may come later)."""
+        records = [r for r in self.ledger.records(line, None, until) if r.last_raised_ts >= since]
         return alarm_figures(self.ledger.journal(*(r.id for r in records)), records, since, until, operators)
 
     # --------------------------------------------------------------------------------------

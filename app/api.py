@@ -183,14 +183,22 @@ def register_alarms(api: Blueprint, runtime) -> None:
 
     @api.get("/api/v1/alarms/figures")
     def alarm_figures():
-        """EEMUA 191 figures of the last ``hours`` (default 24) for ``operators`` (default 1)."""
-        hours = _float_arg("hours")
-        hours = 24.0 if hours is None else hours
-        if not 0 < hours <= MAX_FIGURES_HOURS:
-            raise BadRequest(f"hours must be above 0 and at most {MAX_FIGURES_HOURS}")
+        """EEMUA 191 figures of the last ``hours`` (default 24), or of reading times ``from``..``to``,
+        for ``operators`` (default 1), of one ``line`` or every line."""
+        since, until = _float_arg("from"), _float_arg("to")
+        if (since is None) != (until is None):
+            raise BadRequest("from and to go together (epoch seconds of reading time)")
+        if since is None:
+            hours = _float_arg("hours")
+            hours = 24.0 if hours is None else hours
+            if not 0 < hours <= MAX_FIGURES_HOURS:
+                raise BadRequest(f"hours must be above 0 and at most {MAX_FIGURES_HOURS}")
+            until = book.clock()
+            since = until - hours * 3600
+        elif not since < until:
+            raise BadRequest("from must be before to")
         operators = _int_arg("operators", 1, 1, 1000)
-        now = book.clock()
-        return jsonify(book.figures(now - hours * 3600, now, operators).to_dict())
+        return jsonify(book.figures(since, until, operators, request.args.get("line") or None).to_dict())
 
     @api.get("/api/v1/alarms/<path:alarm_id>")
     def alarm(alarm_id):

@@ -152,6 +152,8 @@ def test_alarms_are_listed_filtered_acknowledged_shelved_and_unshelved_with_thei
     ("post", "/api/v1/alarms/oven/7/score/ack", {"comment": 5}, 400, "comment must be text"),
     ("get", "/api/v1/alarms?state=loud", None, 400, "state must be one of active, unacknowledged, shelved, open, all"),
     ("get", "/api/v1/alarms/figures?hours=0", None, 400, "hours must be above 0 and at most 744"),
+    ("get", "/api/v1/alarms/figures?from=5", None, 400, "from and to go together (epoch seconds of reading time)"),
+    ("get", "/api/v1/alarms/figures?from=5&to=5", None, 400, "from must be before to"),
     ("delete", "/api/v1/alarms/oven/7/score", None, 404, "no such API endpoint: DELETE /api/v1/alarms/oven/7/score"),
 ])
 def test_alarm_requests_that_cannot_be_served_say_why(make_alarm_app, method, path, body, status, error):
@@ -182,6 +184,9 @@ def test_alarm_figures_and_the_csv_export_of_alarms_with_their_journal(make_alar
     figures = client.get("/api/v1/alarms/figures?hours=1").get_json()
     assert figures["announced"] == 2 and figures["bad_actors"][0]["line"] == "oven"
     assert client.get("/api/v1/alarms/figures").get_json()["period_s"] == 24 * 3600
+    one_line = client.get(f"/api/v1/alarms/figures?line=oven&from={now - 45:.0f}&to={now:.0f}").get_json()
+    assert one_line["announced"] == 1 and one_line["bad_actors"][0]["rule"] == "we-1"
+    assert client.get(f"/api/v1/alarms/figures?line=press&from=0&to={now:.0f}").get_json()["announced"] == 0
 
     csv = client.get("/api/v1/alarms.csv?line=oven")
     assert csv.headers["Content-Disposition"] == 'attachment; filename="linewatch-alarm-journal.csv"'
