@@ -21,7 +21,7 @@ from app.alarm_clock import AlarmClock
 from app.alarm_ledger import SqliteLedger
 from app.config import Config
 from app.ingest import Ingestor
-from app.notify import WebhookNotifier
+from app.notify import webhooks_from
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
@@ -117,15 +117,6 @@ class Runtime(Protocol):
         """The /readyz answer: ``ready`` and the source's and the store's detail."""
 
 
-def webhooks_for(config: Config, book: AlarmBook, claim=None) -> WebhookNotifier | None:
-    """The webhook notifier LINEWATCH_WEBHOOK_URL asks for, listening to ``book`` (not started)."""
-    if not config.webhook_url:
-        return None
-    notifier = WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities, claim=claim)
-    book.listen(notifier)
-    return notifier
-
-
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
@@ -159,7 +150,9 @@ class LocalRuntime:
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
         self.alarm_clock = AlarmClock(self.alarm_book)
-        self.webhooks = webhooks_for(config, self.alarm_book)
+        self.webhooks = webhooks_from(config)
+        if self.webhooks is not None:
+            self.alarm_book.listen(self.webhooks)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None

@@ -250,11 +250,14 @@ def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_bac
     link.client.flushdb()
     book = AlarmBook(RedisLedger(link), design, clock=clock)
     history = SqliteLedger(tmp_path / "linewatch.sqlite3")
-    mirror = AlarmMirror(book.ledger, history)
+    heard = []
+    mirror = AlarmMirror(book.ledger, history, heard.append)  # the worker's webhooks listen here
     try:
         [step] = book.raised([raised(seq=1)])
         book.acknowledge(step.record.id, "alice", "seen")
         assert (mirror.copy(), mirror.copy()) == (2, 0)  # each entry once
+        assert [(s.entry.action, s.record.acknowledged_by) for s in heard] == [("raise", "alice"),
+                                                                             ("acknowledge", "alice")]
         on_disk = AlarmBook(history)
         assert on_disk.get("oven/1/score") == book.get("oven/1/score")
         book.returned("oven", "score", 150.0)  # closed

@@ -39,6 +39,7 @@ from tests.helpers.browser import ConsoleLog
 from tests.helpers.processes import ServerProcess, free_port
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.ticks import post_tick, seqs
+from tests.helpers.receiver import Receiver
 from tests.helpers.waiting import wait_until
 
 LINE = DEFAULT_LINE
@@ -354,8 +355,10 @@ def deployment(tmp_path_factory):
     calm.write_text("ts,value,defect_prob\n" + "".join(
         f"{1.7e9 + 0.1 * i:.1f},{0.4 + 0.01 * np.sin(i / 7):.4f},0.05\n" for i in steps))
     redis = RedisServer(tmp / "redis").start()
+    webhooks = Receiver()
     env = {"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis.url, "LINEWATCH_DATA_DIR": str(tmp / "data"),
-           "LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(calm), "LINEWATCH_REPLAY_LOOP": "1"}
+           "LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(calm), "LINEWATCH_REPLAY_LOOP": "1",
+           "LINEWATCH_WEBHOOK_URL": webhooks.url}
     worker = ServerProcess([sys.executable, "-m", "app.ingest"], env, 0, tmp / "worker.log")
     port = free_port()
     access_log = tmp / "access.log"
@@ -363,6 +366,7 @@ def deployment(tmp_path_factory):
     argv += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(U)s"]
     web = ServerProcess(argv, env, port, tmp / "web.log")
     deployment = Deployment(tmp, redis, worker, web, access_log)
+    deployment.webhooks = webhooks
     try:
         web.wait_ready()
         deployment.wait_ready()
@@ -370,6 +374,7 @@ def deployment(tmp_path_factory):
     finally:
         codes = web.stop(), worker.stop()
         redis.stop()
+        webhooks.close()
     assert codes == (0, 0), f"{web.log()}\n{worker.log()}"  # both stopped cleanly on SIGTERM
 
 
@@ -615,6 +620,11 @@ def test_a_condition_posted_concurrently_to_every_web_worker_is_one_alarm_acknow
             return [row[0] for row in db.execute("SELECT action FROM alarm_journal WHERE alarm_id = ? ORDER BY n",
                                                  (alarm["id"],))]
     assert wait_until(lambda: on_disk() == journal or None, 10, "the journal in SQLite")
+
+    def sent():  # the ingest worker sends every process's transitions; a line's first 5 a minute one by one
+        return [body["event"] for body in deployment.webhooks.bodies if body.get("alarm", {}).get("id") == alarm["id"]]
+    wait_until(lambda: len(sent()) >= min(5, len(journal)), 10, "the webhooks")
+    assert sent() == journal[:5]  # each once, though 4 web workers and the ingest worker made them
 
 
 def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link, monkeypatch):

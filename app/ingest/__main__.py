@@ -47,6 +47,7 @@ from app.alarm_ledger import SqliteLedger
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
 from app.ingest.alarm_mirror import AlarmMirror
+from app.notify import webhooks_from
 from app.ingest.counts import publish as publish_counts
 from app.logs import setup_logging
 from app.points import PointBatch, Thresholds
@@ -247,7 +248,8 @@ class IngestWorker:
         self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
         self.alarm_clock = AlarmClock(self.alarm_book)  # the deployment's one
-        self.alarm_mirror = AlarmMirror(alarm_ledger, SqliteLedger(self.recorder.path))
+        self.webhooks = webhooks_from(config)  # for every process's transitions, as the mirror copies them
+        self.alarm_mirror = AlarmMirror(alarm_ledger, SqliteLedger(self.recorder.path), self.webhooks)
         self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for,
                                  self.alarm_book)
         self.source = make_source(config, self.ingestor)
@@ -263,6 +265,8 @@ class IngestWorker:
         self._supervise_once()  # fill Redis first when it answers; if not, the source's points wait
         self.recorder.start()
         self.alarm_clock.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.source.start()
         self._thread = threading.Thread(target=self._supervise, name="linewatch-ingest-supervisor", daemon=True)
         self._thread.start()
@@ -285,6 +289,8 @@ class IngestWorker:
         except LedgerUnavailable:
             log.warning("exiting with alarm journal entries not copied to the history (copied at the next start)")
         self.alarm_mirror.target.close()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         try:
             self._publish_counts()  # the last figures
             withdraw_worker(self.link)  # pages say "no ingest worker" at once

@@ -5,9 +5,13 @@ the journal's changes stream and writes each entry, with its alarm's record as R
 then, into the history's alarm tables (app/alarm_ledger.py), the cursor in the same
 transaction: so alarms and journal are on disk with the points, each entry once.  When Redis
 lost its data, the copy fills the book again (``restore``), as the points are refilled.
+Each copied entry then goes to ``listener`` (the deployment's webhooks: one process hears every
+transition, whichever process made it, once).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from app.alarm_ledger import SqliteLedger
 from app.alarm_lifecycle import Step
@@ -18,9 +22,11 @@ BATCH = 1000
 
 
 class AlarmMirror:
-    def __init__(self, source: RedisLedger, target: SqliteLedger) -> None:
+    def __init__(self, source: RedisLedger, target: SqliteLedger,
+                 listener: Callable[[Step], None] | None = None) -> None:
         self.source = source
         self.target = target
+        self.listener = listener
 
     def copy(self) -> int:
         """Copy what the journal gained since the last copy (LedgerUnavailable: Redis or the disk
@@ -32,8 +38,10 @@ class AlarmMirror:
                 return copied
             records = {record.id: record for record in
                        self.source.records_by_id(list({entry.alarm_id for _, entry in changes}))}
-            self.target.mirror(SOURCE, [Step(records[entry.alarm_id], entry) for _, entry in changes
-                                        if entry.alarm_id in records], changes[-1][0])
+            steps = [Step(records[entry.alarm_id], entry) for _, entry in changes if entry.alarm_id in records]
+            self.target.mirror(SOURCE, steps, changes[-1][0])
+            for step in steps if self.listener else ():
+                self.listener(step)
             copied += len(changes)
 
     def restore(self) -> int:
