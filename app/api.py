@@ -12,6 +12,7 @@ import time
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
+from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import HistoryUnavailable, alerts_csv
@@ -116,6 +117,11 @@ def create_api(runtime) -> Blueprint:
     def store_unavailable(exc):
         """Redis away (STORE=redis): a short answer, no stack trace; the store logs the outage once."""
         return jsonify(error=f"store unavailable: {exc}"), 503, {"Retry-After": "1"}
+
+    @api.errorhandler(Overloaded)
+    def overloaded(exc):
+        """Back-pressure (app/backpressure.py): the readings cannot be taken now; nothing was stored."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": str(exc.retry_after_s)}
 
     @api.errorhandler(HistoryUnavailable)
     def history_unavailable(exc):
