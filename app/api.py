@@ -10,7 +10,8 @@ import re
 import time
 
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
@@ -100,6 +101,26 @@ def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _allowed_methods() -> list[str]:
+    """The methods the request's path has an endpoint for (other than the catch-all answering it)."""
+    adapter = current_app.create_url_adapter(request)
+    allowed = []
+    for method in [*ANY_METHOD, "OPTIONS"]:
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    return allowed
+
+
+def _not_allowed(allowed) -> tuple:
+    """405 JSON naming the methods the path has, in ``Allow``."""
+    methods = ", ".join(sorted(allowed))
+    return jsonify(error=f"{request.method} is not allowed on {request.path}: use {methods}"), 405, {"Allow": methods}
+
+
 def create_api(runtime) -> Blueprint:
     api = Blueprint("linewatch_api", __name__)
 
@@ -108,6 +129,11 @@ def create_api(runtime) -> Blueprint:
         """Live figures and exports: never kept by a browser or proxy cache."""
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @api.app_errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc):
+        """Any other path of the app (``/healthz``, ``/readyz``, the page) asked with a method it has no endpoint for."""
+        return _not_allowed(exc.valid_methods or ())
 
     @api.errorhandler(BadRequest)
     def bad_request(exc):
@@ -225,7 +251,11 @@ def create_api(runtime) -> Blueprint:
     @api.route("/api/", defaults={"rest": ""}, methods=ANY_METHOD)
     @api.route("/api/<path:rest>", methods=ANY_METHOD)
     def unknown(rest):
-        """Any other method and API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET)."""
+        """Any other API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET);
+        another method on a known path: a JSON 405 with the methods it has in ``Allow``."""
+        allowed = _allowed_methods()
+        if allowed:
+            return _not_allowed(allowed)
         return _error(404, f"no such API endpoint: {request.method} /api/{rest}")
 
     return api
