@@ -132,7 +132,7 @@ def create_api(runtime) -> Blueprint:
 
     @api.app_errorhandler(MethodNotAllowed)
     def method_not_allowed(exc):
-        """Any other path of the app (``/healthz``, ``/readyz``, the page) asked with a method it has no endpoint for."""
+        """A path of the app outside /api/ (``/healthz``, ``/readyz``, the page) asked with a method it has not."""
         return _not_allowed(exc.valid_methods or ())
 
     @api.errorhandler(BadRequest)

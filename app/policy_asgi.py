@@ -1,9 +1,9 @@
 """The HTTP policy (app/policy.py) around an ASGI app: HTTP requests and WebSocket handshakes.
 
 The same decisions as app/policy_wsgi.py gives Flask: prefix, trusted proxies, viewer access
-(a refused socket gets the HTTP answer at the handshake: 401, or 429 with Retry-After), the body limit (a chunked body is measured first),
-well-formed callback requests, response headers, gzip (starlette's, with the policy's types, level
-and minimum size) and a JSON 500.
+(a refused socket gets the HTTP answer at the handshake: 401, or 429 with Retry-After), the body
+limit (a chunked body is measured first), well-formed callback requests, response headers, gzip
+(starlette's, with the policy's types, level and minimum size) and a JSON 500.
 """
 
 from __future__ import annotations

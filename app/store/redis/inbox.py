@@ -4,8 +4,8 @@ So each line has one detector, in the worker, whichever web process a client rea
 request's readings (and its Idempotency-Key, if any) go on the inbox (a list) as one JSON entry
 with a token; the worker takes entries in order, ingests them durably (recording the key with
 them, or answering a key it recorded before without storing anything) and leaves the answer
-under ``answer:<token>``, which the web process waits for.  The inbox is bounded: a request
-that finds ``backpressure.INBOX_LIMIT`` others waiting is refused at once (app/backpressure.py).  A request the
+under ``answer:<token>``, which the web process waits for.  The inbox is bounded: a request that
+finds ``INBOX_LIMIT`` others waiting is refused at once (app/backpressure.py).  A request the
 worker has not taken within the wait is taken back (LREM) and refused, so nothing is stored; one
 it took is waited for a second time as long.
 """
@@ -28,7 +28,7 @@ from app.store.redis.link import RedisLink
 
 ANSWER_TTL_S = 60
 POLL_S = 0.005
-# KEYS: inbox; ARGV: entry, limit.  Pushes the entry unless ``limit`` wait already; returns the count waiting before.
+# KEYS: inbox; ARGV: entry, limit.  Pushes the entry unless ``limit`` entries wait already; returns how many waited.
 ADMIT_LUA = """
 local waiting = redis.call('LLEN', KEYS[1])
 if waiting < tonumber(ARGV[2]) then redis.call('LPUSH', KEYS[1], ARGV[1]) end
