@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from app.alarm_lifecycle import DEFAULT_SHELVE_MAX_MINUTES, AlarmDesign
 from app.detectors import LineDetector
 from app.lines import LinesFileError, LineSpec, load_lines
 
@@ -65,6 +66,11 @@ class Config:
     auth_header: str = "X-Forwarded-User"
     log_format: str = "text"
     transport: str = "polling"
+    alarm_operators: tuple[str, ...] = ()  # who may acknowledge and shelve (empty: every signed-in user)
+    shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES  # the longest an operator may shelve an alarm
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_priorities: tuple[int, ...] = (1, 2, 3, 4)
     lines_file: Path | None = None
     lines: tuple[LineSpec, ...] = ()  # from lines_file
     replay_columns: tuple[tuple[str, str], ...] = ()  # from lines_file: (LineWatch's column, the file's)
@@ -76,6 +82,10 @@ class Config:
     def detector_for(self, line_id: str) -> LineDetector:
         """A new detector for the line: its settings with this deployment's thresholds."""
         return LineDetector(self.line(line_id).detector_config(self.prob_threshold, self.value_threshold))
+
+    def alarm_design(self, line_id: str, rule: str) -> AlarmDesign:
+        """How a rule's alarms behave on the line (priority, re-alarm, mode): from the lines file, else the defaults."""
+        return self.line(line_id).alarm_design(rule)
 
     @property
     def capacity(self) -> int:
@@ -194,6 +204,23 @@ def _networks(raw: str) -> str:
     return raw
 
 
+def _webhook_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw
+
+
+def _priorities(raw: str) -> tuple[int, ...]:
+    try:
+        chosen = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ValueError("must be alarm priorities from 1 to 4, comma-separated (e.g. 1,2)") from None
+    if not chosen or not set(chosen) <= {1, 2, 3, 4}:
+        raise ValueError("must be alarm priorities from 1 to 4, comma-separated (e.g. 1,2)")
+    return chosen
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -232,6 +259,11 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "auth": _choice(AUTH_MODES),
     "auth_users_file": Path,
     "auth_header": str,
+    "shelve_max_minutes": _float_range(1.0, 7 * 24 * 60.0),
+    "webhook_url": _webhook_url,
+    "webhook_secret": str,
+    "webhook_priorities": _priorities,
+    "alarm_operators": lambda raw: tuple(sorted({name.strip() for name in raw.split(",") if name.strip()})),
     "log_format": _choice(LOG_FORMATS),
     "transport": _choice(TRANSPORTS),
     "lines_file": Path,

@@ -203,6 +203,26 @@ def _leaves(grouping) -> int:
     return sum(_leaves(part) for part in grouping) if isinstance(grouping, (list, tuple)) else 1
 
 
+class NotAnOperator(PermissionError):
+    """The signed-in user may view but not act on alarms (the API's 403)."""
+
+
+def alarm_actor(config: Config, environ: Mapping) -> str:
+    """Who acts on an alarm in this request (``environ``: the WSGI environ the policy signed in).
+
+    "anonymous" when LINEWATCH_AUTH=none; else the signed-in user, who must be one of
+    LINEWATCH_ALARM_OPERATORS when that is set (NotAnOperator otherwise, also for a request
+    that only carries the ingest token)."""
+    if config.auth == "none":
+        return "anonymous"
+    user = environ.get("linewatch.user")
+    if not user:
+        raise NotAnOperator("acting on alarms needs a signed-in user")
+    if config.alarm_operators and user not in config.alarm_operators:
+        raise NotAnOperator(f"{user} may view alarms but not act on them (LINEWATCH_ALARM_OPERATORS)")
+    return user
+
+
 class BasicUsers:
     """The users file: one ``user:hash`` per line (werkzeug.security hashes), ``#`` comments."""
 

@@ -16,8 +16,10 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Protocol
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
 from app.ingest import Ingestor
+from app.notify import WebhookNotifier
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
@@ -98,6 +100,7 @@ class Runtime(Protocol):
     recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
     ingestor: Ingestor | WorkerIngestor  # where readings from outside go in
     source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
+    alarm_book: AlarmBook  # every line's alarms and their journal (app/alarm_book.py)
 
     def ensure_started(self) -> None:
         """Start what runs in this process; once per process, on its first request."""
@@ -110,6 +113,15 @@ class Runtime(Protocol):
 
     def readiness(self) -> dict:
         """The /readyz answer: ``ready`` and the source's and the store's detail."""
+
+
+def webhooks_for(config: Config, book: AlarmBook, claim=None) -> WebhookNotifier | None:
+    """The webhook notifier LINEWATCH_WEBHOOK_URL asks for, listening to ``book`` (not started)."""
+    if not config.webhook_url:
+        return None
+    notifier = WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities, claim=claim)
+    book.listen(notifier)
+    return notifier
 
 
 def make_runtime(config: Config) -> Runtime:
@@ -141,7 +153,10 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for)
+        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)
+        self.webhooks = webhooks_for(config, self.alarm_book)
+        self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()
@@ -158,6 +173,8 @@ class LocalRuntime:
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()
+            if self.webhooks is not None:
+                self.webhooks.start()
             self.source.start()
             atexit.register(self.stop)
             self._started_pid = os.getpid()
@@ -167,6 +184,8 @@ class LocalRuntime:
         if self._started_pid != os.getpid():
             return
         self.source.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.recorder.stop()
         self._started_pid = None
 
