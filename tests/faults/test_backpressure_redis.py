@@ -42,13 +42,18 @@ def config(tmp_path, redis_server):
 def held_worker(config):
     """A running ingest worker whose inbox reader stops at its first request until ``release`` is set."""
     worker = IngestWorker(config)
-    release = threading.Event()
+    worker.taken, worker.release = threading.Event(), threading.Event()
     ingest = worker.ingestor.ingest
-    worker.ingestor.ingest = lambda *args, **kwargs: release.wait(30) and ingest(*args, **kwargs)
+
+    def held(*args, **kwargs):
+        worker.taken.set()
+        worker.release.wait(30)
+        return ingest(*args, **kwargs)
+
+    worker.ingestor.ingest = held
     worker.start()
-    worker.release = release
     yield worker
-    release.set()
+    worker.release.set()
     worker.stop()
 
 
@@ -77,10 +82,9 @@ def test_a_full_inbox_refuses_with_503_stores_nothing_and_readiness_says_so(conf
     wait_until(lambda: client.get("/readyz").status_code == 200, timeout=10, message="the worker's heartbeat")
     answers: list = []
     threads = [post_in_background(app, answers)]  # taken by the worker, which holds it
-    wait_until(lambda: held_worker.link.client.llen(INBOX_KEY) == 0 and held_worker.ingestor.accepted == 0,
-               timeout=5, message="the worker taking the first request")
+    wait_until(held_worker.taken.is_set, timeout=10, message="the worker taking the first request")
     threads += [post_in_background(app, answers) for _ in range(3)]
-    wait_until(lambda: held_worker.link.client.llen(INBOX_KEY) == 3, timeout=5, message="three requests waiting")
+    wait_until(lambda: held_worker.link.client.llen(INBOX_KEY) == 3, timeout=10, message="three requests waiting")
     started = time.monotonic()
     refused = client.post("/api/v1/points", json=POINTS)
     assert time.monotonic() - started < 1.0
