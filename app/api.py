@@ -10,13 +10,15 @@ import re
 import time
 
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.alarm_book import QUERY_STATES, LedgerUnavailable, UnknownAlarm
 from app.alarm_export import alarms_csv
 from app.alarm_lifecycle import ImpossibleTransition
 from app.alarms import seq_of
 from app.policy import NotAnOperator, alarm_actor
+from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import HistoryUnavailable, alerts_csv
@@ -233,6 +235,26 @@ def register_alarms(api: Blueprint, runtime) -> None:
         return jsonify(alarm=_alarm_json(book.unshelve(alarm_id, user).record))
 
 
+def _allowed_methods() -> list[str]:
+    """The methods the request's path has an endpoint for (other than the catch-all answering it)."""
+    adapter = current_app.create_url_adapter(request)
+    allowed = []
+    for method in [*ANY_METHOD, "OPTIONS"]:
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    return allowed
+
+
+def _not_allowed(allowed) -> tuple:
+    """405 JSON naming the methods the path has, in ``Allow``."""
+    methods = ", ".join(sorted(allowed))
+    return jsonify(error=f"{request.method} is not allowed on {request.path}: use {methods}"), 405, {"Allow": methods}
+
+
 def create_api(runtime) -> Blueprint:
     api = Blueprint("linewatch_api", __name__)
 
@@ -242,6 +264,11 @@ def create_api(runtime) -> Blueprint:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @api.app_errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc):
+        """A path of the app outside /api/ (``/healthz``, ``/readyz``, the page) asked with a method it has not."""
+        return _not_allowed(exc.valid_methods or ())
+
     @api.errorhandler(BadRequest)
     def bad_request(exc):
         return jsonify(error=str(exc)), 400
@@ -250,6 +277,11 @@ def create_api(runtime) -> Blueprint:
     def store_unavailable(exc):
         """Redis away (STORE=redis): a short answer, no stack trace; the store logs the outage once."""
         return jsonify(error=f"store unavailable: {exc}"), 503, {"Retry-After": "1"}
+
+    @api.errorhandler(Overloaded)
+    def overloaded(exc):
+        """Back-pressure (app/backpressure.py): the readings cannot be taken now; nothing was stored."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": str(exc.retry_after_s)}
 
     @api.errorhandler(HistoryUnavailable)
     def history_unavailable(exc):
@@ -348,7 +380,11 @@ def create_api(runtime) -> Blueprint:
     @api.route("/api/", defaults={"rest": ""}, methods=ANY_METHOD)
     @api.route("/api/<path:rest>", methods=ANY_METHOD)
     def unknown(rest):
-        """Any other method and API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET)."""
+        """Any other API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET);
+        another method on a known path: a JSON 405 with the methods it has in ``Allow``."""
+        allowed = _allowed_methods()
+        if allowed:
+            return _not_allowed(allowed)
         return _error(404, f"no such API endpoint: {request.method} /api/{rest}")
 
     return api

@@ -74,6 +74,10 @@ PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
          "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
+# The write-ahead log is cut back to this once checkpointed (SQLite's auto-checkpoint keeps it near
+# 1000 pages, about 4 MiB); without it the file keeps the size of its largest burst (a retention pass
+# while a reader held an old snapshot), so the history's footprint only ever steps up.
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
 RETENTION_CHUNK = 5000
 
 
@@ -124,6 +128,7 @@ class Recorder:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
+            connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             if not self._schema_ready:
                 connection.executescript(SCHEMA)
                 self._schema_ready = True

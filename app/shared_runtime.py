@@ -14,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from app import backpressure
 from app.alarm_book import AlarmBook
 from app.config import Config
 from app.points import DEFAULT_LINE, Thresholds
@@ -42,8 +43,8 @@ class SharedRuntime:
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
         self.recorder = SharedHistory(config, self.link, self.stores)
-        self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
+        self.ingestor = WorkerIngestor(self.link, self.source)
         self.alarm_book = AlarmBook(RedisLedger(self.link), design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)  # the ingest worker's clock sweeps it
 
@@ -57,12 +58,14 @@ class SharedRuntime:
         return self.source.health()  # the worker's and every web process's refusals
 
     def readiness(self) -> dict:
-        """Ready when Redis answers (and is filled) and the ingest worker's source is fine."""
+        """Ready when Redis answers (and is filled), the ingest worker's source is fine and HTTP ingest
+        is not refused (app/backpressure.py)."""
         source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
         store = {"kind": "redis", "redis": self.link.where}
         try:
             stats = self.store.stats()
             gaps = control.read_gaps(self.link)
+            worker, waiting = self.source.heartbeat(), inbox.waiting(self.link)
         except StoreUnavailable as exc:
             store.update(state="unavailable", message=str(exc))
             return {"ready": False, "source": source, "store": store}
@@ -72,8 +75,11 @@ class SharedRuntime:
         if gaps:
             store["gaps"] = gaps
         history = {"state": "unwritable", "message": health.history} if health.history else {"state": "ok"}
-        return {"ready": health.state in READY_STATES and not health.history, "source": source, "store": store,
-                "history": history}
+        refused = backpressure.refusal(worker, waiting)
+        ingest = {"state": "refused", "message": str(refused)} if refused else {"state": "ok"}
+        ingest.update(waiting=waiting, limit=backpressure.INBOX_LIMIT)
+        return {"ready": health.state in READY_STATES and not health.history and not refused, "source": source,
+                "store": store, "history": history, "ingest": ingest}
 
 
 class WorkerSource:
@@ -83,7 +89,7 @@ class WorkerSource:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
-        self._cached: tuple[float, SourceHealth] | None = None
+        self._cached: tuple[float, tuple[dict[str, str], int]] | None = None
 
     def start(self) -> None:
         pass
@@ -92,30 +98,36 @@ class WorkerSource:
         pass
 
     def health(self) -> SourceHealth:
-        now = time.monotonic()
-        if self._cached and now - self._cached[0] < WORKER_HEALTH_CACHE_S:
-            return self._cached[1]
         try:
-            fields, web_rejected = control.read_worker(self.link)
+            fields, web_rejected = self._read()
         except StoreUnavailable as exc:
             return SourceHealth("error", f"store unavailable: {exc}")
         if not fields:
-            health = SourceHealth("error", "no ingest worker: start `python -m app.ingest` (the Procfile's worker)",
-                                  web_rejected)
-        else:
-            health = SourceHealth(fields.get("state", "error"), fields.get("message", ""),
-                                  int(fields.get("rejected", 0)) + web_rejected, fields.get("history", ""))
-        self._cached = (now, health)
-        return health
+            return SourceHealth("error", "no ingest worker: start `python -m app.ingest` (the Procfile's worker)",
+                                web_rejected)
+        return SourceHealth(fields.get("state", "error"), fields.get("message", ""),
+                            int(fields.get("rejected", 0)) + web_rejected, fields.get("history", ""))
+
+    def heartbeat(self) -> dict[str, str]:
+        """The worker's last heartbeat ({} when none is fresh); StoreUnavailable."""
+        return self._read()[0]
+
+    def _read(self) -> tuple[dict[str, str], int]:
+        """The heartbeat and the web processes' refusals, read at most every ``WORKER_HEALTH_CACHE_S``."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] >= WORKER_HEALTH_CACHE_S:
+            self._cached = (now, control.read_worker(self.link))
+        return self._cached[1]
 
 
 class WorkerIngestor:
     """HTTP ingest in a web process: the readings go to the ingest worker, which judges, stores,
     records and counts them (app/store/redis/inbox.py); refusals are counted here and in Redis for
-    every process to show."""
+    every process to show.  While the worker cannot take them, they are refused (app/backpressure.py)."""
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, worker: WorkerSource) -> None:
         self.link = link
+        self.worker = worker
         self.rejected = 0
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
@@ -123,7 +135,11 @@ class WorkerIngestor:
 
     def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
-        The worker checks and records the idempotency ``keys``."""
+        The worker checks and records the idempotency ``keys``.  Overloaded (nothing stored) when the
+        worker is absent, stalled or behind, or its inbox is full."""
+        refused = backpressure.refusal(self.worker.heartbeat())
+        if refused:
+            raise refused
         return inbox.deliver(self.link, readings, RECORD_WAIT_S, keys)
 
     def count_rejected(self, n: int = 1) -> None:

@@ -154,7 +154,8 @@ def test_alarms_are_listed_filtered_acknowledged_shelved_and_unshelved_with_thei
     ("get", "/api/v1/alarms/figures?hours=0", None, 400, "hours must be above 0 and at most 744"),
     ("get", "/api/v1/alarms/figures?from=5", None, 400, "from and to go together (epoch seconds of reading time)"),
     ("get", "/api/v1/alarms/figures?from=5&to=5", None, 400, "from must be before to"),
-    ("delete", "/api/v1/alarms/oven/7/score", None, 404, "no such API endpoint: DELETE /api/v1/alarms/oven/7/score"),
+    ("delete", "/api/v1/alarms/oven/7/score", None, 405,
+     "DELETE is not allowed on /api/v1/alarms/oven/7/score: use GET, HEAD, OPTIONS"),
 ])
 def test_alarm_requests_that_cannot_be_served_say_why(make_alarm_app, method, path, body, status, error):
     app = make_alarm_app()

@@ -209,8 +209,13 @@ class DurableRecording:
         self.path = recorder.path
 
     def make_room(self, line: str, store, n: int) -> None:
-        """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
-        (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
+        """The memory store's back-pressure (``Recorder.make_room``): record what the append would trim
+        from the stream first.  While Redis is away the points wait in the buffer, which keeps them
+        until they are recorded."""
+        try:
+            self.recorder.make_room(line, store, n)
+        except StoreUnavailable:
+            pass
 
     def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Refuse (HistoryUnavailable, nothing appended) while the history is known to be unwritable;
@@ -257,6 +262,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self._inbox_thread: threading.Thread | None = None
         self._last_error = ""
+        self._inbox_round = time.monotonic()  # when the inbox reader last came round (the heartbeat's stall figure)
         self._filled = False  # the first round adopts (or fills) what Redis holds
 
     def start(self) -> None:
@@ -331,12 +337,14 @@ class IngestWorker:
     def _serve_inbox(self) -> None:
         """HTTP ingest from every web process (app/store/redis/inbox.py): judged, stored and recorded here."""
         while not self._stop.is_set():
+            self._inbox_round = time.monotonic()
             try:
                 requests = inbox.take(self.link, INBOX_BLOCK_S, INBOX_BATCH)
             except StoreUnavailable:
                 self._stop.wait(INBOX_BLOCK_S)  # the link logged it once
                 continue
             for token, readings, keys in requests:
+                self._inbox_round = time.monotonic()
                 try:
                     answer = {"seqs": self.ingestor.ingest(readings, durable=True, keys=keys)}
                 except (StoreUnavailable, HistoryUnavailable) as exc:
@@ -351,11 +359,13 @@ class IngestWorker:
 
     def _beat(self) -> None:
         health = self.source.health()
+        stalled = time.monotonic() - self._inbox_round
         publish_worker(self.link, {
             "state": health.state, "message": health.message, "kind": self.config.source,
             "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
             "dropped": self.buffer.dropped, "history": self.recorder.problem, "host": socket.gethostname(),
-            "pid": os.getpid(), "at": time.time()})
+            "pid": os.getpid(), "at": time.time(), "inbox_stalled_s": f"{stalled:.1f}",
+            "behind": ",".join(self.recorder.health()["behind"])})
         self._publish_counts()
 
     def _publish_counts(self) -> None:
