@@ -67,6 +67,10 @@ class Ledger(Protocol):
     def journal(self, *alarm_ids: str) -> list[JournalEntry]:
         """The entries of these alarms, in the order they were written."""
 
+    def forget(self, before_ts: float) -> int:
+        """Delete the alarms first raised before ``before_ts`` that are back to normal, with their
+        journals (retention); the count deleted."""
+
 
 def matches(record: AlarmRecord, state: str) -> bool:
     """Whether ``record`` passes the API's ``state`` filter (one of QUERY_STATES)."""
@@ -277,6 +281,14 @@ class MemoryLedger:
         wanted = set(alarm_ids)
         with self._lock:
             return [entry for entry in self._journal if entry.alarm_id in wanted]
+
+    def forget(self, before_ts: float) -> int:
+        with self._lock:
+            gone = {alarm_id for alarm_id, r in self._records.items()
+                    if r.raised_ts < before_ts and self._open.get((r.line, r.rule)) != alarm_id}
+            self._records = {alarm_id: r for alarm_id, r in self._records.items() if alarm_id not in gone}
+            self._journal = [entry for entry in self._journal if entry.alarm_id not in gone]
+        return len(gone)
 
 
 __all__ = ["AlarmBook", "ImpossibleTransition", "Ledger", "LedgerUnavailable", "MemoryLedger", "QUERY_STATES",

@@ -121,6 +121,14 @@ class SqliteLedger:
                                     f" ({', '.join('?' * len(chunk))})", chunk).fetchall()
         return [JournalEntry(*row[1:]) for row in sorted(found)]
 
+    def forget(self, before_ts: float) -> int:
+        """Delete the alarms first raised before ``before_ts`` that are back to normal, with their
+        journals (retention); the count deleted."""
+        closed = "SELECT id FROM alarm_records WHERE raised_ts < ?1 AND id NOT IN (SELECT id FROM alarm_open)"
+        with self._transaction() as db:
+            db.execute(f"DELETE FROM alarm_journal WHERE alarm_id IN ({closed})", (before_ts,))
+            return db.execute(f"DELETE FROM alarm_records WHERE id IN ({closed})", (before_ts,)).rowcount
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:

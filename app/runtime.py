@@ -149,7 +149,7 @@ class LocalRuntime:
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
-        self.alarm_clock = AlarmClock(self.alarm_book)
+        self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400)
         self.webhooks = webhooks_from(config)
         if self.webhooks is not None:
             self.alarm_book.listen(self.webhooks)

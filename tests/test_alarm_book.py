@@ -245,6 +245,24 @@ def test_the_alarm_clock_sweeps_in_its_own_thread_until_stopped(clock):
     assert "linewatch-alarm-clock" not in {thread.name for thread in threading.enumerate()}
 
 
+def test_retention_forgets_old_alarms_back_to_normal_with_their_journals_and_keeps_open_ones(book, clock):
+    [closed] = book.raised([raised(ts=100.0, seq=1)])
+    book.acknowledge(closed.record.id, "alice")
+    [back_to_normal] = book.returned("oven", "score", 150.0)
+    [still_open] = book.raised([raised(rule="we-1", ts=100.0, seq=2)])
+    [recent] = book.raised([raised(line="press", ts=900.0, seq=3)])
+    book.acknowledge(recent.record.id, "alice")
+    book.returned("press", "score", 950.0)
+    copy = MemoryLedger()  # e.g. the ingest worker's SQLite copy of the Redis book
+    copy._store(back_to_normal)
+    alarm_clock = AlarmClock(book, retention_s=clock.now - 500.0, copies=(copy,))  # cut-off: reading time 500
+    assert alarm_clock.forget() == 1 and alarm_clock.forget() == 0
+    assert [r.id for r in book.query()] == [still_open.record.id, recent.record.id]
+    assert book.ledger.journal(closed.record.id) == [] and copy.record(closed.record.id) is None
+    with pytest.raises(UnknownAlarm):
+        book.get(closed.record.id)
+
+
 def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(redis_server, tmp_path, clock):
     link = RedisLink.from_url(redis_server.url)
     link.client.flushdb()

@@ -252,9 +252,11 @@ class IngestWorker:
         alarm_ledger = RedisLedger(self.link)
         self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
-        self.alarm_clock = AlarmClock(self.alarm_book)  # the deployment's one
+        alarm_history = SqliteLedger(self.recorder.path)  # the book's copy in the history
+        self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400,
+                                      copies=(alarm_history,))  # the deployment's one
         self.webhooks = webhooks_from(config)  # for every process's transitions, as the mirror copies them
-        self.alarm_mirror = AlarmMirror(alarm_ledger, SqliteLedger(self.recorder.path), self.webhooks)
+        self.alarm_mirror = AlarmMirror(alarm_ledger, alarm_history, self.webhooks)
         self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for,
                                  self.alarm_book)
         self.source = make_source(config, self.ingestor)

@@ -83,6 +83,20 @@ class RedisLedger:
         except StoreUnavailable as exc:
             raise AlarmStoreUnavailable(f"store unavailable: {exc}") from None
 
+    def forget(self, before_ts: float) -> int:
+        """Delete the alarms first raised before ``before_ts`` that are back to normal, with their
+        journals (retention); the count deleted."""
+        def attempt(pipe) -> int:
+            old = {alarm_id.decode() for alarm_id in pipe.zrangebyscore(ALARM_TIMES_KEY, "-inf", f"({before_ts!r}")}
+            closed = sorted(old - {alarm_id.decode() for alarm_id in pipe.hvals(ALARM_OPEN_KEY)})
+            pipe.multi()
+            for alarm_id in closed:
+                pipe.delete(alarm_key(alarm_id), alarm_journal_key(alarm_id))
+            if closed:
+                pipe.zrem(ALARM_TIMES_KEY, *closed)
+            return len(closed)
+        return self._transaction(attempt, ALARM_OPEN_KEY, ALARM_TIMES_KEY)
+
     def record(self, alarm_id: str) -> AlarmRecord | None:
         raw = self._call(self.link.client.get, alarm_key(alarm_id))
         return record_from_json(raw) if raw is not None else None
