@@ -208,6 +208,11 @@ class AlarmBook:
         return {"unacknowledged": {str(p): sum(r.priority == p for r in waiting) for p in PRIORITIES},
                 "newest": newest.to_dict() if newest else None}
 
+    def open_alarms(self) -> list[AlarmRecord]:
+        """Every line's open alarms (as ``query(state="open")``), from the ledger's index of open
+        alarms, not its history: cheap enough for every overview tick."""
+        return [r for r in self.ledger.open_records() if r.open]
+
     def figures(self, since: float, until: float, operators: int = 1, line: str | None = None) -> AlarmFigures:
         """EEMUA 191 figures for reading times ``since``..``until`` (of ``line``, or every line), from
         the journals of the alarms raised in that range (their acknowledgements may come later)."""

@@ -17,7 +17,6 @@ from app import metrics, policy_wsgi
 from app.api import create_api
 from app.config import Config
 from app.i18n import LANG_COOKIE, TEXT, choose_lang, labels
-from app.points import DEFAULT_LINE
 from app.policy import Policy, alarm_actor
 from app.runtime import make_runtime
 
@@ -51,6 +50,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         routes_pathname_prefix=config.url_prefix,
         serve_locally=True,
         update_title=None,
+        suppress_callback_exceptions=True,  # a page's components come with the page (callbacks/pages.py)
         compress=False,  # the policy's gzip (app/policy_wsgi.py, app/policy_asgi.py), for LineWatch's paths only
         add_log_handler=False,  # Dash's messages go through app/logs.py like every other line
         **{"server": server if server is not None else True, **_transport_options(config)},
@@ -70,12 +70,10 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         else:
             lang = choose_lang(config.lang, None, ())
         other = next(code for code in TEXT if code != lang)
-        return layouts.build_layout(config, lang, labels(lang), other, runtime.alarm_book.shelve_max_minutes)
+        return layouts.build_layout(config, lang, labels(lang), other)
 
     app.layout = layout
-    callbacks.register_all(app, runtime.store, runtime.source_status, config,
-                           lambda: runtime.ingestor.control_lines(DEFAULT_LINE), runtime.alarm_book,
-                           lambda: _alarm_actor(config))
+    callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config))
     _set_up_dash_before_any_request(app)
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
     policy = Policy(config, app.csp_hashes, app.callback_map)
@@ -118,7 +116,8 @@ def _set_up_dash_before_any_request(app: dash.Dash) -> None:
     """Dash registers its scripts on a process's first request but flags that done before it
     is: a fresh worker whose first requests come in parallel (the page's scripts, spread over
     several gunicorn workers) answers some with 500 "dash is not a registered library".
-    Run that set-up once, under a lock, before Dash's own hook (which then has nothing to do)."""
+    Run that set-up once, under a lock, before Dash's own hook (which then has nothing to do);
+    on the FastAPI backend at once (it needs no request)."""
     lock = threading.Lock()
     done = threading.Event()
 
@@ -129,5 +128,7 @@ def _set_up_dash_before_any_request(app: dash.Dash) -> None:
                     app._setup_server()
                     done.set()
 
-    if isinstance(app.server, flask.Flask):  # the FastAPI backend (WebSocket transport) sets up at start
+    if isinstance(app.server, flask.Flask):
         app.server.before_request_funcs.setdefault(None, []).insert(0, set_up)
+    else:  # FastAPI (WebSocket transport) sets up on a first request to one of Dash's own paths only:
+        set_up()  # a first page at /line/<id> would come without the assets

@@ -440,13 +440,18 @@
     return state.rejected ? text + " · " + labels.rejected.replace("{n}", state.rejected) : text;
   }
 
-  /* The history export links, for the time range the window covers. */
+  /* The history export links (their line kept), for the time range the window covers. */
   function historyHref(state, href) {
-    const base = href.split("?")[0];
-    if (!state.seq.length) {
-      return base;
+    const parts = href.split("?");
+    const query = new URLSearchParams(parts[1] || "");
+    query.delete("from");
+    query.delete("to");
+    if (state.seq.length) {
+      query.set("from", state.ts[0]);
+      query.set("to", state.ts[state.ts.length - 1]);
     }
-    return base + "?from=" + state.ts[0] + "&to=" + state.ts[state.ts.length - 1];
+    const text = query.toString();
+    return text ? parts[0] + "?" + text : parts[0];
   }
 
   function errorText(state, labels, clientError) {

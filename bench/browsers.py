@@ -35,7 +35,7 @@ class Viewer:
         self.page.on("request", self._on_request)
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url, wait_until="load")
+        self.page.goto(url.rstrip("/") + "/line/line-1", wait_until="load")  # the line dashboard
         self._cdp = None
 
     def _on_request(self, request):

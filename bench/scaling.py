@@ -30,7 +30,8 @@ def tick_request(window, n, cursor):
                        {"id": ids.WINDOW, "property": "value", "value": window}],
             "changedPropIds": [changed], "parsedChangedPropsIds": [changed],
             "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
-                      {"id": ids.ALARM_VERSION, "property": "data", "value": None}]}
+                      {"id": ids.ALARM_VERSION, "property": "data", "value": None},
+                      {"id": ids.LINE_ID, "property": "data", "value": "line-1"}]}
 
 
 class Bench:

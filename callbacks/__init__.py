@@ -1,13 +1,17 @@
 """Callback registration: functions that receive the app and what the callbacks need."""
 
-from callbacks import alarm_actions, alarm_list, tick, views
+from callbacks import alarm_actions, alarm_list, overview, pages, tick, views
 
 __all__ = ["register_all"]
 
 
-def register_all(app, store, source_status, config, control_lines, book, actor) -> None:
-    """``book``: the alarm book; ``actor()``: who acts on alarms in the current request."""
-    tick.register(app, store, source_status, config.window, control_lines, book.summary)
+def register_all(app, runtime, control_lines, actor) -> None:
+    """``runtime``: store of every line, source, alarm book (app/runtime.py); ``control_lines(line)``:
+    the line's SPC control lines; ``actor()``: who acts on alarms in the current request."""
+    config, stores, book = runtime.config, runtime.stores, runtime.alarm_book
+    pages.register(app, config, lambda: [line for line, _ in stores.items()], book.shelve_max_minutes)
+    overview.register(app, runtime)
+    tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary)
     views.register(app)
     alarm_actions.register(app, book, actor)
     alarm_list.register(app, book)

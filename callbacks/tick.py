@@ -112,22 +112,35 @@ def valid_window(value, fallback: int) -> int:
     return fallback
 
 
-def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int,
-             control_lines: Callable[[], tuple[float, float, float] | None], alarm_summary: Callable[[], dict]) -> None:
-    """``alarm_summary``: the alarm book's summary (the alarm bar rides on the tick, no request of its own)."""
+def waiting_tick(cursor: int | None, health: SourceHealth, now: float) -> dict:
+    """The tick of a line without a store yet (no reading arrived): no points, the cursor kept."""
+    return {"at": round(now, 3), "cursor": cursor, "ts": [], "value": [], "prob": [], "rate": 0.0,
+            **({"source": health.state} if health.state != "running" else {})}
+
+
+def register(app: Dash, stores, source_status: Callable[[], SourceHealth], default_window: int,
+             control_lines: Callable[[str], tuple[float, float, float] | None],
+             alarm_summary: Callable[[], dict]) -> None:
+    """``stores``: every line's store (``find(line)``); the page says which line it shows.
+    ``alarm_summary``: the alarm book's summary (the alarm bar rides on the tick, no request of its own)."""
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
         Input(ids.WINDOW, "value"),
         State(ids.CURSOR, "data"),
         State(ids.ALARM_VERSION, "data"),
+        State(ids.LINE_ID, "data"),
     )
-    def tick(_n_intervals, window_value, cursor, alarm_version):
+    def tick(_n_intervals, window_value, cursor, alarm_version, line):
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            payload = build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now,
-                                 control_lines)
+            store = stores.find(line) if isinstance(line, str) else None
+            if store is None:
+                payload = waiting_tick(cursor, source_status(), now)
+            else:
+                payload = build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now,
+                                     lambda: control_lines(line))
             bar = alarm_bar(alarm_summary(), alarm_version)
             if bar is not None:
                 payload["alarm_bar"] = bar

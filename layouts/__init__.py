@@ -1,4 +1,5 @@
-"""Page layout: pure functions of config and UI text that return component trees."""
+"""Page layout: pure functions of config and UI text that return component trees: the frame
+(``build_layout``) and the pages rendered into it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dash import dcc, html
 
 from app.alarm_lifecycle import DEFAULT_SHELVE_MAX_MINUTES
 from app.config import Config
+from app.lines import LineSpec
 from app.points import DEFAULT_LINE, Thresholds
 from layouts import ids
 from layouts.alarm_bar import alarm_bar
@@ -14,29 +16,45 @@ from layouts.alarm_panel import alarm_panel
 from layouts.alerts import alerts_panel
 from layouts.chart import chart_panel
 from layouts.kpis import kpi_row
+from layouts.line_picker import line_picker
+from layouts.overview import overview_page
 from layouts.sidebar import control_panel
 
+__all__ = ["build_layout", "line_page", "no_such_line", "overview_page"]
 
-def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: str,
-                 shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES) -> html.Div:
-    """The whole page for one viewer; ``other_lang`` is offered as a switch in the header;
-    ``shelve_max_minutes`` is the alarm book's longest shelf."""
-    line = config.line(DEFAULT_LINE)
-    thresholds = Thresholds(config.prob_threshold,
-                            config.value_threshold if line.value_threshold is None else line.value_threshold)
+
+def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: str) -> html.Div:
+    """The page's frame for one viewer: header and the address; ``callbacks/pages.py`` renders the
+    page the address names into it.  ``other_lang`` is offered as a switch in the header."""
     return html.Div(className="lw-app", lang=lang, children=[
-        dcc.Interval(id=ids.TICK_INTERVAL, interval=int(config.period * 1000), n_intervals=0),
-        dcc.Store(id=ids.TICK),
-        dcc.Store(id=ids.CURSOR),
-        dcc.Store(id=ids.PAUSED, data=False),
-        dcc.Store(id=ids.LABELS, data=labels),
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.LANG, data=lang),
-        dcc.Store(id=ids.LINE, data={"unit": line.unit, "lsl": line.lsl, "usl": line.usl}),
+        dcc.Store(id=ids.URL_PREFIX, data=config.url_prefix),
         html.Header(className="lw-header", children=[
             html.Div([html.H1(labels["title"], className="lw-title"),
                       html.Span(labels["subtitle"], className="lw-subtitle")]),
             html.A(labels["language"], href=f"?lang={other_lang}", className="lw-lang", lang=other_lang),
         ]),
+        html.Div(id=ids.PAGE, className="lw-page"),
+    ])
+
+
+def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LINE, lines: list[LineSpec] = (),
+              shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES) -> html.Div:
+    """One line's dashboard (chart, KPIs, alarm table, controls) with a picker offering ``lines``;
+    ``shelve_max_minutes`` is the alarm book's longest shelf."""
+    line = config.line(line_id)
+    thresholds = Thresholds(config.prob_threshold,
+                            config.value_threshold if line.value_threshold is None else line.value_threshold)
+    return html.Div(className="lw-page", children=[
+        dcc.Interval(id=ids.TICK_INTERVAL, interval=int(config.period * 1000), n_intervals=0),
+        dcc.Store(id=ids.TICK),
+        dcc.Store(id=ids.CURSOR),
+        dcc.Store(id=ids.PAUSED, data=False),
+        dcc.Store(id=ids.LABELS, data=labels),
+        dcc.Store(id=ids.LINE_ID, data=line.id),
+        dcc.Store(id=ids.LINE, data={"unit": line.unit, "lsl": line.lsl, "usl": line.usl}),
+        line_picker(labels, line, list(lines)),
         alarm_bar(labels),
         dbc.Alert(id=ids.ERROR_BANNER, color="danger", is_open=False, className="lw-error", dismissable=False),
         html.Div(className="lw-body", children=[
@@ -44,8 +62,13 @@ def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: 
             html.Main(className="lw-main", children=[
                 kpi_row(labels, config.source, line.unit),
                 chart_panel(labels, thresholds, line),
-                alerts_panel(labels, line.unit),
+                alerts_panel(labels, line.unit, config.url_prefix, line.id),
             ]),
         ]),
         alarm_panel(labels, shelve_max_minutes),
     ])
+
+
+def no_such_line(labels: dict[str, str]) -> dbc.Alert:
+    """The page for an address whose line id cannot be one."""
+    return dbc.Alert(labels["no_such_line"], color="secondary", className="lw-no-line")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import html
 
+from app.points import DEFAULT_LINE
 from layouts import ids
 
-# relative, so they stay under the page's URL prefix; the browser adds the window's time range
-HISTORY_CSV = "api/v1/points.csv"
+HISTORY_CSV = "api/v1/points.csv"  # under the URL prefix; the browser adds the window's time range
 HISTORY_PARQUET = "api/v1/points.parquet"
 
 
@@ -32,15 +33,17 @@ def alarm_columns(labels: dict[str, str], unit: str) -> list[dict]:
     ]
 
 
-def alerts_panel(labels: dict[str, str], unit: str = "") -> html.Div:
+def alerts_panel(labels: dict[str, str], unit: str = "", prefix: str = "/", line: str = DEFAULT_LINE) -> html.Div:
+    """``prefix``: LINEWATCH_URL_PREFIX (the history links hold on every page's address); ``line``: the shown line."""
+    query = "?" + urlencode({"line": line})
     return html.Div(className="lw-panel lw-alerts-panel", children=[
         html.Div(className="lw-panel-head", children=[
             html.H2(labels["alerts"], className="lw-panel-title"),
             html.Div(className="lw-exports", children=[
                 dbc.Button(labels["export_csv"], id=ids.EXPORT_BUTTON, size="sm", color="secondary", outline=True),
                 html.Span(labels["history"], className="lw-exports-label"),
-                html.A("CSV", id=ids.EXPORT_HISTORY_CSV, href=HISTORY_CSV, download=True),
-                html.A("Parquet", id=ids.EXPORT_HISTORY_PARQUET, href=HISTORY_PARQUET, download=True),
+                html.A("CSV", id=ids.EXPORT_HISTORY_CSV, href=prefix + HISTORY_CSV + query, download=True),
+                html.A("Parquet", id=ids.EXPORT_HISTORY_PARQUET, href=prefix + HISTORY_PARQUET + query, download=True),
             ]),
         ]),
         dag.AgGrid(

@@ -15,11 +15,11 @@ from app.web import create_app
 from callbacks.alarm_actions import act
 from callbacks.alarm_list import alarm_journal, alarm_list, performance, selected_id
 from callbacks.tick import alarm_bar
-from layouts import build_layout, ids
+from layouts import ids, line_page
 from layouts.alarm_bar import PRIORITY_SHAPES, priority_text
 from layouts.alarm_list import ALL_LINES
 from layouts.alarm_performance import duration_text, figure_rows
-from tests.helpers.ticks import tick_request
+from tests.helpers.ticks import render_request, tick_request
 
 EN, ZH = TEXT["en"], TEXT["zh"]
 
@@ -65,6 +65,16 @@ def find(component, component_id):
     return None
 
 
+def walk(tree):
+    """Every component's props in a component tree as JSON (a rendered page)."""
+    if isinstance(tree, list):
+        for item in tree:
+            yield from walk(item)
+    elif isinstance(tree, dict) and "props" in tree:
+        yield tree["props"]
+        yield from walk(tree["props"].get("children"))
+
+
 def texts(component) -> str:
     """Every string in a component tree, joined."""
     if isinstance(component, (str, int, float)):
@@ -102,21 +112,23 @@ def test_the_dash_tick_brings_the_alarm_bar_in_its_one_request(client, dash_app)
 
 
 def test_the_bar_tells_priority_by_shape_and_text_and_sound_starts_off():
-    layout = build_layout(Config(), "en", EN, "zh")
+    layout = line_page(Config(), EN)
     badges = [find(layout, ids.ALARM_BADGES[p]) for p in (1, 2, 3, 4)]
     assert [texts(b) for b in badges] == ["◆ P1 0", "▲ P2 0", "■ P3 0", "● P4 0"]
     assert len(set(PRIORITY_SHAPES.values())) == 4
     assert all("lw-prio-on" not in b.className for b in badges)  # neutral until something counts
     assert find(layout, ids.ALARM_SOUND).value is False
     assert find(layout, ids.ALARM_ACK_NEWEST).disabled is True
-    assert find(build_layout(Config(), "en", EN, "zh", shelve_max_minutes=90), ids.ALARM_MINUTES).max == 90
+    assert find(line_page(Config(), EN, shelve_max_minutes=90), ids.ALARM_MINUTES).max == 90
     assert priority_text(ZH, 1) == "1级 ◆ 紧急"
 
 
 def test_the_page_shelves_for_at_most_the_configured_maximum(tmp_path):
     dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path), "LINEWATCH_SHELVE_MAX_MINUTES": "90"}))
     try:
-        assert find(dash_app._layout_value(), ids.ALARM_MINUTES).max == 90
+        page = dash_app.server.test_client().post("/_dash-update-component", json=render_request("/line/line-1")).get_json()
+        [minutes] = [c for c in walk(page["response"][ids.PAGE]["children"]) if c.get("id") == ids.ALARM_MINUTES]
+        assert minutes["max"] == 90
     finally:
         dash_app.server.extensions["linewatch"].stop()
 

@@ -12,8 +12,8 @@ from werkzeug.serving import make_server
 from app.points import DEFAULT_LINE
 from layouts import ids
 from tests.helpers.browser import ConsoleLog
-from tests.helpers.page import (PLOT, ROWS, alarm_rows, chart_points, check_live_page, post_points, seed_history, text,
-                                wait_points, wait_text)
+from tests.helpers.page import (PLOT, ROWS, alarm_rows, chart_points, check_live_page, line_url, post_points,
+                                seed_history, text, wait_points, wait_text)
 from tests.helpers.processes import free_port
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ def test_alarm_table_shows_the_detector_alarms_and_the_value_slider_fits_the_dat
     server = start_server({"LINEWATCH_SIM_RATE": "10"})
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
     wait_text(page, ids.KPI_STATUS, "Live")
 
     # readings that carry a defect probability above the thresholds raise one alarm: one row, one marker
@@ -64,7 +64,7 @@ def test_alarm_table_shows_the_detector_alarms_and_the_value_slider_fits_the_dat
 
     # the same alarm on the Chinese page: its message worded in Chinese around the detector's figures
     page = browser.new_page(locale="zh-CN")
-    page.goto(server.url + "?lang=zh")
+    page.goto(line_url(server.url) + "?lang=zh")
     page.wait_for_function(f"{ROWS}.some((row) => row.id === '{row['id']}')", timeout=15_000)
     [zh_row] = [r for r in alarm_rows(page, "threshold") if r["id"] == row["id"]]
     assert zh_row["message"] == "缺陷概率超过 0.5，且数值 0.9 超过 0.5", (zh_row["message"], row["message"])
@@ -98,7 +98,7 @@ def test_a_line_in_celsius_has_its_unit_on_slider_axis_and_kpi_and_a_spike_raise
 
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
     page.wait_for_function(f"{PLOT}?.data[0].x.length === 311")
 
     # the value slider speaks °C: its label, and a range around the specification limits
@@ -141,7 +141,7 @@ def test_an_alarm_counted_in_the_bar_acknowledged_there_then_shelved_from_the_li
     server = start_server({"LINEWATCH_SOURCE": "http"})  # only the readings posted here raise alarms
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
     wait_text(page, ids.ALARM_NEWEST, "No unacknowledged alarms")
     assert page.is_disabled(f"#{ids.ALARM_ACK_NEWEST}") and not page.is_checked(f"#{ids.ALARM_SOUND}")
 
@@ -186,7 +186,7 @@ def test_an_alarm_counted_in_the_bar_acknowledged_there_then_shelved_from_the_li
 def test_chinese_page_renders_and_dark_theme_applies(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720}, locale="zh-CN")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
     wait_text(page, ids.KPI_STATUS, "实时")
     assert "实时缺陷监测" in page.inner_text("header")
     assert text(page, ids.PAUSE_BUTTON) == "停止监控"
@@ -211,7 +211,7 @@ def test_waiting_state_and_error_banner_when_the_stream_is_silent(start_server, 
     server = start_server({"LINEWATCH_SIM_RATE": "0.1"})  # first reading after ~10 s
     page = browser.new_page(locale="en-US")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
     page.wait_for_selector(f"#{ids.CHART} .js-plotly-plot")
     page.wait_for_timeout(1500)  # time passing IS the check: still waiting, no error, while nothing arrives
     assert page.is_visible(f"#{ids.WAITING_OVERLAY}")
@@ -236,7 +236,7 @@ def test_a_failing_tick_shows_a_banner_and_the_page_recovers(in_process_server, 
     url, runtime = in_process_server
     page = browser.new_page(locale="en-US")
     console = ConsoleLog(page)
-    page.goto(url)
+    page.goto(line_url(url))
     wait_text(page, ids.KPI_STATUS, "Live")
     wait_points(page, 0)  # the chart is drawn (plotly loads after the KPI cards on a busy machine)
 

@@ -45,7 +45,7 @@ def deployment(tmp_path_factory):
     seed_history(tmp / "data")  # LineWatch starts with the history the page test expects
     keep, strip = ReverseProxy(PREFIX, strip=False), ReverseProxy(PREFIX, strip=True)
     portal_port, app_port = free_port(), free_port()
-    embed_url = f"http://localhost:{keep.port}{PREFIX}?embed=1&lang=zh"
+    embed_url = f"http://localhost:{keep.port}{PREFIX}line/line-1?embed=1&lang=zh"
     portal = ServerProcess([sys.executable, "examples/portal/app.py", "--port", str(portal_port),
                             "--embed-url", embed_url],
                            {"LINEWATCH_DATA_DIR": str(tmp / "portal-data"), "LINEWATCH_SIM_RATE": "10"},
@@ -97,7 +97,7 @@ def test_the_page_works_under_a_prefix_behind_either_kind_of_proxy(deployment, b
     page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
     console = ConsoleLog(page)
     seen = len(proxy.requests)
-    page.goto(proxy.url + PREFIX)
+    page.goto(proxy.url + PREFIX + "line/line-1")
     wait_live(page)
     # every script, stylesheet and callback went through the proxy, under the prefix
     resources = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
@@ -108,7 +108,7 @@ def test_the_page_works_under_a_prefix_behind_either_kind_of_proxy(deployment, b
     # the language link is relative: it stays under the prefix and behind the proxy
     page.click("a.lw-lang")
     wait_for_function(page, "() => document.querySelector('header')?.innerText.includes('实时缺陷监测')")
-    assert page.url == proxy.url + PREFIX + "?lang=zh"
+    assert page.url == proxy.url + PREFIX + "line/line-1?lang=zh"
     wait_live(page, "实时")
     assert console.entries == []
     page.close()
@@ -155,8 +155,9 @@ def test_linewatch_mounted_in_the_portal_app(deployment, browser):
     console = ConsoleLog(page)
     page.goto(f"http://127.0.0.1:{deployment.portal.port}/")
     page.click("nav >> text=LineWatch (mounted)")
+    page.click(f"#{ids.OVERVIEW_TILES} a[href='/linewatch/line/line-1']")  # the overview's tile of line-1
     wait_live(page)
-    assert page.url == f"http://127.0.0.1:{deployment.portal.port}/linewatch/"
+    assert page.url == f"http://127.0.0.1:{deployment.portal.port}/linewatch/line/line-1"
     assert page.is_visible("header.lw-header")  # not embedded: the full page
     assert console.entries == []
     page.close()

@@ -6,7 +6,7 @@ from app.config import Config
 from app.i18n import TEXT, choose_lang
 from app.lines import LineSpec
 from app.points import Thresholds
-from layouts import build_layout, ids
+from layouts import build_layout, ids, line_page, overview_page
 from layouts.alerts import alarm_columns
 from layouts.chart import build_figure
 from layouts.sidebar import slider_range
@@ -25,10 +25,11 @@ def all_ids(component) -> set[str]:
     return found
 
 
-def test_layout_has_every_component_the_callbacks_use():
-    layout = build_layout(Config(), "en", LABELS, "zh")
+def test_frame_and_line_page_have_every_component_the_callbacks_use():
+    shown = (all_ids(build_layout(Config(), "en", LABELS, "zh")) | all_ids(line_page(Config(), LABELS))
+             | all_ids(overview_page(Config(), LABELS)))
     expected = {value for name, value in vars(ids).items() if name.isupper() and isinstance(value, str)}
-    assert expected <= all_ids(layout)
+    assert expected <= shown
 
 
 OVEN = LineSpec("line-1", name="Oven 3 temperature", unit="°C", lsl=70, usl=100, target=85)
@@ -91,27 +92,26 @@ def test_figure_of_a_line_with_a_unit_and_limits():
 
 def test_value_slider_in_the_line_unit_with_its_range_from_the_limits():
     config = Config(lines=(OVEN,), value_threshold=0.5)
-    layout = build_layout(config, "en", LABELS, "zh")
+    layout = line_page(config, LABELS)
     slider = find(layout, ids.VALUE_THRESHOLD)
     assert label_of(layout, ids.VALUE_THRESHOLD) == "Value threshold (°C)"
     assert (slider.min, slider.max, slider.step) == (65, 105, 0.5)
     assert slider.value == 65  # the deployment default (0.5) lies below the range: clamped into it
     assert set(slider.marks) == {"70", "80", "90", "100"}
     assert find(layout, ids.LINE).data == {"unit": "°C", "lsl": 70, "usl": 100}
-    own = build_layout(Config(lines=(LineSpec("line-1", unit="°C", lsl=70, usl=100, value_threshold=92),)),
-                       "zh", TEXT["zh"], "en")
+    own = line_page(Config(lines=(LineSpec("line-1", unit="°C", lsl=70, usl=100, value_threshold=92),)), TEXT["zh"])
     assert find(own, ids.VALUE_THRESHOLD).value == 92
     assert label_of(own, ids.VALUE_THRESHOLD) == "数值阈值 (°C)"
 
 
 def test_value_slider_without_unit_or_limits_starts_around_the_default():
-    layout = build_layout(Config(value_threshold=0.5), "en", LABELS, "zh")
+    layout = line_page(Config(value_threshold=0.5), LABELS)
     slider = find(layout, ids.VALUE_THRESHOLD)
     assert label_of(layout, ids.VALUE_THRESHOLD) == "Value threshold"
     assert slider.min < 0.5 < slider.max and slider.value == 0.5 and slider.max - slider.min < 1
     assert find(layout, ids.LINE).data == {"unit": "", "lsl": None, "usl": None}
-    one_limit = find(build_layout(Config(lines=(LineSpec("line-1", unit="mm", lsl=2.0),), value_threshold=0.5),
-                                  "en", LABELS, "zh"), ids.VALUE_THRESHOLD)
+    one_limit = find(line_page(Config(lines=(LineSpec("line-1", unit="mm", lsl=2.0),), value_threshold=0.5), LABELS),
+                     ids.VALUE_THRESHOLD)
     assert one_limit.min <= 0.5 == one_limit.value and one_limit.max >= 2  # the browser widens it to the data
 
 
@@ -131,7 +131,7 @@ def test_alarm_table_columns_say_the_unit_and_highlight_critical():
     assert value["headerName"] == "Value (°C)" and '"°C"' in value["valueFormatter"]["function"]
     assert "critical" in severity["cellClassRules"]["lw-cell-critical"]
     assert alarm_columns(LABELS, "")[3]["headerName"] == "Value"
-    grid = find(build_layout(Config(), "en", LABELS, "zh"), ids.ALERTS)
+    grid = find(line_page(Config(), LABELS), ids.ALERTS)
     assert grid.getRowId == "params.data.id"
     assert grid.csvExportParams["fileName"] == "linewatch-alarms.csv"
     assert grid.dashGridOptions["localeText"]["noRowsToShow"] == "No alarms in the current window"

@@ -488,7 +488,7 @@ def test_twenty_clients_see_every_point_once_in_order_whichever_worker_answers(d
 def test_a_redis_outage_under_load_says_store_unavailable_and_recovers_without_duplicates(deployment, browser):
     page = browser.new_page(locale="en-US")
     console = ConsoleLog(page)
-    page.goto(deployment.url)
+    page.goto(deployment.url.rstrip("/") + "/line/line-1")
     foundation.wait_text(page, ids.KPI_STATUS, "Live")
     pollers, stop = poll(deployment.url)
     wait_until(lambda: all(p.resets and p.cursor is not None for p in pollers), 10, "every client's first window")

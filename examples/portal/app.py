@@ -10,7 +10,7 @@
 Run from the repository root::
 
     python examples/portal/app.py --port 8000
-    python examples/portal/app.py --port 8000 --embed-url "http://localhost:8050/?embed=1"
+    python examples/portal/app.py --port 8000 --embed-url "http://localhost:8050/line/line-1?embed=1"
     python examples/portal/app.py --port 8000 --dispatch
 
 LineWatch's other settings come from the usual LINEWATCH_* variables.
@@ -79,7 +79,7 @@ def page(title: str, active: str, body: str) -> str:
                        embedded="active" if active == "embedded" else "", mount=MOUNT, body=body)
 
 
-def create_portal(embed_url: str = MOUNT + "?embed=1", dispatch: bool = False, environ=os.environ) -> Flask:
+def create_portal(embed_url: str = MOUNT + "line/line-1?embed=1", dispatch: bool = False, environ=os.environ) -> Flask:
     portal = Flask("portal")
 
     @portal.get("/")
@@ -111,7 +111,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="A portal page embedding LineWatch")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--embed-url", default=MOUNT + "?embed=1", help="what the iframe shows")
+    parser.add_argument("--embed-url", default=MOUNT + "line/line-1?embed=1", help="what the iframe shows")
     parser.add_argument("--dispatch", action="store_true", help="mount with DispatcherMiddleware")
     args = parser.parse_args()
     setup_logging(os.environ.get("LINEWATCH_LOG_FORMAT", "text"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -84,6 +85,11 @@ def wait_text(page, element_id: str, expected: str) -> None:
                            arg=[element_id, expected], timeout=15_000)
 
 
+def line_url(base: str, line: str = DEFAULT_LINE) -> str:
+    """The address of ``line``'s page on the app at ``base`` (with its URL prefix, if any)."""
+    return base.rstrip("/") + "/line/" + line
+
+
 def set_slider(page, element_id: str, value: str) -> None:
     box = page.locator(f"#{element_id} input[type=number]")
     box.fill(value)
@@ -97,7 +103,7 @@ def check_live_page(server, browser, tmp_path) -> None:
 
     page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
     console = ConsoleLog(page)
-    page.goto(server.url)
+    page.goto(line_url(server.url))
 
     # restored history shows at once, then points stream in
     wait_text(page, ids.KPI_STATUS, "Live")
@@ -111,7 +117,8 @@ def check_live_page(server, browser, tmp_path) -> None:
 
     # the window's history downloads from the recorder (the restored points are in it)
     href = page.get_attribute(f"#{ids.EXPORT_HISTORY_CSV}", "href")
-    assert href.startswith("api/v1/points.csv?from=")
+    prefix = urlsplit(server.url).path or "/"
+    assert href.startswith(f"{prefix}api/v1/points.csv?line=line-1&from=")
     with page.expect_download() as history:
         page.click(f"#{ids.EXPORT_HISTORY_CSV}")
     exported = open(history.value.path(), encoding="utf-8").read().splitlines()

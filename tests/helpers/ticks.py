@@ -1,15 +1,16 @@
-"""The page's tick callback as a request: built, posted over HTTP, and read."""
+"""The page's tick and page callbacks as requests: built, posted over HTTP, and read."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
 
+from app.points import DEFAULT_LINE
 from layouts import ids
 
 
-def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_version=None) -> dict:
-    """The body the page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``, its
+def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_version=None, line=DEFAULT_LINE) -> dict:
+    """The body ``line``'s page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``, its
     alarm bar showing the summary ``alarm_version`` (None: none yet)."""
     prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
     return {
@@ -19,8 +20,16 @@ def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_versio
                    {"id": ids.WINDOW, "property": "value", "value": window}],
         "changedPropIds": [f"{trigger}.{prop}"],
         "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
-                  {"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}],
+                  {"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version},
+                  {"id": ids.LINE_ID, "property": "data", "value": line}],
     }
+
+
+def render_request(pathname: str, lang: str = "en") -> dict:
+    """The body the page posts to ``/_dash-update-component`` to render the page at ``pathname``."""
+    return {"output": f"{ids.PAGE}.children", "outputs": {"id": ids.PAGE, "property": "children"},
+            "inputs": [{"id": ids.URL, "property": "pathname", "value": pathname}],
+            "changedPropIds": [f"{ids.URL}.pathname"], "state": [{"id": ids.LANG, "property": "data", "value": lang}]}
 
 
 def post_tick(base: str, n: int, cursor) -> dict:

@@ -1,0 +1,86 @@
+"""The plant overview's tick: one server request brings every line's tile, ordered by attention."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+import numpy as np
+from dash import ClientsideFunction, Dash, Input, Output, State
+
+from app.alarm_lifecycle import PRIORITIES, State as AlarmState
+from callbacks.pages import known_lines
+from layouts import ids
+
+log = logging.getLogger(__name__)
+
+SPARK_READ = 600  # points read from the tail of each store: a minute at 10 readings/s
+SPARK_POINTS = 30  # bars in a tile's sparkline
+NO_ALARM = len(PRIORITIES) + 1  # sorts after every priority
+STATUS_RANK = {"alarm": 0, "stale": 1, "live": 2, "waiting": 3}
+UNACKNOWLEDGED = (AlarmState.UNACKNOWLEDGED, AlarmState.RETURNED_UNACKNOWLEDGED)
+
+
+def sparkline(values: np.ndarray) -> list[int]:
+    """At most SPARK_POINTS bar heights 0..100 over the values' range (the mean of each slice)."""
+    if not len(values):
+        return []
+    means = [float(chunk.mean()) for chunk in np.array_split(values, min(SPARK_POINTS, len(values)))]
+    low, high = min(means), max(means)
+    return [round(100 * (m - low) / (high - low)) if high > low else 50 for m in means]
+
+
+def overview_tiles(runtime, now: float) -> list[dict]:
+    """Every line's tile (the lines file's lines and those with readings), those needing attention
+    first: unacknowledged alarms by priority, then open ones, then stale streams, then by name.
+
+    ``now``: the tick's time (how long a stale line has been quiet).  Reads only the tail of each store and the alarm book's open alarms."""
+    open_by_line: dict[str, list] = defaultdict(list)
+    for record in runtime.alarm_book.open_alarms():
+        open_by_line[record.line].append(record)
+    stores = dict(runtime.stores.items())
+    ranked = []
+    for line in known_lines(runtime.config, [*stores, *open_by_line]):
+        store = stores.get(line.id)
+        batch = store.tail(SPARK_READ) if store is not None else None
+        alarms = open_by_line.get(line.id, [])
+        waiting = [r for r in alarms if r.state in UNACKNOWLEDGED]
+        tile = {"id": line.id, "name": line.title, "unit": line.unit, "unacknowledged": len(waiting),
+                "open": {str(p): sum(r.priority == p for r in alarms) for p in PRIORITIES}}
+        if batch is not None and len(batch):
+            tile.update(value=round(float(batch.value[-1]), 4), ts=round(float(batch.ts[-1]), 3),
+                        spark=sparkline(batch.value))
+            live = store.stats().rate > 0  # readings arrived over the last RATE_SPAN_S
+            tile["status"] = "alarm" if alarms else "live" if live else "stale"
+            if not live:
+                tile["quiet_s"] = max(0, round(now - tile["ts"]))  # for "Stale: no data for {s} s"
+        else:
+            tile["status"] = "alarm" if alarms else "waiting"
+        attention = (min((r.priority for r in waiting), default=NO_ALARM), -len(waiting),
+                     min((r.priority for r in alarms), default=NO_ALARM), STATUS_RANK[tile["status"]])
+        ranked.append(((*attention, line.title.lower(), line.id), tile))
+    ranked.sort(key=lambda pair: pair[0])
+    return [tile for _, tile in ranked]
+
+
+def register(app: Dash, runtime) -> None:
+    """The overview page's one server callback per tick, and its clientside drawing of the tiles."""
+    @app.callback(Output(ids.OVERVIEW_TICK, "data"), Input(ids.OVERVIEW_INTERVAL, "n_intervals"))
+    def overview_tick(_n_intervals):
+        now = time.time()
+        try:
+            return {"at": round(now, 3), "tiles": overview_tiles(runtime, now)}
+        except Exception as exc:  # the page says so and keeps polling
+            log.exception("overview tick failed")
+            return {"at": round(now, 3), "error": f"{type(exc).__name__}: {exc}"}
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="linewatchPages", function_name="tiles"),
+        Output(ids.OVERVIEW_TILES, "children"),
+        Input(ids.OVERVIEW_TICK, "data"),
+        State(ids.LABELS, "data"),
+        State(ids.OVERVIEW_PRIORITIES, "data"),
+        State(ids.URL_PREFIX, "data"),
+        prevent_initial_call=True,
+    )

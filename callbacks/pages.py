@@ -1,0 +1,61 @@
+"""Pages by address: ``/`` is the plant overview, ``/line/<id>`` that line's dashboard.
+
+One server request renders a page when the address changes (dcc.Location); then each tick is
+one request: the line page's reads the store of the line it names (callbacks/tick.py), the
+overview's every line's tail (callbacks/overview.py)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from dash import ClientsideFunction, Dash, Input, Output, State
+
+import layouts
+from app.config import Config
+from app.i18n import labels
+from app.lines import LineSpec
+from app.readings import LINE_ID
+from layouts import ids
+
+LINE_PATH = "line/"
+OVERVIEW = ""  # route()'s answer for the overview
+
+
+def route(pathname: str | None, prefix: str) -> str | None:
+    """The line id an address shows, OVERVIEW for ``/``, or None when it names no page."""
+    path = (pathname or prefix).rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix):].rstrip("/")
+    if rest == "":
+        return OVERVIEW
+    if rest.startswith(LINE_PATH) and LINE_ID.fullmatch(rest[len(LINE_PATH):]):
+        return rest[len(LINE_PATH):]
+    return None
+
+
+def known_lines(config: Config, with_readings: Iterable[str]) -> list[LineSpec]:
+    """The lines to offer: those in the lines file, in its order, then those with readings, by id."""
+    listed = [line.id for line in config.lines]
+    return [config.line(line_id) for line_id in [*listed, *sorted(set(with_readings) - set(listed))]]
+
+
+def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], shelve_max_minutes: float) -> None:
+    """``line_ids()``: the ids of the lines that have a store (readings arrived for them)."""
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), State(ids.LANG, "data"))
+    def render(pathname, lang):
+        text = labels(lang)
+        line_id = route(pathname, config.url_prefix)
+        if line_id is None:
+            return layouts.no_such_line(text)
+        if line_id == OVERVIEW:
+            return layouts.overview_page(config, text)
+        return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes)
+
+    app.clientside_callback(  # the picker moves the address; the page follows without a reload
+        ClientsideFunction(namespace="linewatchPages", function_name="lineAddress"),
+        Output(ids.URL, "pathname"),
+        Input(ids.LINE_PICKER, "value"),
+        State(ids.LINE_ID, "data"),
+        State(ids.URL_PREFIX, "data"),
+    )

@@ -1,0 +1,76 @@
+"""Pages by address: /line/<id> is that line's dashboard (its store, name and unit), under a URL prefix too."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from app.config import Config
+from app.readings import validate_points
+from app.web import create_app
+from callbacks.pages import OVERVIEW, known_lines, route
+from layouts import ids
+from tests.helpers.ticks import render_request, tick_request
+
+LINES = '[lines.oven-3]\nname = "Oven 3 temperature"\nunit = "°C"\n'
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """``make_app(prefix)``: an app on a lines file naming oven-3, under ``prefix``."""
+    built = []
+    (tmp_path / "lines.toml").write_text(LINES, encoding="utf-8")
+
+    def make(prefix="/"):
+        built.append(create_app(Config.from_env({
+            "LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http", "LINEWATCH_URL_PREFIX": prefix,
+            "LINEWATCH_LINES_FILE": str(tmp_path / "lines.toml")})))
+        return built[-1]
+
+    yield make
+    for app in built:
+        app.server.extensions["linewatch"].stop()
+
+
+@pytest.mark.parametrize("pathname, prefix, line", [
+    ("/", "/", OVERVIEW), (None, "/", OVERVIEW), ("/line/oven-3", "/", "oven-3"), ("/line/oven-3/", "/", "oven-3"),
+    ("/lw/line/oven-3", "/lw/", "oven-3"), ("/lw", "/lw/", OVERVIEW), ("/line/oven-3", "/lw/", None),
+    ("/line/", "/", None), ("/line/a b", "/", None), ("/other", "/", None), ("/line/x/y", "/", None),
+])
+def test_the_address_names_the_line(pathname, prefix, line):
+    assert route(pathname, prefix) == line
+
+
+def test_the_picker_offers_the_lines_file_first_then_lines_with_readings():
+    config = Config(lines=tuple(Config.from_env({}).line(i) for i in ("b", "a")))
+    assert [line.id for line in known_lines(config, ["z", "a", "c"])] == ["b", "a", "c", "z"]
+
+
+def render(client, prefix, pathname, lang="en"):
+    response = client.post(prefix + "_dash-update-component", json=render_request(pathname, lang))
+    assert response.status_code == 200
+    return json.dumps(response.get_json()["response"][ids.PAGE]["children"], ensure_ascii=False)
+
+
+@pytest.mark.parametrize("prefix", ["/", "/linewatch/"])
+def test_a_line_page_by_address_shows_that_line_and_its_tick_reads_its_store(make_app, prefix):
+    app = make_app(prefix)
+    runtime, client = app.server.extensions["linewatch"], app.server.test_client()
+    page = client.get(prefix + "line/oven-3")
+    assert page.status_code == 200 and b"_dash-config" in page.data  # Dash's page, bookmarkable
+    runtime.ingestor.ingest(validate_points([{"line": "line-2", "value": 0.3}], time.time()))
+    runtime.ingestor.ingest(validate_points([{"line": "oven-3", "value": v} for v in (71.5, 72.5)], time.time()))
+
+    shown = render(client, prefix, prefix + "line/oven-3")
+    assert '"Oven 3 temperature (°C)"' in shown  # name and unit from the lines file
+    assert f'"id": "{ids.LINE_ID}"' in shown and '"data": "oven-3"' in shown
+    assert '"value": "line-2"' in shown  # the picker offers a line as soon as readings arrive
+    assert "产线" in render(client, prefix, prefix + "line/oven-3", "zh")
+    assert "No line has the id" in render(client, prefix, prefix + "line/not a line")
+
+    tick = client.post(prefix + "_dash-update-component", json=tick_request(1, None, line="oven-3")).get_json()
+    assert tick["response"][ids.TICK]["data"]["value"] == [71.5, 72.5]
+    waiting = client.post(prefix + "_dash-update-component", json=tick_request(1, None, line="line-9")).get_json()
+    assert waiting["response"][ids.TICK]["data"]["ts"] == []  # no readings yet: the page waits
