@@ -62,7 +62,7 @@ def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
     value, prob, anomalies, alarms = figure["data"]
     assert [t["name"] for t in figure["data"]] == ["Value", "Defect probability", "Anomaly", "Alarm"]
     assert prob["yaxis"] == "y2" and "yaxis" not in value and "yaxis" not in alarms
-    assert all(t["x"] == [] and t["marker"]["color"] == [] and t["text"] == [] for t in figure["data"])  # extendData-ready
+    assert all(t["x"] == [] and t["marker"]["color"] == [] and t["text"] == [] for t in figure["data"])  # empty until the browser draws the window
     assert anomalies["mode"] == "markers" and anomalies["marker"]["cmax"] == 1
     assert alarms["mode"] == "markers" and "%{text}" in alarms["hovertemplate"]
     layout = figure["layout"]
