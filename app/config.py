@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from app.alarm_lifecycle import DEFAULT_SHELVE_MAX_MINUTES, AlarmDesign
 from app.detectors import LineDetector
 from app.lines import LinesFileError, LineSpec, load_lines
 
@@ -66,6 +67,7 @@ class Config:
     log_format: str = "text"
     transport: str = "polling"
     alarm_operators: tuple[str, ...] = ()  # who may acknowledge and shelve (empty: every signed-in user)
+    shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES  # the longest an operator may shelve an alarm
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_priorities: tuple[int, ...] = (1, 2, 3, 4)
@@ -80,6 +82,10 @@ class Config:
     def detector_for(self, line_id: str) -> LineDetector:
         """A new detector for the line: its settings with this deployment's thresholds."""
         return LineDetector(self.line(line_id).detector_config(self.prob_threshold, self.value_threshold))
+
+    def alarm_design(self, line_id: str, rule: str) -> AlarmDesign:
+        """How a rule's alarms behave on the line (priority, re-alarm, mode): from the lines file, else the defaults."""
+        return self.line(line_id).alarm_design(rule)
 
     @property
     def capacity(self) -> int:
@@ -253,6 +259,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "auth": _choice(AUTH_MODES),
     "auth_users_file": Path,
     "auth_header": str,
+    "shelve_max_minutes": _float_range(1.0, 7 * 24 * 60.0),
     "webhook_url": _webhook_url,
     "webhook_secret": str,
     "webhook_priorities": _priorities,

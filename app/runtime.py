@@ -153,7 +153,8 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
-        self.alarm_book = AlarmBook(MemoryLedger())
+        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)
         self.webhooks = webhooks_for(config, self.alarm_book)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
@@ -42,6 +43,8 @@ class SharedRuntime:
         self.recorder = SharedHistory(config, self.link, self.stores)
         self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
+        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,  # this process's only, until
+                                    shelve_max_minutes=config.shelve_max_minutes)  # the book is shared through Redis
 
     def ensure_started(self) -> None:
         """Nothing to start: the ingest worker runs the source and the recorder."""

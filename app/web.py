@@ -18,7 +18,7 @@ from app.api import create_api
 from app.config import Config
 from app.i18n import LANG_COOKIE, TEXT, choose_lang, labels
 from app.points import DEFAULT_LINE
-from app.policy import Policy
+from app.policy import Policy, alarm_actor
 from app.runtime import make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +70,12 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         else:
             lang = choose_lang(config.lang, None, ())
         other = next(code for code in TEXT if code != lang)
-        return layouts.build_layout(config, lang, labels(lang), other)
+        return layouts.build_layout(config, lang, labels(lang), other, runtime.alarm_book.shelve_max_minutes)
 
     app.layout = layout
     callbacks.register_all(app, runtime.store, runtime.source_status, config,
-                           lambda: runtime.ingestor.control_lines(DEFAULT_LINE))
+                           lambda: runtime.ingestor.control_lines(DEFAULT_LINE), runtime.alarm_book,
+                           lambda: _alarm_actor(config))
     _set_up_dash_before_any_request(app)
     metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
     policy = Policy(config, app.csp_hashes, app.callback_map)
@@ -94,6 +95,12 @@ def _transport_options(config: Config) -> dict:
     from app.websocket import dash_options  # needs the `websocket` extra: pip install -e .[websocket]
 
     return dash_options()
+
+
+def _alarm_actor(config: Config) -> str:
+    """Who acts on an alarm from the page: the user the HTTP policy signed in for this callback
+    request.  WebSocket callbacks carry no WSGI environ: there only "anonymous" (auth off) may act."""
+    return alarm_actor(config, flask.request.environ if flask.has_request_context() else {})
 
 
 def _accepted_languages(header: str | None) -> list[str]:

@@ -280,7 +280,7 @@
       markers.x.push(state.x[i]);
       markers.y.push(state.value[i]);
       markers.text.push(here.map(function (alarm) {
-        return alarm.rule + " · " + severityText(alarm.severity, labels) + ": " + alarm.message;
+        return alarm.rule + " · " + severityText(alarm.severity, labels) + ": " + alarmText(alarm, labels);
       }).join("<br>"));
       markers.color.push(SEVERITY_COLOR[critical ? "critical" : "warning"]);
     }
@@ -387,11 +387,23 @@
     return labels["severity_" + severity] || severity;
   }
 
+  /* The alarm's message in the page's language: its template (labels[key]) filled with its figures,
+   * else the message as the server wrote it (English). */
+  function alarmText(alarm, labels) {
+    const template = alarm.key && labels[alarm.key];
+    if (!template) {
+      return alarm.message;
+    }
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(alarm.figures, name) ? alarm.figures[name] : whole;
+    });
+  }
+
   function alarmRow(alarm, labels) {
     return {id: alarm.id, seq: alarm.seq, time: localStamp(alarm.ts), rule: alarm.rule,
             ruleText: labels["rule_" + alarm.rule.split("-")[0]] || alarm.rule,
             severity: severityText(alarm.severity, labels), level: alarm.severity, value: alarm.value,
-            message: alarm.message};
+            message: alarmText(alarm, labels)};
   }
 
   /* Rows for the alarms of the window, newest first; the table shows these from now on. */
@@ -582,7 +594,8 @@
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
     ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
-    alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange, valueRange: valueRange,
+    alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
+    valueRange: valueRange,
     computeKpis: computeKpis, streamStatus: streamStatus, thresholdsOf: thresholdsOf, errorText: errorText,
     historyHref: historyHref,
   };
@@ -590,6 +603,7 @@
     module.exports = api;
     return;
   }
+  root.LineWatch = api;  // for assets/linewatch_alarms.js, which Dash loads after this file
 
   /* ---- Dash wiring (browser only) ---- */
   const view = newWindowState();
@@ -690,6 +704,9 @@
   root.dashAgGridFunctions = Object.assign({}, root.dashAgGridFunctions, {
     LineWatchValue: function (value, unit) {
       return typeof value === "number" ? withUnit(formatValue(value), unit) : "";
+    },
+    LineWatchTime: function (ts) {
+      return typeof ts === "number" ? localStamp(ts) : "";
     },
   });
 })(typeof window !== "undefined" ? window : globalThis);

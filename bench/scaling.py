@@ -29,7 +29,8 @@ def tick_request(window, n, cursor):
             "inputs": [{"id": ids.TICK_INTERVAL, "property": "n_intervals", "value": n},
                        {"id": ids.WINDOW, "property": "value", "value": window}],
             "changedPropIds": [changed], "parsedChangedPropsIds": [changed],
-            "state": [{"id": ids.CURSOR, "property": "data", "value": cursor}]}
+            "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
+                      {"id": ids.ALARM_VERSION, "property": "data", "value": None}]}
 
 
 class Bench:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import zlib
 from typing import Callable
 
 from dash import Dash, Input, Output, State, ctx
 
+from app.alarms import RaisedAlarm
 from app.config import MAX_WINDOW
+from app.detectors.messages import parse
 from app.sources import SourceHealth
 from app.store import Store, StoreUnavailable
 from layouts import ids
@@ -47,8 +51,7 @@ cannot, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
         payload["first"] = int(batch.seq[0])
         raised = store.alarms_between(int(batch.seq[0]), int(batch.seq[-1]))
         if raised:
-            payload["alarms"] = [{"id": a.id, "seq": a.seq, "ts": round(a.raised_ts, 3), "rule": a.rule,
-                                  "severity": a.severity, "value": a.value, "message": a.message} for a in raised]
+            payload["alarms"] = [alarm_payload(a) for a in raised]
         control = control_lines()
         if control is not None:
             payload["spc"] = [round(float(v), 6) for v in control]
@@ -63,6 +66,31 @@ cannot, ``alarms`` and ``spc`` (centre, lcl, ucl) only when
     if health.history:
         payload["history"] = health.history
     return payload
+
+
+def alarm_payload(alarm: RaisedAlarm) -> dict:
+    """An alarm as the page gets it: with its message (English, as stored) also as a template key and
+    figures when the detectors wrote it, so the page words it in its own language."""
+    out = {"id": alarm.id, "seq": alarm.seq, "ts": round(alarm.raised_ts, 3), "rule": alarm.rule,
+           "severity": alarm.severity, "value": alarm.value, "message": alarm.message}
+    parts = parse(alarm.message)
+    if parts:
+        out["key"], out["figures"] = parts
+    return out
+
+
+NEWEST_KEYS = ("id", "line", "rule", "priority", "message")
+
+
+def alarm_bar(summary: dict, seen: str | None) -> dict | None:
+    """The alarm bar's part of a tick: the book's summary (``AlarmBook.summary``, its newest alarm
+    trimmed to what the bar shows) with a version, or None when the page shows that version already."""
+    newest = summary["newest"]
+    bar = {"unacknowledged": summary["unacknowledged"],
+           "newest": newest and {**{key: newest[key] for key in NEWEST_KEYS},
+                                 "ts": newest["last_raised_ts"], "announced": newest["announced_at"]}}
+    version = format(zlib.crc32(json.dumps(bar, sort_keys=True).encode()), "08x")
+    return None if version == seen else {**bar, "version": version}
 
 
 def error_tick(cursor: int | None, message: str, now: float) -> dict:
@@ -83,18 +111,25 @@ def valid_window(value, fallback: int) -> int:
 
 
 def register(app: Dash, store: Store, source_status: Callable[[], SourceHealth], default_window: int,
-             control_lines: Callable[[], tuple[float, float, float] | None]) -> None:
+             control_lines: Callable[[], tuple[float, float, float] | None], alarm_summary: Callable[[], dict]) -> None:
+    """``alarm_summary``: the alarm book's summary (the alarm bar rides on the tick, no request of its own)."""
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
         Input(ids.WINDOW, "value"),
         State(ids.CURSOR, "data"),
+        State(ids.ALARM_VERSION, "data"),
     )
-    def tick(_n_intervals, window_value, cursor):
+    def tick(_n_intervals, window_value, cursor, alarm_version):
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
-            return build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now, control_lines)
+            payload = build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now,
+                                 control_lines)
+            bar = alarm_bar(alarm_summary(), alarm_version)
+            if bar is not None:
+                payload["alarm_bar"] = bar
+            return payload
         except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
             return store_unavailable_tick(cursor, str(exc), now)
         except Exception as exc:  # the page shows it and keeps polling

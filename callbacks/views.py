@@ -1,5 +1,6 @@
-"""Clientside fan-out: the tick's delta feeds the chart, KPI cards, alarm table and the value
-slider's range in the browser (assets/linewatch.js), so a tick costs one server request whatever the views."""
+"""Clientside fan-out: the tick's delta feeds the chart, KPI cards, alarm table, the value
+slider's range (assets/linewatch.js) and the alarm bar (assets/linewatch_alarms.js) in the browser,
+so a tick costs one server request whatever the views."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dash import ClientsideFunction, Dash, Input, Output, State
 from layouts import ids
 
 NAMESPACE = "linewatch"
+ALARMS_NAMESPACE = "linewatchAlarms"
 
 
-def _clientside(name: str) -> ClientsideFunction:
-    return ClientsideFunction(namespace=NAMESPACE, function_name=name)
+def _clientside(name: str, namespace: str = NAMESPACE) -> ClientsideFunction:
+    return ClientsideFunction(namespace=namespace, function_name=name)
 
 
 def register(app: Dash) -> None:
@@ -102,5 +104,46 @@ def register(app: Dash) -> None:
         "function (n) { return n > 0; }",
         Output(ids.ALERTS, "exportDataAsCsv"),
         Input(ids.EXPORT_BUTTON, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    _register_alarms(app)
+
+
+def _register_alarms(app: Dash) -> None:
+    """The alarm bar from the tick; the alarm panel opens on its button and reads its list again
+    (callbacks/alarm_list.py) only while open: on opening, a new summary, an action, Refresh, or every 15 s."""
+    app.clientside_callback(
+        _clientside("bar", ALARMS_NAMESPACE),
+        Output(ids.ALARM_VERSION, "data"),
+        Output(ids.ALARM_SUMMARY, "data"),
+        *(Output(ids.ALARM_COUNTS[p], "children") for p in sorted(ids.ALARM_COUNTS)),
+        *(Output(ids.ALARM_BADGES[p], "className") for p in sorted(ids.ALARM_BADGES)),
+        Output(ids.ALARM_NEWEST, "children"),
+        Output(ids.ALARM_ACK_NEWEST, "disabled"),
+        Output(ids.ALARM_BAR_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.TICK, "data"),
+        State(ids.ALARM_SOUND, "value"),
+        State(ids.LABELS, "data"),
+        prevent_initial_call=True,  # the first tick fills it
+    )
+    app.clientside_callback(
+        "function () { return true; }",
+        Output(ids.ALARM_PANEL, "is_open"),
+        Input(ids.ALARM_OPEN, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function (open) { return !open; }",
+        Output(ids.ALARM_LIST_INTERVAL, "disabled"),
+        Input(ids.ALARM_PANEL, "is_open"),
+    )
+    app.clientside_callback(
+        _clientside("refresh", ALARMS_NAMESPACE),
+        Output(ids.ALARM_REFRESH, "data"),
+        Input(ids.ALARM_PANEL, "is_open"),
+        Input(ids.ALARM_SUMMARY, "data"),
+        Input(ids.ALARM_ACTED, "data"),
+        Input(ids.ALARM_REFRESH_BUTTON, "n_clicks"),
+        Input(ids.ALARM_LIST_INTERVAL, "n_intervals"),
         prevent_initial_call=True,
     )

@@ -127,6 +127,10 @@ def test_ticks_carry_the_alarms_of_their_readings_and_the_control_lines(app):
     raised = {(a["seq"], a["rule"]) for a in whole["alarms"]}
     assert (250, "score") in raised and any(rule == "we-1" and seq >= 100 for seq, rule in raised)
     assert raised == {(a.seq, a.rule) for a in store.alarms_between(0, 299)}
+    spike = next(a for a in whole["alarms"] if a["seq"] == 250 and a["rule"] == "score")
+    assert spike["message"].startswith("value 120 is anomalous")  # the API's wording, English
+    assert spike["key"] == "alarm_score" and spike["figures"]["value"] == "120"  # for the page's own language
+    assert all(a["key"] == "alarm_spc" for a in whole["alarms"] if a["rule"] == "we-1")
     centre, lcl, ucl = whole["spc"]
     assert lcl < centre < ucl and 80 < centre < 90
     delta = build_tick(store, 260, 1000, False, SourceHealth("running"), 0.0, control)

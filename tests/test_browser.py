@@ -62,6 +62,14 @@ def test_alarm_table_shows_the_detector_alarms_and_the_value_slider_fits_the_dat
     assert console.entries == []
     page.close()
 
+    # the same alarm on the Chinese page: its message worded in Chinese around the detector's figures
+    page = browser.new_page(locale="zh-CN")
+    page.goto(server.url + "?lang=zh")
+    page.wait_for_function(f"{ROWS}.some((row) => row.id === '{row['id']}')", timeout=15_000)
+    [zh_row] = [r for r in alarm_rows(page, "threshold") if r["id"] == row["id"]]
+    assert zh_row["message"] == "缺陷概率超过 0.5，且数值 0.9 超过 0.5", (zh_row["message"], row["message"])
+    page.close()
+
 
 OVEN_LINES = """
 [lines.line-1]
@@ -128,6 +136,53 @@ def test_a_line_in_celsius_has_its_unit_on_slider_axis_and_kpi_and_a_spike_raise
 
 
 @pytest.mark.server
+def test_an_alarm_counted_in_the_bar_acknowledged_there_then_shelved_from_the_list_with_its_journal(start_server,
+                                                                                                    browser):
+    server = start_server({"LINEWATCH_SOURCE": "http"})  # only the readings posted here raise alarms
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    page.goto(server.url)
+    wait_text(page, ids.ALARM_NEWEST, "No unacknowledged alarms")
+    assert page.is_disabled(f"#{ids.ALARM_ACK_NEWEST}") and not page.is_checked(f"#{ids.ALARM_SOUND}")
+
+    accepted = post_points(server.url, [{"value": 0.9, "defect_prob": 0.97}] * 3)
+    alarm = f"{DEFAULT_LINE}/{accepted['seqs'][DEFAULT_LINE][0]}/threshold"
+    wait_text(page, ids.ALARM_COUNT_P3, "1")  # a warning is priority 3: shape, name and colour
+    assert "lw-prio-on" in page.get_attribute(f"#{ids.ALARM_BADGE_P3}", "class")
+    assert page.inner_text(f"#{ids.ALARM_BADGE_P3}").split() == ["■", "P3", "1"]
+    assert text(page, ids.ALARM_NEWEST).startswith(f"P3 · {DEFAULT_LINE} · threshold · ")
+
+    page.click(f"#{ids.ALARM_ACK_NEWEST}")
+    wait_text(page, ids.ALARM_BAR_MESSAGE, f"Acknowledged {alarm}.")
+    wait_text(page, ids.ALARM_COUNT_P3, "0")
+    wait_text(page, ids.ALARM_NEWEST, "No unacknowledged alarms")
+
+    page.click(f"#{ids.ALARM_OPEN}")
+    row = f"#{ids.ALARM_LIST} .ag-center-cols-container .ag-row[row-id='{alarm}']"
+    page.click(f"{row} .ag-cell[col-id=line]")
+    wait_text(page, ids.ALARM_SELECTED, f"{alarm} · P3 ■ Medium · Acknowledged")
+    page.click(f"#{ids.ALARM_ACK}")  # acknowledged already: refused in words
+    wait_text(page, ids.ALARM_ACTION_MESSAGE, f"Not possible: {alarm} is now “Acknowledged”.")
+    page.fill(f"#{ids.ALARM_REASON}", "sensor swap")
+    page.fill(f"#{ids.ALARM_MINUTES}", "30")
+    page.click(f"#{ids.ALARM_SHELVE}")
+    wait_text(page, ids.ALARM_ACTION_MESSAGE, f"Shelved {alarm} for 30 min.")
+    page.wait_for_function(f"document.querySelector(\"{row} [col-id=stateText]\")?.innerText === 'Shelved'")
+    journal = f"#{ids.ALARM_JOURNAL} .ag-center-cols-container"
+    page.wait_for_function(f"document.querySelectorAll('{journal} .ag-row').length === 3")
+    entries = [page.inner_text(f"{journal} .ag-row[row-id='{n}']").split("\n") for n in range(3)]
+    assert [e[1:] for e in entries] == [
+        ["Raised", "defect probability above 0.5 with value 0.9 above 0.5", "Unacknowledged"],
+        ["Acknowledged", "anonymous", "Acknowledged"], ["Shelved", "anonymous", "sensor swap", "Shelved"]]
+
+    page.click(f"#{ids.ALARM_TABS} .nav-link >> text=Alarm performance")
+    page.wait_for_selector(f"#{ids.ALARM_FIGURES} table")
+    assert "Peak 10-minute count" in text(page, ids.ALARM_FIGURES)
+    assert console.entries == []
+    page.close()
+
+
+@pytest.mark.server
 def test_chinese_page_renders_and_dark_theme_applies(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720}, locale="zh-CN")
     console = ConsoleLog(page)
@@ -135,6 +190,8 @@ def test_chinese_page_renders_and_dark_theme_applies(server, browser):
     wait_text(page, ids.KPI_STATUS, "实时")
     assert "实时缺陷监测" in page.inner_text("header")
     assert text(page, ids.PAUSE_BUTTON) == "停止监控"
+    assert text(page, ids.ALARM_OPEN) == "报警列表" and text(page, ids.ALARM_ACK_NEWEST) == "确认"
+    assert page.inner_text(f"#{ids.ALARM_BADGE_P1}").split() == ["◆", "1级", "0"]
     # the CJK glyphs come from an installed font, not the fallback box
     width = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
         c.font = '20px "Noto Sans CJK SC"'; return c.measureText('实时缺陷').width; }""")

@@ -11,6 +11,7 @@ def test_defaults_match_the_seed_and_the_contract():
     assert (config.source, config.store, config.window) == ("simulator", "memory", 1000)
     assert (config.prob_threshold, config.value_threshold, config.period) == (0.5, 0.5, 1.0)
     assert config.url_prefix == "/" and config.lang == "auto"
+    assert config.shelve_max_minutes == 480  # 8 h (issue 13)
 
 
 def test_environment_is_parsed_and_overrides_win():
@@ -44,6 +45,8 @@ def test_unrelated_and_empty_variables_are_ignored():
     ("LINEWATCH_PERIOD", "3", "one of 0.5, 1, 2, 5"),
     ("LINEWATCH_URL_PREFIX", "tools", "starting with '/'"),
     ("LINEWATCH_DEBUG", "maybe", "1 or 0"),
+    ("LINEWATCH_SHELVE_MAX_MINUTES", "0", "between 1 and 10,080"),
+    ("LINEWATCH_SHELVE_MAX_MINUTES", "8h", "must be a number"),
 ])
 def test_a_bad_value_fails_with_one_line_naming_the_variable(key, raw, fragment):
     with pytest.raises(ConfigError) as info:

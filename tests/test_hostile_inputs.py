@@ -214,15 +214,20 @@ FAST = settings(max_examples=150, deadline=None)
 
 
 @pytest.fixture(scope="module")
-def shared_client(tmp_path_factory):
-    """One app for every example (the property tests ask hundreds of questions)."""
+def shared_app(tmp_path_factory):
+    """One app for every example (the property tests ask hundreds of questions), with an alarm raised."""
     dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path_factory.mktemp("data")),
                                            "LINEWATCH_SOURCE": "http"}))
-    client = dash_app.server.test_client()
-    client.post("/api/v1/points", json=[{"value": 0.9, "defect_prob": 0.9}, {"value": 0.1, "line": "oven-3"}])
+    dash_app.server.test_client().post("/api/v1/points", json=[{"value": 0.9, "defect_prob": 0.9},
+                                                                {"value": 0.1, "line": "oven-3"}])
     dash_app.server.extensions["linewatch"].recorder.flush()
-    yield client
+    yield dash_app
     dash_app.server.extensions["linewatch"].stop()
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_app):
+    return shared_app.server.test_client()
 
 
 def assert_answered(response) -> None:
@@ -252,3 +257,27 @@ def test_any_ingest_body_gets_an_answer_or_a_reason(shared_client, body):
 def test_any_callback_body_gets_an_answer_or_a_reason(shared_client, body):
     assert_answered(shared_client.post("/_dash-update-component", data=body.encode("utf-8", "surrogatepass"),
                                        content_type="application/json"))
+
+
+ALARM_OUTPUTS = ["alarm-bar-message.children", "alarm-action-message.children", "alarm-list.rowData",
+                 "alarm-journal.rowData", "alarm-figures.children"]  # the alarm panel's server callbacks
+
+
+def callback_body(callbacks: dict, output: str, values: list) -> dict:
+    """A request for the server callback whose outputs include ``output``, its inputs and states
+    given ``values`` in order (what a page that sends anything could post)."""
+    key = next(k for k, spec in callbacks.items() if output in k and "callback" in spec)
+    spec = callbacks[key]
+    outputs = [dict(zip(("id", "property"), part.split(".", 1))) for part in key.strip(".").split("...")]
+    props = spec["inputs"] + spec["state"]
+    filled = [{"id": p["id"], "property": p["property"], "value": v} for p, v in zip(props, values)]
+    return {"output": key, "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": filled[:len(spec["inputs"])], "state": filled[len(spec["inputs"]):],
+            "changedPropIds": [f"{props[0]['id']}.{props[0]['property']}"]}
+
+
+@FAST
+@given(output=st.sampled_from(ALARM_OUTPUTS), values=st.lists(JSON, min_size=8, max_size=8))
+def test_any_value_sent_to_the_alarm_callbacks_gets_an_answer(shared_app, shared_client, output, values):
+    body = callback_body(shared_app.callback_map, output, values)
+    assert_answered(shared_client.post("/_dash-update-component", json=body))

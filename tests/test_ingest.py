@@ -95,6 +95,26 @@ def test_the_alarms_a_request_raises_open_one_alarm_each_in_the_book(client, das
     assert (opened.id, opened.rule, opened.state, opened.count) == (stored_alarm.id, "threshold", "unacknowledged", 1)
 
 
+def test_returns_reach_the_book_in_reading_order_after_the_readings_are_stored(client, dash_app):
+    """One request: a defect, 150 quiet readings (the default off-delay), a defect again: the book
+    hears raise, return, raise, so the alarm is raised again (were the return told last, it would
+    end returned with one raise)."""
+    T0 = time.time() - 3600
+    runtime = dash_app.server.extensions["linewatch"]
+    heard = []
+    runtime.alarm_book.listen(lambda step: heard.append((step.entry.action, step.entry.reading_ts,
+                                                         stored(dash_app))))
+    defect, quiet = {"value": 0.9, "defect_prob": 0.95}, {"value": 0.9, "defect_prob": 0.05}
+    points = [{**point, "ts": T0 + k} for k, point in enumerate([defect] + [quiet] * 150 + [defect])]
+    assert post(client, points).status_code == 201
+    assert heard == [("raise", T0, 152), ("return", T0 + 150, 152), ("raise", T0 + 151, 152)]
+    [alarm] = runtime.alarm_book.query(state="open")
+    assert (alarm.state, alarm.count, alarm.returned_ts) == ("unacknowledged", 2, None)
+    post(client, [{"value": 0.9, "defect_prob": 0.05, "ts": T0 + 152 + k} for k in range(150)])
+    assert heard[-1][:2] == ("return", T0 + 301)
+    assert runtime.alarm_book.get(alarm.id)[0].state == "returned-unacknowledged"
+
+
 def test_a_bad_point_rejects_the_whole_request(client, dash_app):
     response = post(client, [{"value": 0.1}, {"value": 0.2}, {"value": "x"}])
     assert response.status_code == 400

@@ -1,8 +1,13 @@
-"""Per-line settings from LINEWATCH_LINES_FILE: units, limits, detection; one-line errors; GET /api/v1/lines."""
+"""Per-line settings from LINEWATCH_LINES_FILE: units, limits, detection, alarm design; one-line errors;
+GET /api/v1/lines."""
+
+import time
 
 import pytest
 
+from app.alarm_lifecycle import AlarmDesign
 from app.config import Config, ConfigError
+from app.detectors import Delay, Hysteresis
 from app.web import create_app
 
 OVEN = """
@@ -58,6 +63,24 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[lines.oven.detection]\nscore_threshold = 1.5\n", "[lines.oven.detection]: score_threshold must be between"),
     ("[lines.oven.detection]\nclear_after = 0\n", "[lines.oven.detection]: clear_after must be a whole number"),
     ("[lines.oven.detection]\nwarmup = 5\n", "[lines.oven.detection]: unknown key 'warmup'"),
+    ("[lines.oven.alarms.usl]\npriority = 1\n", "[lines.oven.alarms]: unknown key 'usl' (known: mode, or a rule "
+                                                 "that judges this line: score, threshold)"),
+    ("[lines.oven.alarms.we-1]\npriority = 1\n", "[lines.oven.alarms]: unknown key 'we-1'"),  # SPC is off
+    ("[lines.oven.alarms]\nmode = 'paused'\n", "[lines.oven.alarms]: mode must be one of normal, suppressed, "
+                                               "out-of-service"),
+    ("[lines.oven.alarms.score]\npriority = 5\n", "[lines.oven.alarms.score]: priority must be 1 (most urgent)"),
+    ("[lines.oven.alarms.score]\npriority = true\n", "[lines.oven.alarms.score]: priority must be 1"),
+    ("[lines.oven.alarms.score]\non_delay = 0\n", "[lines.oven.alarms.score]: on_delay must be a whole number of "
+                                                  "readings from 1 to 1000000, or seconds written as \"30 s\""),
+    ("[lines.oven.alarms.score]\noff_delay = '30 min'\n", "[lines.oven.alarms.score]: off_delay must be"),
+    ("[lines.oven.alarms.score]\noff_delay = '90000 s'\n", "(at most 86400 s)"),
+    ("[lines.oven.alarms.score]\non_delay = 2.5\n", "[lines.oven.alarms.score]: on_delay must be"),
+    ("[lines.oven.alarms.score]\ndeadband = 1\n", "[lines.oven.alarms.score]: deadband must be 0 or more, in the "
+                                                  "line's unit, and only threshold, usl, lsl have one"),
+    ("[lines.oven]\nusl = 9\n[lines.oven.alarms.usl]\ndeadband = -1\n", "[lines.oven.alarms.usl]: deadband must"),
+    ("[lines.oven.alarms.score]\nrealarm_minutes = 0\n", "[lines.oven.alarms.score]: realarm_minutes must be above 0"),
+    ("[lines.oven.alarms.score]\nsound = 'on'\n", "[lines.oven.alarms.score]: unknown key 'sound'"),
+    ("[lines.oven]\nalarms = 3\n", "[lines.oven.alarms] must be a table"),
     ("[lines.'bad id!']\nunit = 'C'\n", '[lines."bad id!"]: a line id is 1-64 letters'),
     ("[line.oven]\nunit = 'C'\n", "unknown table [line]"),
     ("[lines.oven\n", "is not valid TOML"),
@@ -70,6 +93,70 @@ def test_a_bad_lines_file_stops_with_one_line_naming_table_and_key(tmp_path, tex
         config_with(tmp_path, text)
     assert str(error.value).startswith(f"LINEWATCH_LINES_FILE='{tmp_path / 'lines.toml'}': ")
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+ALARMS = """
+[lines.oven-3]
+unit = "°C"
+lsl = 70
+usl = 100
+
+[lines.oven-3.spc]
+rules = ["we-1"]
+
+[lines.oven-3.alarms.usl]
+priority = 1
+on_delay = 2
+off_delay = "20 s"
+deadband = 2
+realarm_minutes = 15
+
+[lines.oven-3.alarms.we-1]
+off_delay = 10
+
+[lines.oven-3.alarms.threshold]
+mode = "out-of-service"
+
+[lines.press-1.alarms]
+mode = "suppressed"
+
+[lines.press-1.alarms.score]
+priority = 4
+"""
+
+
+def test_alarm_design_per_line_and_rule(tmp_path):
+    config = config_with(tmp_path, ALARMS)
+    assert config.alarm_design("oven-3", "usl") == AlarmDesign(priority=1, realarm_minutes=15)
+    assert config.alarm_design("oven-3", "threshold") == AlarmDesign(mode="out-of-service")
+    assert config.alarm_design("oven-3", "lsl") == config.alarm_design("line-9", "score") == AlarmDesign()
+    assert config.alarm_design("press-1", "score") == AlarmDesign(priority=4, mode="suppressed")
+    assert config.alarm_design("press-1", "threshold") == AlarmDesign(mode="suppressed")
+    detector = config.detector_for("oven-3")
+    assert detector.rules == ("score", "threshold", "usl", "lsl", "we-1")
+    assert detector.config.alarms == (("usl", Hysteresis(Delay(2), Delay(20.0, seconds=True), 2.0)),
+                                      ("we-1", Hysteresis(off_delay=Delay(10))))
+    assert config.detector_for("press-1").config.alarms == ()
+
+
+def test_the_running_app_applies_the_alarm_design_and_the_shelve_limit(tmp_path):
+    app = create_app(config_with(tmp_path, ALARMS, LINEWATCH_SOURCE="http", LINEWATCH_SHELVE_MAX_MINUTES="30"))
+    client, book = app.server.test_client(), app.server.extensions["linewatch"].alarm_book
+    start = time.time() - 600
+    values = [85, 85, 101, 102, 99, 97, 97, 97, 85]  # every 10 s
+    try:
+        points = [{"ts": start + 10 * k, "value": v, "line": "oven-3"} for k, v in enumerate(values)]
+        points.append({"ts": start, "value": 0.9, "defect_prob": 0.95, "line": "press-1"})
+        assert client.post("/api/v1/points", json=points).status_code == 201
+        oven, press = book.query(line="oven-3"), book.query(line="press-1")
+        with pytest.raises(ValueError, match="at most 30"):
+            book.shelve(oven[0].id, "alice", "maintenance", 31)
+    finally:
+        app.server.extensions["linewatch"].stop()
+    # on-delay 2: 102 raises; 99 holds (deadband 2: above 98); clear from 97, 20 s later it returns
+    assert [(r.rule, r.raised_ts, r.returned_ts, r.priority, r.state) for r in oven] == [
+        ("usl", start + 30, start + 70, 1, "returned-unacknowledged")]
+    assert [(r.rule, r.state) for r in press] == [("threshold", "suppressed")]
 
 
 def test_a_missing_lines_file_is_named():

@@ -345,7 +345,7 @@ def test_server_errors_answer_json_without_a_stack_trace_and_log_one_json_line(m
 # --- compression -----------------------------------------------------------------------------
 
 def test_pages_scripts_and_big_json_are_gzipped_small_ticks_are_not(make_app):
-    client = make_app().server.test_client()
+    client = make_app(source="http").server.test_client()  # no reading arrives: the tick below stays small
     gz = {"Accept-Encoding": "gzip, deflate, br"}
     page = client.get("/", headers=gz)
     assert page.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in page.headers["Vary"]
@@ -366,7 +366,9 @@ def test_pages_scripts_and_big_json_are_gzipped_small_ticks_are_not(make_app):
     assert full.headers["Content-Encoding"] == "gzip" and full.headers["ETag"] != client.get(plotly).headers["ETag"]
     assert client.get(plotly, headers={**gz, "If-None-Match": full.headers["ETag"]}).status_code == 304
     assert client.get(plotly, headers=gz).data == full.data  # kept, not compressed again
-    tick = client.post("/_dash-update-component", json=tick_request(1, 10**9), headers=gz)  # an idle tick
+    first = client.post("/_dash-update-component", json=tick_request(1, None)).get_json()["response"]["tick"]["data"]
+    idle = tick_request(2, first["cursor"], alarm_version=first["alarm_bar"]["version"])  # the page is up to date
+    tick = client.post("/_dash-update-component", json=idle, headers=gz)
     assert tick.status_code == 200 and "Content-Encoding" not in tick.headers
     assert "Content-Encoding" not in client.get("/", headers={"Accept-Encoding": "gzip;q=0"}).headers
 

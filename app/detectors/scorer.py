@@ -24,7 +24,9 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    The score is u / (1 + u): 0.5 at the threshold.
 
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
-lasting level shift becomes the new normal: the scorer recovers instead of locking up. The long-run
+lasting level shift becomes the new normal: the scorer recovers instead of locking up. During the
+warm-up the level and scales adapt faster (``warmup_rate``), so a start-up transient in the first
+readings (which start the estimates) is forgotten before judging begins. The long-run
 baselines of the burst and shift detectors and of the gate start as running means (their cautious starting values
 count as ``long_prior`` readings), so they describe the signal from the first judged readings
 instead of taking ~1 / ``long_rate`` readings to forget their starting values.
@@ -48,6 +50,7 @@ class ScorerConfig:
     init: int = 30  # readings whose median / MAD start the estimates
     warmup: int = 150  # readings scored 0 while the estimates settle (includes ``init``)
     rate: float = 0.01  # adaptation of the level and of the scales
+    warmup_rate: float = 0.03  # ... during warm-up: a start-up transient is forgotten by its end
     clip: float = 3.3  # Huber clip of residuals in the updates and in the shift EWMA
     periods: tuple[float, ...] = (DAY_S, WEEK_S)  # seasonal profiles (seconds)
     min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
@@ -176,7 +179,7 @@ class StreamScorer:
     def _surprises(self, ts: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Instant surprise and signed residual (scale units) of each reading, updating the models."""
         cfg, m = self.config, self._model
-        rate, clip, prate, gain, mix = cfg.rate, cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
+        clip, prate, gain, mix = cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
         floor_fraction, cap, long_rate = cfg.floor_fraction, cfg.surprise_cap, cfg.long_rate
         level, mad, resolution_floor = m["level"], m["mad"], m["resolution_floor"]
         scale, diff_scale, previous = m["scale"], m["diff_scale"], m["previous"]
@@ -187,8 +190,10 @@ class StreamScorer:
         ready = [ts > m["since"] + period for period in cfg.periods]
         bins_t = list(zip(*[b.tolist() for b in bins])) if n_profiles else [()] * len(ts)
         ready_t = list(zip(*[r.tolist() for r in ready])) if n_profiles else [()] * len(ts)
+        warm = min(len(ts), max(0, cfg.warmup - self._n))  # readings of this batch still in warm-up
+        rates = [cfg.warmup_rate] * warm + [cfg.rate] * (len(ts) - warm)
         surprises, residuals = [], []
-        for x, bin_of, ready_of in zip(value.tolist(), bins_t, ready_t):
+        for x, bin_of, ready_of, rate in zip(value.tolist(), bins_t, ready_t, rates):
             floor = floor_fraction * mad
             if floor < resolution_floor:
                 floor = resolution_floor

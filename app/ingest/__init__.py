@@ -1,6 +1,6 @@
 """One way into the stores for every source: ``Ingestor.ingest`` judges the readings with their
 line's detector (readings that carry no probability get its score), appends them with the
-alarms they raise to the line's store (never overwriting points the recorder has not written
+alarms they raise to the line's store, then tells the alarm book what they raised and returned (never overwriting points the recorder has not written
 yet: it records them first, so a fast source slows down instead of losing readings); for senders
 that wait for an acknowledgement, the readings are on disk before they are stored.  Validation
 lives in :mod:`app.readings`; the counters /metrics shows in :mod:`app.ingest.counts`.
@@ -22,6 +22,14 @@ from app.points import PointBatch
 from app.readings import Readings
 
 
+class Returned(NamedTuple):
+    """A raised alarm of the line whose condition cleared at the reading ``offset`` of its batch."""
+
+    offset: int
+    rule: str
+    ts: float
+
+
 class Judged(NamedTuple):
     """One line's share of a request, judged by its detector and not yet stored."""
 
@@ -31,13 +39,14 @@ class Judged(NamedTuple):
     value: np.ndarray
     prob: np.ndarray
     alarms: list[AlarmDraft]
+    returns: list[Returned]
 
 
 class Ingestor:
     """Judges, stores and (when asked) records validated readings; counts accepted and rejected.
 
     ``detector_for(line)`` makes a line's detector when its first reading arrives; ``book``
-    (app/alarm_book.py) gets the alarms the stored readings raised.
+    (app/alarm_book.py) gets the alarms the stored readings raised and returned, in reading order.
     """
 
     def __init__(self, stores, recorder, detector_for: Callable[[str], LineDetector] = lambda line: LineDetector(),
@@ -76,7 +85,8 @@ class Ingestor:
                     self.recorder.make_room(part.line, part.store, len(part.ts))
             seqs = {part.line: self._append(part, keys) for part in judged}
             if self.book is not None:
-                self.book.raised([draft.raised(seqs[part.line][0]) for part in judged for draft in part.alarms])
+                for part in judged:
+                    self._tell_book(part, seqs[part.line][0])
         if durable:
             self.recorder.ensure_recorded(seqs, keys)
         return seqs
@@ -93,7 +103,16 @@ class Ingestor:
         judged = detector.process(ts, value, readings.prob[mask])
         alarms = [AlarmDraft(event.index - first, line, event.ts, event.rule, event.severity,
                              float(value[event.index - first]), event.message) for event in judged.events]
-        return Judged(line, self.stores.get(line), ts, value, judged.prob, alarms)
+        returns = [Returned(r.index - first, r.rule, r.ts) for r in judged.returns]
+        return Judged(line, self.stores.get(line), ts, value, judged.prob, alarms, returns)
+
+    def _tell_book(self, part: Judged, first_seq: int) -> None:
+        """The book hears one line's stored raises and returns in reading order (a rule may do both in a batch)."""
+        for change in sorted([*part.alarms, *part.returns], key=lambda change: change.offset):
+            if isinstance(change, Returned):
+                self.book.returned(part.line, change.rule, change.ts)
+            else:
+                self.book.raised([change.raised(first_seq)])
 
     def _append(self, part: Judged, keys: Sequence[str] = ()) -> list[int]:
         """Append one line's judged readings with their alarms; their ids.

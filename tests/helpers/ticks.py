@@ -8,8 +8,9 @@ import urllib.request
 from layouts import ids
 
 
-def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL) -> dict:
-    """The body the page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``."""
+def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_version=None) -> dict:
+    """The body the page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``, its
+    alarm bar showing the summary ``alarm_version`` (None: none yet)."""
     prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
     return {
         "output": f"{ids.TICK}.data",
@@ -17,7 +18,8 @@ def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL) -> dict:
         "inputs": [{"id": ids.TICK_INTERVAL, "property": "n_intervals", "value": n},
                    {"id": ids.WINDOW, "property": "value", "value": window}],
         "changedPropIds": [f"{trigger}.{prop}"],
-        "state": [{"id": ids.CURSOR, "property": "data", "value": cursor}],
+        "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
+                  {"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}],
     }
 
 

@@ -196,6 +196,20 @@ test("alarm rows newest first, one per alarm; transactions add new alarms and dr
   assert.deepEqual(lw.alarmRows(state, LABELS).map((r) => r.id), ["line-1/20/ewma"]);
 });
 
+test("an alarm's message is worded with the page's template for its key, else shown as the server wrote it", () => {
+  const zh = Object.assign({}, LABELS, {alarm_score: "数值 {value} 异常（评分 {score}）"});
+  const scored = alarm(7, "score", "critical", {message: "value 130 is anomalous (score 0.91)",
+    key: "alarm_score", figures: {value: "130", score: "0.91"}});
+  assert.equal(lw.alarmText(scored, zh), "数值 130 异常（评分 0.91）");
+  assert.equal(lw.alarmText(scored, LABELS), "value 130 is anomalous (score 0.91)");  // no template: as sent
+  assert.equal(lw.alarmText(alarm(8, "we-1"), zh), "we-1 fired");  // no key: as sent
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([7], [130], [0], {reset: true, alarms: [scored]}), 0);
+  assert.equal(lw.alarmRows(state, zh)[0].message, "数值 130 异常（评分 0.91）");
+  assert.equal(lw.chartFigure(FIGURE, state, TH, false, zh, "", VIEW).data[3].text[0],
+    "score · Critical: 数值 130 异常（评分 0.91）");
+});
+
 test("the alarm table keeps at most MAX_ALARM_ROWS, the newest", () => {
   const n = lw.MAX_ALARM_ROWS + 5;
   const seq = Array.from({length: n}, (_, i) => i);
