@@ -5,15 +5,24 @@ shelve and unshelve, and the clock's shelf expiry and re-alarm all go through it
 records live is a :class:`Ledger`'s business; a ledger makes each change atomic (read the
 record, apply the lifecycle function, write the record, its open-alarm index and the journal
 entry in one step), so concurrent raises of one (line, rule) from several processes make one
-alarm.  ``MemoryLedger`` is the in-process one.
+alarm.  ``MemoryLedger`` is the in-process one; app/alarm_ledger.py keeps them in the SQLite
+history, app/store/redis/alarm_ledger.py in Redis.
+
+When the ledger cannot store (LedgerUnavailable: the disk or Redis refuses), the detectors'
+raises and returns wait in this process, in order, and are booked by the next ``raised``,
+``returned`` or ``sweep`` once it can (so ingest goes on and nothing is lost while the process
+lives; at most MAX_WAITING wait, beyond that the oldest are dropped and counted in the log).
+Operators' actions are refused instead (the API's 503): nothing changed, they retry.
 
 Listeners (e.g. webhooks) get each committed :class:`~app.alarm_lifecycle.Step`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from typing import Callable, Iterable, Protocol, Sequence
 
 from app.alarm_figures import AlarmFigures, alarm_figures
@@ -22,8 +31,15 @@ from app.alarm_lifecycle import (DEFAULT_SHELVE_MAX_MINUTES, PRIORITIES, AlarmDe
                                  return_to_normal, shelve, unshelve)
 from app.alarms import RaisedAlarm
 
+log = logging.getLogger(__name__)
+
 Change = Callable[[AlarmRecord | None], Step | None]
 QUERY_STATES = ("active", "unacknowledged", "shelved", "open", "all")  # the API's ``state`` filter
+MAX_WAITING = 10_000  # raises and returns held in memory while the ledger cannot store them
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger cannot read or write now (disk full or read-only, Redis away); one short line why."""
 
 
 class UnknownAlarm(KeyError):
@@ -31,7 +47,9 @@ class UnknownAlarm(KeyError):
 
 
 class Ledger(Protocol):
-    """Storage of alarm records and their journal; each ``change_*`` is one atomic step."""
+    """Storage of alarm records and their journal; each ``change_*`` is one atomic step.
+
+    Every method raises LedgerUnavailable when the storage cannot serve; then nothing changed."""
 
     def change_open(self, line: str, rule: str, change: Change) -> Step | None:
         """Apply ``change`` to the open record of (line, rule) (None when there is none) and store its step."""
@@ -48,6 +66,10 @@ class Ledger(Protocol):
 
     def journal(self, *alarm_ids: str) -> list[JournalEntry]:
         """The entries of these alarms, in the order they were written."""
+
+    def forget(self, before_ts: float) -> int:
+        """Delete the alarms first raised before ``before_ts`` that are back to normal, with their
+        journals (retention); the count deleted."""
 
 
 def matches(record: AlarmRecord, state: str) -> bool:
@@ -76,6 +98,10 @@ class AlarmBook:
         self.shelve_max_minutes = shelve_max_minutes
         self.clock = clock
         self._listeners: list[Callable[[Step], None]] = []
+        self._waiting: deque[tuple[str, str, Change]] = deque()  # (line, rule, change) the ledger refused
+        self._waiting_lock = threading.Lock()
+        self._dropped = 0  # in this episode of refusals
+        self._refused = False  # the last try to book failed (logged once per episode)
 
     def listen(self, listener: Callable[[Step], None]) -> None:
         """Call ``listener`` with every step this book commits."""
@@ -84,19 +110,53 @@ class AlarmBook:
     # --- the detectors --------------------------------------------------------------------
 
     def raised(self, alarms: Iterable[RaisedAlarm]) -> list[Step]:
-        """Raises from the detectors, in reading order."""
-        steps = []
-        for alarm in alarms:
-            design = self.design(alarm.line, alarm.rule)
-            steps.append(self.ledger.change_open(alarm.line, alarm.rule,
-                                                 lambda current: raise_alarm(current, alarm, design, self.clock())))
-        return self._committed(steps)
+        """Raises from the detectors, in reading order; the steps booked (with those that waited)."""
+        return self._detected([(alarm.line, alarm.rule, self._raise(alarm)) for alarm in alarms])
 
     def returned(self, line: str, rule: str, ts: float) -> list[Step]:
-        """The condition of (line, rule) cleared at reading time ``ts``."""
-        step = self.ledger.change_open(line, rule, lambda current: current and return_to_normal(current, ts,
-                                                                                                 self.clock()))
-        return self._committed([step])
+        """The condition of (line, rule) cleared at reading time ``ts``; the steps booked."""
+        return self._detected([(line, rule, lambda current: current and return_to_normal(current, ts,
+                                                                                          self.clock()))])
+
+    @property
+    def waiting(self) -> int:
+        """Raises and returns not booked yet because the ledger refused them."""
+        return len(self._waiting)
+
+    def _raise(self, alarm: RaisedAlarm) -> Change:
+        design = self.design(alarm.line, alarm.rule)
+        return lambda current: raise_alarm(current, alarm, design, self.clock())
+
+    def _detected(self, changes: list[tuple[str, str, Change]]) -> list[Step]:
+        """Book ``changes`` after those still waiting; what the ledger refuses waits for the next call."""
+        with self._waiting_lock:
+            self._waiting.extend(changes)
+            while len(self._waiting) > MAX_WAITING:
+                self._waiting.popleft()
+                self._dropped += 1
+                if self._dropped == 1:
+                    log.error("alarm ledger unavailable: more than %d raises and returns wait; dropping the "
+                              "oldest (counted when it stores again)", MAX_WAITING)
+            return self._committed(self._book_waiting())
+
+    def _book_waiting(self) -> list[Step | None]:
+        steps = []
+        while self._waiting:
+            line, rule, change = self._waiting[0]
+            try:
+                steps.append(self.ledger.change_open(line, rule, change))
+            except LedgerUnavailable as exc:
+                if not self._refused:
+                    log.warning("alarm ledger unavailable: %s; raises and returns wait in memory until it "
+                                "stores again", exc)
+                self._refused = True
+                return steps
+            self._waiting.popleft()
+        if self._refused:
+            log.info("alarm ledger available again: the raises and returns that waited are booked (%d dropped)",
+                     self._dropped)
+        self._refused, self._dropped = False, 0
+        return steps
 
     # --- the operators --------------------------------------------------------------------
 
@@ -114,12 +174,15 @@ class AlarmBook:
     # --- the clock ------------------------------------------------------------------------
 
     def sweep(self) -> list[Step]:
-        """Expired shelves and re-alarms due now (call it every few seconds)."""
-        steps = []
+        """Raises that waited for the ledger, then expired shelves and re-alarms due now (call it
+        every second or so); LedgerUnavailable when the ledger cannot be read."""
+        with self._waiting_lock:
+            steps = self._book_waiting()
         for record in self.ledger.open_records():
             design = self.design(record.line, record.rule)
-            steps.append(self.ledger.change(record.id, lambda current: current and due(current, design,
-                                                                                         self.clock())))
+            if due(record, design, self.clock()) is not None:  # re-checked on the current record, atomically
+                steps.append(self.ledger.change(record.id, lambda current: current and due(current, design,
+                                                                                             self.clock())))
         return self._committed(steps)
 
     # --- reading --------------------------------------------------------------------------
@@ -145,10 +208,10 @@ class AlarmBook:
         return {"unacknowledged": {str(p): sum(r.priority == p for r in waiting) for p in PRIORITIES},
                 "newest": newest.to_dict() if newest else None}
 
-    def figures(self, since: float, until: float, operators: int = 1) -> AlarmFigures:
-        """EEMUA 191 figures for reading times ``since``..``until``, from the journals of the
-        alarms raised in that range (their acknowledgements may come later)."""
-        records = [r for r in self.ledger.records(None, None, until) if r.last_raised_ts >= since]
+    def figures(self, since: float, until: float, operators: int = 1, line: str | None = None) -> AlarmFigures:
+        """EEMUA 191 figures for reading times ``since``..``until`` (of ``line``, or every line), from
+        the journals of the alarms raised in that range (their acknowledgements may come later)."""
+        records = [r for r in self.ledger.records(line, None, until) if r.last_raised_ts >= since]
         return alarm_figures(self.ledger.journal(*(r.id for r in records)), records, since, until, operators)
 
     # --------------------------------------------------------------------------------------
@@ -219,5 +282,14 @@ class MemoryLedger:
         with self._lock:
             return [entry for entry in self._journal if entry.alarm_id in wanted]
 
+    def forget(self, before_ts: float) -> int:
+        with self._lock:
+            gone = {alarm_id for alarm_id, r in self._records.items()
+                    if r.raised_ts < before_ts and self._open.get((r.line, r.rule)) != alarm_id}
+            self._records = {alarm_id: r for alarm_id, r in self._records.items() if alarm_id not in gone}
+            self._journal = [entry for entry in self._journal if entry.alarm_id not in gone]
+        return len(gone)
 
-__all__ = ["AlarmBook", "ImpossibleTransition", "Ledger", "MemoryLedger", "QUERY_STATES", "UnknownAlarm", "matches"]
+
+__all__ = ["AlarmBook", "ImpossibleTransition", "Ledger", "LedgerUnavailable", "MemoryLedger", "QUERY_STATES",
+           "UnknownAlarm", "matches"]

@@ -49,7 +49,12 @@ class Action(StrEnum):
 
 
 class ImpossibleTransition(ValueError):
-    """The alarm's state does not allow the action (acknowledging an acknowledged alarm...)."""
+    """The alarm's state does not allow the action (acknowledging an acknowledged alarm...);
+    ``state`` is that state."""
+
+    def __init__(self, message: str, state: State) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def return_to_normal(current: AlarmRecord, ts: float, now: float) -> Step | None
 def acknowledge(current: AlarmRecord, user: str, comment: str, now: float) -> Step:
     if current.state not in (State.UNACKNOWLEDGED, State.RETURNED_UNACKNOWLEDGED):
         raise ImpossibleTransition(f"alarm {current.id} is {current.state.value}; only an unacknowledged "
-                                   "alarm can be acknowledged")
+                                   "alarm can be acknowledged", current.state)
     record = dataclasses.replace(current, acknowledged=True, acknowledged_at=now, acknowledged_by=user)
     return _step(record, Action.ACKNOWLEDGE, now, user, comment)
 
@@ -182,7 +187,7 @@ def shelve(current: AlarmRecord, user: str, reason: str, minutes: float, now: fl
         raise ValueError(f"minutes must be above 0 and at most {max_minutes:g}")
     if current.state not in (State.UNACKNOWLEDGED, State.ACKNOWLEDGED, State.RETURNED_UNACKNOWLEDGED):
         raise ImpossibleTransition(f"alarm {current.id} is {current.state.value}; only an alarm that is active "
-                                   "or unacknowledged can be shelved")
+                                   "or unacknowledged can be shelved", current.state)
     record = dataclasses.replace(current, shelved_until=now + minutes * 60, acknowledged=True)
     return _step(record, Action.SHELVE, now, user, reason)
 
@@ -190,7 +195,7 @@ def shelve(current: AlarmRecord, user: str, reason: str, minutes: float, now: fl
 def unshelve(current: AlarmRecord, user: str, now: float) -> Step:
     """Back from the shelf: unacknowledged if the condition is still there, else normal."""
     if current.state is not State.SHELVED:
-        raise ImpossibleTransition(f"alarm {current.id} is {current.state.value}, not shelved")
+        raise ImpossibleTransition(f"alarm {current.id} is {current.state.value}, not shelved", current.state)
     return _step(_off_the_shelf(current, now), Action.UNSHELVE, now, user)
 
 

@@ -51,3 +51,8 @@ class RaisedAlarm(NamedTuple):
         fields = json.loads(text)
         return AlarmDraft(0, fields["line"], fields["raised_ts"], fields["rule"], fields["severity"],
                           fields["value"], fields["message"]).raised(seq)
+
+
+def seq_of(alarm_id: str) -> int:
+    """The sequence id of the reading that raised the alarm ``<line>/<seq>/<rule>`` (line ids have no "/")."""
+    return int(alarm_id.split("/", 2)[1])

@@ -10,8 +10,15 @@ import re
 import time
 
 import pandas as pd
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from app.alarm_book import QUERY_STATES, LedgerUnavailable, UnknownAlarm
+from app.alarm_export import alarms_csv
+from app.alarm_lifecycle import ImpossibleTransition
+from app.alarms import seq_of
+from app.policy import NotAnOperator, alarm_actor
+from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
 from app.recorder import HistoryUnavailable, alerts_csv
@@ -20,6 +27,8 @@ from app.store import StoreUnavailable
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
 MAX_EXPORT_ROWS = 1_000_000
+MAX_COMMENT_CHARS = 1000
+MAX_FIGURES_HOURS = 31 * 24
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -99,6 +108,153 @@ def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _alarm_json(record) -> dict:
+    """An alarm book record as the API shows it: the lifecycle's fields and the raising reading's ``seq``."""
+    return {**record.to_dict(), "seq": seq_of(record.id)}
+
+
+def _alarm_query(book) -> list:
+    """The alarms the query string asks for (line, state, from, to, limit), oldest first."""
+    line = _line_arg() if "line" in request.args else None
+    state = request.args.get("state", "all")
+    if state not in QUERY_STATES:
+        raise BadRequest(f"state must be one of {', '.join(QUERY_STATES)}")
+    limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
+    return book.query(line, state, _float_arg("from"), _float_arg("to"), limit)
+
+
+def _action_body() -> dict:
+    """The JSON object of an alarm action (no body: an empty one)."""
+    if not request.get_data():
+        return {}
+    if not request.is_json:
+        raise BadRequest("send JSON with Content-Type: application/json")
+    try:
+        body = json.loads(request.get_data())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _text_field(body: dict, name: str, required: bool = False) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be text")
+    if required and not value.strip():
+        raise BadRequest(f"{name} is required")
+    if len(value) > MAX_COMMENT_CHARS:
+        raise BadRequest(f"{name} must be at most {MAX_COMMENT_CHARS} characters")
+    return value.strip()
+
+
+def register_alarms(api: Blueprint, runtime) -> None:
+    """The alarm book's endpoints (app/alarm_book.py): query, one alarm with its journal, acknowledge,
+    shelve, unshelve, EEMUA figures and the CSV export."""
+    book = runtime.alarm_book
+
+    @api.errorhandler(UnknownAlarm)
+    def unknown_alarm(exc):
+        return jsonify(error=f"no alarm has the id {exc.args[0]}"), 404
+
+    @api.errorhandler(ImpossibleTransition)
+    def impossible(exc):
+        return jsonify(error=str(exc)), 409
+
+    @api.errorhandler(NotAnOperator)
+    def not_an_operator(exc):
+        return jsonify(error=str(exc)), 403
+
+    @api.errorhandler(LedgerUnavailable)
+    def ledger_unavailable(exc):
+        """The disk or Redis refuses: nothing changed; retry later."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
+
+    @api.get("/api/v1/alarms")
+    def alarms():
+        """Alarms (one per raise of a (line, rule) until it is back to normal) first raised in a time
+        range of reading times, oldest first; every line without ``line``; ``state`` filters."""
+        return jsonify(alarms=[_alarm_json(record) for record in _alarm_query(book)])
+
+    @api.get("/api/v1/alarms.csv")
+    def alarms_as_csv():
+        records = _alarm_query(book)
+        journal = book.ledger.journal(*(record.id for record in records))
+        return _download(alarms_csv(records, journal), "text/csv", "linewatch-alarm-journal.csv")
+
+    @api.get("/api/v1/alarms/figures")
+    def alarm_figures():
+        """EEMUA 191 figures of the last ``hours`` (default 24), or of reading times ``from``..``to``,
+        for ``operators`` (default 1), of one ``line`` or every line."""
+        since, until = _float_arg("from"), _float_arg("to")
+        if (since is None) != (until is None):
+            raise BadRequest("from and to go together (epoch seconds of reading time)")
+        if since is None:
+            hours = _float_arg("hours")
+            hours = 24.0 if hours is None else hours
+            if not 0 < hours <= MAX_FIGURES_HOURS:
+                raise BadRequest(f"hours must be above 0 and at most {MAX_FIGURES_HOURS}")
+            until = book.clock()
+            since = until - hours * 3600
+        elif not since < until:
+            raise BadRequest("from must be before to")
+        operators = _int_arg("operators", 1, 1, 1000)
+        return jsonify(book.figures(since, until, operators, request.args.get("line") or None).to_dict())
+
+    @api.get("/api/v1/alarms/<path:alarm_id>")
+    def alarm(alarm_id):
+        record, journal = book.get(alarm_id)
+        return jsonify(alarm=_alarm_json(record), journal=[entry._asdict() for entry in journal])
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/ack")
+    def acknowledge(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        comment = _text_field(_action_body(), "comment")
+        return jsonify(alarm=_alarm_json(book.acknowledge(alarm_id, user, comment).record))
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/shelve")
+    def shelve(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        body = _action_body()
+        reason = _text_field(body, "reason", required=True)
+        minutes = body.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+            raise BadRequest("minutes must be a number")
+        try:
+            step = book.shelve(alarm_id, user, reason, minutes)
+        except (UnknownAlarm, ImpossibleTransition):
+            raise
+        except ValueError as exc:  # the duration is out of range
+            raise BadRequest(str(exc)) from None
+        return jsonify(alarm=_alarm_json(step.record))
+
+    @api.post("/api/v1/alarms/<path:alarm_id>/unshelve")
+    def unshelve(alarm_id):
+        user = alarm_actor(runtime.config, request.environ)
+        return jsonify(alarm=_alarm_json(book.unshelve(alarm_id, user).record))
+
+
+def _allowed_methods() -> list[str]:
+    """The methods the request's path has an endpoint for (other than the catch-all answering it)."""
+    adapter = current_app.create_url_adapter(request)
+    allowed = []
+    for method in [*ANY_METHOD, "OPTIONS"]:
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    return allowed
+
+
+def _not_allowed(allowed) -> tuple:
+    """405 JSON naming the methods the path has, in ``Allow``."""
+    methods = ", ".join(sorted(allowed))
+    return jsonify(error=f"{request.method} is not allowed on {request.path}: use {methods}"), 405, {"Allow": methods}
+
+
 def create_api(runtime) -> Blueprint:
     api = Blueprint("linewatch_api", __name__)
 
@@ -108,6 +264,11 @@ def create_api(runtime) -> Blueprint:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    @api.app_errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc):
+        """A path of the app outside /api/ (``/healthz``, ``/readyz``, the page) asked with a method it has not."""
+        return _not_allowed(exc.valid_methods or ())
+
     @api.errorhandler(BadRequest)
     def bad_request(exc):
         return jsonify(error=str(exc)), 400
@@ -116,6 +277,11 @@ def create_api(runtime) -> Blueprint:
     def store_unavailable(exc):
         """Redis away (STORE=redis): a short answer, no stack trace; the store logs the outage once."""
         return jsonify(error=f"store unavailable: {exc}"), 503, {"Retry-After": "1"}
+
+    @api.errorhandler(Overloaded)
+    def overloaded(exc):
+        """Back-pressure (app/backpressure.py): the readings cannot be taken now; nothing was stored."""
+        return jsonify(error=str(exc)), 503, {"Retry-After": str(exc.retry_after_s)}
 
     @api.errorhandler(HistoryUnavailable)
     def history_unavailable(exc):
@@ -201,12 +367,7 @@ def create_api(runtime) -> Blueprint:
     def alerts_as_csv():
         return _download(alerts_csv(_alerts()), "text/csv", "linewatch-alerts.csv")
 
-    @api.get("/api/v1/alarms")
-    def alarms():
-        """Alarms raised in a time range (of the reading that raised each), oldest first; every line without ``line``."""
-        line = _line_arg() if "line" in request.args else None
-        limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
-        return jsonify(alarms=runtime.recorder.alarms(line, _float_arg("from"), _float_arg("to"), limit))
+    register_alarms(api, runtime)
 
     @api.get("/api/v1/lines")
     def lines():
@@ -219,7 +380,11 @@ def create_api(runtime) -> Blueprint:
     @api.route("/api/", defaults={"rest": ""}, methods=ANY_METHOD)
     @api.route("/api/<path:rest>", methods=ANY_METHOD)
     def unknown(rest):
-        """Any other method and API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET)."""
+        """Any other API path: a JSON 404 (not the dashboard page, Dash's answer to every unknown GET);
+        another method on a known path: a JSON 405 with the methods it has in ``Allow``."""
+        allowed = _allowed_methods()
+        if allowed:
+            return _not_allowed(allowed)
         return _error(404, f"no such API endpoint: {request.method} /api/{rest}")
 
     return api

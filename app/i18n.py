@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from app.detectors.messages import TEMPLATES as ALARM_TEMPLATES
+from app.detectors.messages import TEMPLATES as ALARM_TEMPLATES, parse as parse_alarm_message
 
 LANG_COOKIE = "linewatch_lang"  # ?lang= on the page sticks in this cookie
 LANG_COOKIE_AGE_S = 365 * 24 * 3600
@@ -152,6 +152,7 @@ TEXT = {
         "alarm_not_operator": "You may view alarms but not act on them.",
         "alarm_impossible": "Not possible: {id} is now “{state}”.",
         "alarm_unknown": "There is no alarm {id}.",
+        "alarm_unavailable": "Alarms cannot be read or changed right now: {reason}",
         "alarm_bad_minutes": "Shelve for more than 0 and at most {max} minutes.",
         "alarm_need_reason": "Give a reason for shelving.",
         "alarm_select_first": "Select an alarm in the list first.",
@@ -318,6 +319,7 @@ TEXT = {
         "alarm_not_operator": "您可以查看报警，但无权处理报警。",
         "alarm_impossible": "无法执行：{id} 当前为“{state}”。",
         "alarm_unknown": "没有报警 {id}。",
+        "alarm_unavailable": "暂时无法读取或更改报警：{reason}",
         "alarm_bad_minutes": "搁置时长须大于 0 且不超过 {max} 分钟。",
         "alarm_need_reason": "请填写搁置原因。",
         "alarm_select_first": "请先在列表中选择一个报警。",
@@ -357,3 +359,9 @@ def choose_lang(configured: str, requested: str | None, accepted: Iterable[str])
 def labels(lang) -> dict[str, str]:
     """The texts of ``lang``; English for anything else (a page's request can say anything)."""
     return TEXT[lang] if isinstance(lang, str) and lang in TEXT else TEXT["en"]
+
+
+def alarm_message(message: str, labels: dict[str, str]) -> str:
+    """An alarm's message (English, as the detectors wrote it) in the language of ``labels``."""
+    parts = parse_alarm_message(message)
+    return labels[parts[0]].format(**parts[1]) if parts and parts[0] in labels else message

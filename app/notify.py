@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.alarm_lifecycle import Step
+from app.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +194,10 @@ class WebhookNotifier:
                            "count": sum(window.folded.values()), "actions": dict(window.folded),
                            "alarms": sorted(window.alarms)}, self.clock())
             window.folded, window.alarms = Counter(), set()
+
+
+def webhooks_from(config: Config) -> WebhookNotifier | None:
+    """The notifier LINEWATCH_WEBHOOK_URL asks for (not started, not listening yet), or None."""
+    if not config.webhook_url:
+        return None
+    return WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities)

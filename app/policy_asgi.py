@@ -1,9 +1,9 @@
 """The HTTP policy (app/policy.py) around an ASGI app: HTTP requests and WebSocket handshakes.
 
 The same decisions as app/policy_wsgi.py gives Flask: prefix, trusted proxies, viewer access
-(a refused socket gets 403 at the handshake), the body limit (a chunked body is measured first),
-well-formed callback requests, response headers, gzip (starlette's, with the policy's types, level
-and minimum size) and a JSON 500.
+(a refused socket gets the HTTP answer at the handshake: 401, or 429 with Retry-After), the body
+limit (a chunked body is measured first), well-formed callback requests, response headers, gzip
+(starlette's, with the policy's types, level and minimum size) and a JSON 500.
 """
 
 from __future__ import annotations
@@ -48,6 +48,14 @@ def _json(refusal: Refusal) -> JSONResponse:
     return JSONResponse({"error": refusal.message}, refusal.status, dict(refusal.headers))
 
 
+def _handshake_refusal(refusal: Refusal, scope):
+    """A refused WebSocket handshake answers as HTTP would (401, 429 with ``Retry-After``...) where the
+    server can send such an answer (the ASGI denial-response extension); otherwise 403."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        return _json(refusal)
+    return WebSocketClose(1008)
+
+
 class PolicyMiddleware:
     """ASGI middleware applying ``policy`` to every HTTP request and WebSocket of ``app``."""
 
@@ -75,8 +83,8 @@ class PolicyMiddleware:
             receive, body = await _measured(receive)
             refusal = policy.callback_refusal(body)
         scope = _forwarded(scope, policy.forwarded(peer, headers)) if refusal is None else scope
-        if scope["type"] == "websocket":  # refused before accept: the handshake gets 403
-            await (WebSocketClose(1008) if refusal else self.app)(scope, receive, send)
+        if scope["type"] == "websocket":
+            await (_handshake_refusal(refusal, scope) if refusal else self.app)(scope, receive, send)
         else:
             await self._http(_json(refusal) if refusal else self.app, scope, receive, send, headers)
 

@@ -74,6 +74,10 @@ PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
          "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
+# The write-ahead log is cut back to this once checkpointed (SQLite's auto-checkpoint keeps it near
+# 1000 pages, about 4 MiB); without it the file keeps the size of its largest burst (a retention pass
+# while a reader held an old snapshot), so the history's footprint only ever steps up.
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
 RETENTION_CHUNK = 5000
 
 
@@ -124,6 +128,7 @@ class Recorder:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
+            connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             if not self._schema_ready:
                 connection.executescript(SCHEMA)
                 self._schema_ready = True
@@ -385,16 +390,6 @@ class Recorder:
             until = float("inf") if until_ts is None else until_ts
             rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()
         return [dict(zip(ALERT_COLUMNS, row)) for row in rows]
-
-    def alarms(self, line: str | None = None, since_ts: float | None = None, until_ts: float | None = None,
-               limit: int = 1000) -> list[dict]:
-        """Recorded alarms (of ``line``, or of every line) raised in a time range, oldest first."""
-        query = (f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE (?1 IS NULL OR line = ?1)"
-                 " AND raised_ts >= ?2 AND raised_ts <= ?3 ORDER BY raised_ts, line, seq LIMIT ?4")
-        with self.connect() as db:
-            rows = db.execute(query, (line, since_ts or 0.0, until_ts if until_ts is not None else float("inf"),
-                                      limit)).fetchall()
-        return [dict(zip(ALARM_FIELDS, row)) for row in rows]
 
     def start(self) -> None:
         if self._thread and self._thread.is_alive():

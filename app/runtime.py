@@ -16,10 +16,12 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from app.alarm_book import AlarmBook, MemoryLedger
+from app.alarm_book import AlarmBook
+from app.alarm_clock import AlarmClock
+from app.alarm_ledger import SqliteLedger
 from app.config import Config
 from app.ingest import Ingestor
-from app.notify import WebhookNotifier
+from app.notify import webhooks_from
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import DataDirUnusable, Recorder, Retention
 from app.sources import SourceHealth, make_source
@@ -115,15 +117,6 @@ class Runtime(Protocol):
         """The /readyz answer: ``ready`` and the source's and the store's detail."""
 
 
-def webhooks_for(config: Config, book: AlarmBook, claim=None) -> WebhookNotifier | None:
-    """The webhook notifier LINEWATCH_WEBHOOK_URL asks for, listening to ``book`` (not started)."""
-    if not config.webhook_url:
-        return None
-    notifier = WebhookNotifier(config.webhook_url, config.webhook_secret, config.webhook_priorities, claim=claim)
-    book.listen(notifier)
-    return notifier
-
-
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
@@ -153,16 +146,20 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
-        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,
+        self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
+        self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
-        self.webhooks = webhooks_for(config, self.alarm_book)
+        self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400)
+        self.webhooks = webhooks_from(config)
+        if self.webhooks is not None:
+            self.alarm_book.listen(self.webhooks)
         self.ingestor = Ingestor(self.stores, self.recorder, config.detector_for, self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._started_pid: int | None = None
         self._lock = threading.Lock()
 
     def ensure_started(self) -> None:
-        """Restore history, then start recorder and source; once per process."""
+        """Restore history, then start recorder, alarm clock and source; once per process."""
         if self._started_pid == os.getpid():
             return
         with self._lock:
@@ -175,6 +172,7 @@ class LocalRuntime:
             self.recorder.start()
             if self.webhooks is not None:
                 self.webhooks.start()
+            self.alarm_clock.start()
             self.source.start()
             atexit.register(self.stop)
             self._started_pid = os.getpid()
@@ -184,9 +182,11 @@ class LocalRuntime:
         if self._started_pid != os.getpid():
             return
         self.source.stop()
+        self.alarm_clock.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         self.recorder.stop()
+        self.alarm_ledger.close()
         self._started_pid = None
 
     def source_status(self) -> SourceHealth:
@@ -202,4 +202,11 @@ class LocalRuntime:
             "store": {"kind": self.config.store, "points": stats.count, "next_seq": stats.next_seq,
                       "rate": round(stats.rate, 2)},
             "history": self.recorder.health(),
+            "alarms": self._alarms_health(),
         }
+
+    def _alarms_health(self) -> dict:
+        """The alarm book's storage: whether it is writable (and why not), and the raises waiting for it."""
+        problem = self.alarm_ledger.problem
+        state = {"state": "unwritable", "message": problem} if problem else {"state": "ok"}
+        return {**state, "waiting": self.alarm_book.waiting}

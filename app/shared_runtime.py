@@ -2,7 +2,7 @@
 
 The source and the recorder run in the ingest worker (``python -m app.ingest``); here the
 store is Redis, the source's health is the worker's heartbeat, and the "recorder" serves
-alerts, alarms and history; HTTP ingest goes to the worker (app/store/redis/inbox.py).
+alerts and history; HTTP ingest goes to the worker (app/store/redis/inbox.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from app.alarm_book import AlarmBook, MemoryLedger
+from app import backpressure
+from app.alarm_book import AlarmBook
 from app.config import Config
 from app.points import DEFAULT_LINE, Thresholds
 from app.recorder import Recorder
@@ -24,6 +25,7 @@ from app.store import StoreUnavailable
 from app.ingest.counts import ReadingCounters
 from app.readings import Readings
 from app.store.redis import control, inbox
+from app.store.redis.alarm_ledger import RedisLedger
 from app.store.redis.link import RedisLink
 from app.store.redis.stream import RedisLineStores
 
@@ -41,13 +43,13 @@ class SharedRuntime:
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
         self.recorder = SharedHistory(config, self.link, self.stores)
-        self.ingestor = WorkerIngestor(self.link)
         self.source = WorkerSource(self.link)
-        self.alarm_book = AlarmBook(MemoryLedger(), design=config.alarm_design,  # this process's only, until
-                                    shelve_max_minutes=config.shelve_max_minutes)  # the book is shared through Redis
+        self.ingestor = WorkerIngestor(self.link, self.source)
+        self.alarm_book = AlarmBook(RedisLedger(self.link), design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)  # the ingest worker's clock sweeps it
 
     def ensure_started(self) -> None:
-        """Nothing to start: the ingest worker runs the source and the recorder."""
+        """Nothing to start: the ingest worker runs the source, the recorder and the alarm clock."""
 
     def stop(self) -> None:
         """Nothing to stop: the ingest worker records."""
@@ -56,12 +58,14 @@ class SharedRuntime:
         return self.source.health()  # the worker's and every web process's refusals
 
     def readiness(self) -> dict:
-        """Ready when Redis answers (and is filled) and the ingest worker's source is fine."""
+        """Ready when Redis answers (and is filled), the ingest worker's source is fine and HTTP ingest
+        is not refused (app/backpressure.py)."""
         source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
         store = {"kind": "redis", "redis": self.link.where}
         try:
             stats = self.store.stats()
             gaps = control.read_gaps(self.link)
+            worker, waiting = self.source.heartbeat(), inbox.waiting(self.link)
         except StoreUnavailable as exc:
             store.update(state="unavailable", message=str(exc))
             return {"ready": False, "source": source, "store": store}
@@ -71,8 +75,11 @@ class SharedRuntime:
         if gaps:
             store["gaps"] = gaps
         history = {"state": "unwritable", "message": health.history} if health.history else {"state": "ok"}
-        return {"ready": health.state in READY_STATES and not health.history, "source": source, "store": store,
-                "history": history}
+        refused = backpressure.refusal(worker, waiting)
+        ingest = {"state": "refused", "message": str(refused)} if refused else {"state": "ok"}
+        ingest.update(waiting=waiting, limit=backpressure.INBOX_LIMIT)
+        return {"ready": health.state in READY_STATES and not health.history and not refused, "source": source,
+                "store": store, "history": history, "ingest": ingest}
 
 
 class WorkerSource:
@@ -82,7 +89,7 @@ class WorkerSource:
 
     def __init__(self, link: RedisLink) -> None:
         self.link = link
-        self._cached: tuple[float, SourceHealth] | None = None
+        self._cached: tuple[float, tuple[dict[str, str], int]] | None = None
 
     def start(self) -> None:
         pass
@@ -91,30 +98,36 @@ class WorkerSource:
         pass
 
     def health(self) -> SourceHealth:
-        now = time.monotonic()
-        if self._cached and now - self._cached[0] < WORKER_HEALTH_CACHE_S:
-            return self._cached[1]
         try:
-            fields, web_rejected = control.read_worker(self.link)
+            fields, web_rejected = self._read()
         except StoreUnavailable as exc:
             return SourceHealth("error", f"store unavailable: {exc}")
         if not fields:
-            health = SourceHealth("error", "no ingest worker: start `python -m app.ingest` (the Procfile's worker)",
-                                  web_rejected)
-        else:
-            health = SourceHealth(fields.get("state", "error"), fields.get("message", ""),
-                                  int(fields.get("rejected", 0)) + web_rejected, fields.get("history", ""))
-        self._cached = (now, health)
-        return health
+            return SourceHealth("error", "no ingest worker: start `python -m app.ingest` (the Procfile's worker)",
+                                web_rejected)
+        return SourceHealth(fields.get("state", "error"), fields.get("message", ""),
+                            int(fields.get("rejected", 0)) + web_rejected, fields.get("history", ""))
+
+    def heartbeat(self) -> dict[str, str]:
+        """The worker's last heartbeat ({} when none is fresh); StoreUnavailable."""
+        return self._read()[0]
+
+    def _read(self) -> tuple[dict[str, str], int]:
+        """The heartbeat and the web processes' refusals, read at most every ``WORKER_HEALTH_CACHE_S``."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] >= WORKER_HEALTH_CACHE_S:
+            self._cached = (now, control.read_worker(self.link))
+        return self._cached[1]
 
 
 class WorkerIngestor:
     """HTTP ingest in a web process: the readings go to the ingest worker, which judges, stores,
     records and counts them (app/store/redis/inbox.py); refusals are counted here and in Redis for
-    every process to show."""
+    every process to show.  While the worker cannot take them, they are refused (app/backpressure.py)."""
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, worker: WorkerSource) -> None:
         self.link = link
+        self.worker = worker
         self.rejected = 0
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
@@ -122,7 +135,11 @@ class WorkerIngestor:
 
     def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
-        The worker checks and records the idempotency ``keys``."""
+        The worker checks and records the idempotency ``keys``.  Overloaded (nothing stored) when the
+        worker is absent, stalled or behind, or its inbox is full."""
+        refused = backpressure.refusal(self.worker.heartbeat())
+        if refused:
+            raise refused
         return inbox.deliver(self.link, readings, RECORD_WAIT_S, keys)
 
     def count_rejected(self, n: int = 1) -> None:
@@ -148,7 +165,7 @@ class WorkerIngestor:
 class SharedHistory:
     """What a web process asks of "the recorder"; the ingest worker does the recording.
 
-    - ``alerts``: from the alerts stream the worker publishes.
+    - ``alerts``: from the alerts stream the worker publishes (alarms: the alarm book, in Redis).
     - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
     """
 
@@ -161,10 +178,6 @@ class SharedHistory:
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         return control.read_alerts(self.link, since_ts, until_ts, limit)
-
-    def alarms(self, line: str | None, since_ts: float | None = None, until_ts: float | None = None,
-               limit: int = 1000) -> list[dict]:
-        return self._sqlite.alarms(line, since_ts, until_ts, limit) if self.path.exists() else []
 
     def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
         if self.path.exists():

@@ -591,13 +591,23 @@
     return message ? labels.error_prefix + ": " + message : "";
   }
 
+  /* Dash's renderer records every input change in an undo history (window.store's history.past;
+   * one entry per Interval tick) that nothing reads while show_undo_redo is off: empty it each
+   * tick, so a page left open does not grow by one entry a tick for as long as it stays open. */
+  function forgetUndoHistory(store) {
+    const history = store && store.getState().history;
+    if (history && history.past.length) {
+      history.past.length = 0;
+    }
+  }
+
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
     ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
     alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
     valueRange: valueRange,
     computeKpis: computeKpis, streamStatus: streamStatus, thresholdsOf: thresholdsOf, errorText: errorText,
-    historyHref: historyHref,
+    historyHref: historyHref, forgetUndoHistory: forgetUndoHistory,
   };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
@@ -676,6 +686,7 @@
       }),
       kpis: function (tick, _n, probThreshold, valueThreshold, paused, periodMs, labels) {
         try {
+          forgetUndoHistory(root.store);
           ingest(view, tick, Date.now());
           const k = computeKpis(view, thresholdsOf(probThreshold, valueThreshold), paused, periodMs, Date.now(), labels);
           const error = errorText(view, labels, clientError);

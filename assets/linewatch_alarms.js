@@ -23,7 +23,7 @@
     const counts = PRIORITIES.map(function (p) { return summary.unacknowledged[String(p)] || 0; });
     const newest = summary.newest;
     const text = newest ? [labels.priority_short.replace("{n}", newest.priority), newest.line, newest.rule,
-      shortStamp(newest.ts, today), newest.message].join(" · ") : labels.alarm_none;
+      shortStamp(newest.ts, today), lw.alarmText(newest, labels)].join(" · ") : labels.alarm_none;
     return {
       counts: counts.map(String),
       classes: PRIORITIES.map(function (p, i) { return "lw-prio lw-prio-" + p + (counts[i] ? " lw-prio-on" : ""); }),

@@ -80,8 +80,8 @@ def run(quick):
              f"Tick rate: LineWatch {lw['ticks_per_s']:.2f}/s, floor {floor['ticks_per_s']:.2f}/s.",
              f"Reference, same run: the floor app's growth was RSS {100 * floor['server_rss_growth']:+.1f}%, "
              f"JS heap {100 * floor['js_heap_growth']:+.1f}%. Dash's renderer records every dcc.Interval "
-             "n_intervals change in its undo history (window.store history.past), one entry per tick, "
-             "never trimmed."]
+             "n_intervals change in its undo history (window.store history.past), one entry per tick; "
+             "LineWatch's page empties it every tick (assets/linewatch.js, forgetUndoHistory)."]
     notes += [f"{name} browser console errors: {r[name]['console_errors'][:3]}"
               for name in r if r[name]["console_errors"]]
     return report.result("memory", quick, checks, columns, rows, notes, r)

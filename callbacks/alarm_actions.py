@@ -9,7 +9,7 @@ from typing import Callable
 from dash import Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from app.alarm_book import AlarmBook, ImpossibleTransition, UnknownAlarm
+from app.alarm_book import AlarmBook, ImpossibleTransition, LedgerUnavailable, UnknownAlarm
 from app.i18n import labels as labels_of
 from app.policy import NotAnOperator
 from callbacks.alarm_list import selected_id
@@ -44,9 +44,10 @@ def act(book: AlarmBook, actor: Callable[[], str], action: str, alarm_id: str | 
         return labels["alarm_not_operator"], False
     except UnknownAlarm:
         return labels["alarm_unknown"].format(id=alarm_id), False
-    except ImpossibleTransition:
-        state = book.get(alarm_id)[0].state.value
-        return labels["alarm_impossible"].format(id=alarm_id, state=labels[f"alarm_state_{state}"]), False
+    except ImpossibleTransition as refused:
+        return labels["alarm_impossible"].format(id=alarm_id, state=labels[f"alarm_state_{refused.state.value}"]), False
+    except LedgerUnavailable as exc:
+        return labels["alarm_unavailable"].format(reason=exc), False
 
 
 def _shelf_length(minutes, most: float) -> bool:

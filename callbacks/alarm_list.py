@@ -9,9 +9,9 @@ import time
 from dash import Dash, Input, Output, State
 from dash.exceptions import PreventUpdate
 
-from app.alarm_book import AlarmBook, UnknownAlarm, matches
+from app.alarm_book import AlarmBook, LedgerUnavailable, UnknownAlarm, matches
 from app.alarm_lifecycle import AlarmRecord, JournalEntry
-from app.i18n import labels as labels_of
+from app.i18n import alarm_message, labels as labels_of
 from layouts import ids
 from layouts.alarm_bar import priority_text
 from layouts.alarm_list import ALL_LINES
@@ -34,7 +34,7 @@ def alarm_row(record: AlarmRecord, labels: dict[str, str]) -> dict:
             "stateText": labels[f"alarm_state_{record.state.value}"],
             "unacknowledged": matches(record, "unacknowledged"), "line": record.line, "rule": record.rule,
             "ruleText": labels.get(f"rule_{record.rule.split('-')[0]}", record.rule),
-            "raised": record.last_raised_ts, "countText": count, "message": record.message,
+            "raised": record.last_raised_ts, "countText": count, "message": alarm_message(record.message, labels),
             "acknowledgedBy": record.acknowledged_by}
 
 
@@ -55,7 +55,8 @@ def alarm_list(book: AlarmBook, line: str, state: str, priorities, labels: dict[
 
 def journal_row(number: int, entry: JournalEntry, labels: dict[str, str]) -> dict:
     return {"id": str(number), "at": entry.at, "actionText": labels.get(f"alarm_action_{entry.action}", entry.action),
-            "user": entry.user, "comment": entry.comment, "stateText": labels[f"alarm_state_{entry.state}"]}
+            "user": entry.user, "stateText": labels[f"alarm_state_{entry.state}"],
+            "comment": alarm_message(entry.comment, labels) if entry.action == "raise" else entry.comment}
 
 
 def alarm_journal(book: AlarmBook, alarm_id: str | None, labels: dict[str, str]) -> tuple[list[dict], str]:
@@ -66,6 +67,8 @@ def alarm_journal(book: AlarmBook, alarm_id: str | None, labels: dict[str, str])
         record, journal = book.get(alarm_id)
     except UnknownAlarm:
         return [], labels["alarm_unknown"].format(id=alarm_id)
+    except LedgerUnavailable as exc:
+        return [], labels["alarm_unavailable"].format(reason=exc)
     heading = (f"{record.id} · {priority_text(labels, record.priority)} · "
                f"{labels[f'alarm_state_{record.state.value}']}")
     return [journal_row(n, entry, labels) for n, entry in enumerate(journal)], heading
@@ -88,7 +91,10 @@ def register(app: Dash, book: AlarmBook) -> None:
         prevent_initial_call=True,
     )
     def read_list(_refresh, line, state, priorities, lang):
-        return alarm_list(book, line, state, priorities, labels_of(lang))
+        try:
+            return alarm_list(book, line, state, priorities, labels_of(lang))
+        except LedgerUnavailable:
+            raise PreventUpdate from None  # the list stays as it was; the bar says the store is away
 
     @app.callback(
         Output(ids.ALARM_JOURNAL, "rowData"),
@@ -112,4 +118,8 @@ def register(app: Dash, book: AlarmBook) -> None:
     def read_figures(tab, is_open, _refresh, lang):
         if not is_open or tab != "performance":
             raise PreventUpdate
-        return performance(book, labels_of(lang), time.time())
+        labels = labels_of(lang)
+        try:
+            return performance(book, labels, time.time())
+        except LedgerUnavailable as exc:
+            return labels["alarm_unavailable"].format(reason=exc)

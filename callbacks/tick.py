@@ -86,9 +86,11 @@ def alarm_bar(summary: dict, seen: str | None) -> dict | None:
     """The alarm bar's part of a tick: the book's summary (``AlarmBook.summary``, its newest alarm
     trimmed to what the bar shows) with a version, or None when the page shows that version already."""
     newest = summary["newest"]
-    bar = {"unacknowledged": summary["unacknowledged"],
-           "newest": newest and {**{key: newest[key] for key in NEWEST_KEYS},
-                                 "ts": newest["last_raised_ts"], "announced": newest["announced_at"]}}
+    if newest:
+        parts = parse(newest["message"])
+        newest = {**{key: newest[key] for key in NEWEST_KEYS}, "ts": newest["last_raised_ts"],
+                  "announced": newest["announced_at"], **(dict(zip(("key", "figures"), parts)) if parts else {})}
+    bar = {"unacknowledged": summary["unacknowledged"], "newest": newest}
     version = format(zlib.crc32(json.dumps(bar, sort_keys=True).encode()), "08x")
     return None if version == seen else {**bar, "version": version}
 

@@ -1,4 +1,5 @@
-"""The alarm book (app/alarm_book.py): the lifecycle applied atomically over a ledger."""
+"""The alarm book (app/alarm_book.py): the lifecycle applied atomically over a ledger, the same over
+every ledger (memory, SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import threading
 
 import pytest
 
-from app.alarm_book import AlarmBook, MemoryLedger, UnknownAlarm
+from app.alarm_book import AlarmBook, LedgerUnavailable, MemoryLedger, UnknownAlarm
+from app.alarm_clock import AlarmClock
+from app.alarm_ledger import SqliteLedger
+from app.store.redis.alarm_ledger import RedisLedger
+from app.store import StoreUnavailable
+from app.store.redis.link import RedisLink
+from tests.helpers.processes import free_port
+from tests.helpers.waiting import wait_until
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
 from app.alarms import AlarmDraft
 from app.config import Config
+from app.ingest.alarm_mirror import AlarmMirror
 from app.policy import NotAnOperator, alarm_actor
 
 
@@ -30,10 +39,36 @@ def clock():
     return Clock()
 
 
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_ledger(request, tmp_path):
+    """A factory of ledgers of one kind; those it makes share one storage (as processes would)."""
+    if request.param == "memory":
+        ledger = MemoryLedger()
+        yield lambda: ledger
+    elif request.param == "sqlite":
+        made = []
+        yield lambda: made.append(SqliteLedger(tmp_path / "linewatch.sqlite3")) or made[-1]
+        for ledger in made:
+            ledger.close()
+    else:
+        links = []
+        url = request.getfixturevalue("redis_server").url
+        RedisLink.from_url(url).client.flushdb()
+        yield lambda: links.append(RedisLink.from_url(url)) or RedisLedger(links[-1])
+        for link in links:
+            link.client.close()
+
+
+DESIGNS = {("oven", "we-1"): AlarmDesign(priority=1, realarm_minutes=5)}
+
+
+def design(line, rule):
+    return DESIGNS.get((line, rule), AlarmDesign())
+
+
 @pytest.fixture
-def book(clock):
-    designs = {("oven", "we-1"): AlarmDesign(priority=1, realarm_minutes=5)}
-    return AlarmBook(MemoryLedger(), lambda line, rule: designs.get((line, rule), AlarmDesign()), clock=clock)
+def book(make_ledger, clock):
+    return AlarmBook(make_ledger(), design, clock=clock)
 
 
 def test_concurrent_raises_of_one_condition_make_one_alarm(book):
@@ -104,3 +139,166 @@ def test_who_may_act_on_alarms():
         with pytest.raises(NotAnOperator):
             alarm_actor(signed_in, environ)
     assert alarm_actor(Config(auth="header"), {"linewatch.user": "bob"}) == "bob"
+
+
+def race(*actions) -> list:
+    """Run the actions at once in threads; what each returned or raised."""
+    barrier = threading.Barrier(len(actions))
+    results = [None] * len(actions)
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = actions[i]()
+        except Exception as exc:  # noqa: BLE001 - the race's outcome, checked by the test
+            results[i] = exc
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_books_in_several_processes_open_one_alarm_and_never_lose_an_acknowledgement(make_ledger, clock):
+    """Five books over one storage (the 4 web workers and the ingest worker), each with its own connection."""
+    books = [AlarmBook(make_ledger(), design, clock=clock) for _ in range(5)]
+    race(*(lambda b=b, seq=seq: b.raised([raised(seq=seq)]) for seq, b in enumerate(books)))
+    [alarm] = books[0].query()
+    outcomes = race(*(lambda b=b, user=user: b.acknowledge(alarm.id, user) for b, user in zip(books, "abcde")))
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    assert all(isinstance(o, ImpossibleTransition) for o in outcomes if isinstance(o, Exception))
+    for round_ in range(10):  # raised, returned, then acknowledged while the condition comes back
+        ts = 1000.0 + 10 * round_
+        books[0].returned("oven", "score", ts)
+        books[0].raised([raised(ts=ts + 1, seq=100 + 2 * round_)])
+        books[0].returned("oven", "score", ts + 2)
+        [waiting] = books[0].query(state="unacknowledged")
+        race(lambda: books[1].acknowledge(waiting.id, "alice"),
+             lambda: books[2].raised([raised(ts=ts + 3, seq=101 + 2 * round_)]))
+        for record in books[3].query():
+            journal = books[4].get(record.id)[1]
+            assert journal[-1].state == record.state  # no writer overwrote another's step
+            acks = [e.user for e in journal if e.action == "acknowledge"]
+            assert not acks or record.acknowledged_by == acks[-1]
+        [active] = books[3].query(state="open")
+        assert active.active and (active.acknowledged or active.id != waiting.id)
+        if not active.acknowledged:
+            books[0].acknowledge(active.id, "bob")
+
+
+def test_a_new_book_over_the_same_storage_sees_records_open_alarms_and_journals(make_ledger, clock):
+    first = AlarmBook(make_ledger(), design, clock=clock)
+    [closed] = first.raised([raised(seq=1)])
+    first.acknowledge(closed.record.id, "alice", "seen")
+    first.returned("oven", "score", 150.0)
+    [shelved] = first.raised([raised(ts=200.0, seq=2)])
+    first.shelve(shelved.record.id, "alice", "maintenance", 10)
+    later = AlarmBook(make_ledger(), design, clock=clock)  # after a restart
+    assert [(r.id, r.state) for r in later.query()] == [("oven/1/score", "normal"), ("oven/2/score", "shelved")]
+    assert [r.id for r in later.ledger.open_records()] == ["oven/2/score"]
+    assert [(e.action, e.user, e.comment) for e in later.get("oven/1/score")[1]] == [
+        ("raise", "", "value 91.5 is anomalous"), ("acknowledge", "alice", "seen"), ("return", "", "")]
+    clock.now += 10 * 60
+    assert [s.entry.action for s in later.sweep()] == ["shelve-expired"]
+    later.returned("oven", "score", 250.0)
+    [again] = later.raised([raised(ts=260.0, seq=3)])  # the open alarm, re-raised
+    assert (again.record.id, again.record.count) == ("oven/2/score", 2)
+
+
+class RefusingLedger(MemoryLedger):
+    """A ledger whose storage refuses while ``down``."""
+
+    down = False
+
+    def change_open(self, line, rule, change):
+        if self.down:
+            raise LedgerUnavailable("alarm history unavailable: disk I/O error")
+        return super().change_open(line, rule, change)
+
+
+def test_raises_and_returns_the_ledger_refuses_wait_in_order_and_are_booked_once_it_stores_again(clock, caplog):
+    ledger = RefusingLedger()
+    book = AlarmBook(ledger, design, clock=clock)
+    ledger.down = True
+    assert book.raised([raised(seq=1), raised(rule="we-1", seq=2)]) == [] and book.waiting == 2
+    assert book.returned("oven", "we-1", 150.0) == [] and book.waiting == 3
+    assert book.raised([raised(rule="we-1", ts=160.0, seq=3)]) == [] and book.waiting == 4
+    assert book.sweep() == [] and "wait in memory" in caplog.text
+    ledger.down = False
+    assert [(s.entry.action, s.record.id) for s in book.sweep()] == [
+        ("raise", "oven/1/score"), ("raise", "oven/2/we-1"), ("return", "oven/2/we-1"), ("raise", "oven/2/we-1")]
+    assert book.waiting == 0 and [(r.id, r.count) for r in book.query()] == [("oven/1/score", 1), ("oven/2/we-1", 2)]
+
+
+def test_the_alarm_clock_sweeps_in_its_own_thread_until_stopped(clock):
+    book = AlarmBook(MemoryLedger(), design, clock=clock)
+    [step] = book.raised([raised()])
+    book.shelve(step.record.id, "alice", "sensor swap", 1)
+    alarm_clock = AlarmClock(book, interval=0.01)
+    alarm_clock.start()
+    try:
+        clock.now += 60
+        wait_until(lambda: book.get(step.record.id)[0].state == "unacknowledged", 5, "the shelf to expire")
+    finally:
+        alarm_clock.stop()
+    assert "linewatch-alarm-clock" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_retention_forgets_old_alarms_back_to_normal_with_their_journals_and_keeps_open_ones(book, clock):
+    [closed] = book.raised([raised(ts=100.0, seq=1)])
+    book.acknowledge(closed.record.id, "alice")
+    [back_to_normal] = book.returned("oven", "score", 150.0)
+    [still_open] = book.raised([raised(rule="we-1", ts=100.0, seq=2)])
+    [recent] = book.raised([raised(line="press", ts=900.0, seq=3)])
+    book.acknowledge(recent.record.id, "alice")
+    book.returned("press", "score", 950.0)
+    copy = MemoryLedger()  # e.g. the ingest worker's SQLite copy of the Redis book
+    copy._store(back_to_normal)
+    alarm_clock = AlarmClock(book, retention_s=clock.now - 500.0, copies=(copy,))  # cut-off: reading time 500
+    assert alarm_clock.forget() == 1 and alarm_clock.forget() == 0
+    assert [r.id for r in book.query()] == [still_open.record.id, recent.record.id]
+    assert book.ledger.journal(closed.record.id) == [] and copy.record(closed.record.id) is None
+    with pytest.raises(UnknownAlarm):
+        book.get(closed.record.id)
+
+
+def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(redis_server, tmp_path, clock):
+    link = RedisLink.from_url(redis_server.url)
+    link.client.flushdb()
+    book = AlarmBook(RedisLedger(link), design, clock=clock)
+    history = SqliteLedger(tmp_path / "linewatch.sqlite3")
+    heard = []
+    mirror = AlarmMirror(book.ledger, history, heard.append)  # the worker's webhooks listen here
+    try:
+        [step] = book.raised([raised(seq=1)])
+        book.acknowledge(step.record.id, "alice", "seen")
+        assert (mirror.copy(), mirror.copy()) == (2, 0)  # each entry once
+        assert [(s.entry.action, s.record.acknowledged_by) for s in heard] == [("raise", "alice"),
+                                                                             ("acknowledge", "alice")]
+        on_disk = AlarmBook(history)
+        assert on_disk.get("oven/1/score") == book.get("oven/1/score")
+        book.returned("oven", "score", 150.0)  # closed
+        [still_open] = book.raised([raised(rule="we-1", seq=5)])
+        mirror.copy()
+        before = [book.get(r.id) for r in book.query()]
+        link.client.flushdb()  # Redis restarted without its data: the worker fills the book again
+        assert (mirror.restore(), mirror.restore()) == (2, 0)
+        assert [book.get(r.id) for r in book.query()] == before
+        assert [r.id for r in book.ledger.open_records()] == ["oven/5/we-1"]
+        book.acknowledge(still_open.record.id, "bob")
+        assert mirror.copy() == 1  # the changes since, not the refilled ones again
+        assert [e.action for e in on_disk.get("oven/5/we-1")[1]] == ["raise", "acknowledge"]
+    finally:
+        history.close()
+        link.client.close()
+
+
+def test_a_redis_ledger_without_redis_is_unavailable_as_the_ledger_and_as_the_store(tmp_path, clock):
+    dead = RedisLink.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    book = AlarmBook(RedisLedger(dead), design, clock=clock)
+    assert book.raised([raised()]) == [] and book.waiting == 1  # the raise waits
+    for call in (book.summary, lambda: book.acknowledge("oven/1/score", "alice")):
+        with pytest.raises(LedgerUnavailable, match="store unavailable: Redis at 127.0.0.1") as refused:
+            call()
+        assert isinstance(refused.value, StoreUnavailable)  # the page's tick says "store unavailable"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from dash.development.base_component import Component
 
-from app.alarm_book import QUERY_STATES, AlarmBook, MemoryLedger
+from app.alarm_book import QUERY_STATES, AlarmBook, LedgerUnavailable, MemoryLedger
 from app.alarm_lifecycle import Action, AlarmDesign, State
 from app.alarms import AlarmDraft
 from app.config import Config
-from app.i18n import TEXT
+from app.i18n import TEXT, labels as labels_of
 from app.policy import NotAnOperator
 from app.web import create_app
 from callbacks.alarm_actions import act
@@ -33,7 +33,7 @@ class Clock:
 
 
 def raised(line="oven", rule="score", ts=9_000.0, seq=1, severity="warning"):
-    return AlarmDraft(0, line, ts, rule, severity, 91.5, "value 91.5 is anomalous").raised(seq)
+    return AlarmDraft(0, line, ts, rule, severity, 91.5, "value 91.5 is anomalous (score 0.8)").raised(seq)
 
 
 @pytest.fixture
@@ -84,7 +84,9 @@ def test_the_tick_carries_the_alarm_bar_only_when_its_summary_changed(book):
     bar = alarm_bar(book.summary(), empty["version"])
     assert bar["unacknowledged"]["3"] == 1 and bar["version"] != empty["version"]
     assert bar["newest"] == {"id": step.record.id, "line": "oven", "rule": "score", "priority": 3, "ts": 9_000.0,
-                             "announced": 10_000.0, "message": "value 91.5 is anomalous"}  # trimmed: a lean tick
+                             "announced": 10_000.0, "message": "value 91.5 is anomalous (score 0.8)",
+                             "key": "alarm_score", "figures": {"value": "91.5", "score": "0.8"}}  # a lean tick, worded
+    # by the page in its language
     book.acknowledge(step.record.id, "alice")
     assert alarm_bar(book.summary(), bar["version"])["newest"] is None
 
@@ -203,7 +205,8 @@ def test_the_journal_of_the_selected_alarm_in_words(book, clock):
     rows, heading = alarm_journal(book, selected_id([{"id": step.record.id}]), ZH)
     assert heading == f"{step.record.id} · 3级 ■ 中 · 已搁置"
     assert [(r["actionText"], r["user"], r["comment"], r["stateText"]) for r in rows] == [
-        ("触发", "", "value 91.5 is anomalous", "未确认"), ("搁置", "alice", "sensor swap", "已搁置")]
+        ("触发", "", ZH["alarm_score"].format(value="91.5", score="0.8"), "未确认"),
+        ("搁置", "alice", "sensor swap", "已搁置")]  # the detector's message worded in Chinese, the operator's as typed
     assert rows[1]["at"] == 10_060.0
     assert alarm_journal(book, selected_id([]), EN) == ([], EN["alarm_select"])
     assert alarm_journal(book, "oven/9/score", EN) == ([], "There is no alarm oven/9/score.")
@@ -241,3 +244,30 @@ def test_performance_shows_both_periods_and_marks_figures_beyond_target(book, cl
 def test_durations_read_in_seconds_minutes_or_hours():
     assert [duration_text(EN, s) for s in (None, 42, 600, 9_000)] == ["—", "42 s", "10.0 min", "2.5 h"]
     assert duration_text(ZH, 42) == "42 秒"
+
+
+def test_the_list_words_messages_in_the_pages_language(book):
+    book.raised([raised()])
+    [english] = alarm_list(book, ALL_LINES, "all", [1, 2, 3, 4], labels_of("en"))[0]
+    [chinese] = alarm_list(book, ALL_LINES, "all", [1, 2, 3, 4], labels_of("zh"))[0]
+    assert english["message"] == "value 91.5 is anomalous (score 0.8)"
+    assert chinese["message"] == labels_of("zh")["alarm_score"].format(value="91.5", score="0.8") != english["message"]
+
+
+class RefusingLedger(MemoryLedger):
+    """A ledger whose storage is away (a full disk, Redis down)."""
+
+    def change(self, alarm_id, change):
+        raise LedgerUnavailable("history not writable: disk full")
+
+    def record(self, alarm_id):
+        raise LedgerUnavailable("history not writable: disk full")
+
+
+def test_a_ledger_that_refuses_is_one_sentence_on_the_page(clock):
+    book = AlarmBook(RefusingLedger(), clock=clock)
+    book.raised([raised()])
+    message, acted = act(book, operator, "acknowledge", "oven/1/score", labels_of("en"))
+    assert (message, acted) == ("Alarms cannot be read or changed right now: history not writable: disk full", False)
+    assert alarm_journal(book, "oven/1/score", labels_of("zh")) == (
+        [], "暂时无法读取或更改报警：history not writable: disk full")

@@ -54,7 +54,7 @@ def test_a_real_sensor_in_celsius_is_not_flagged_and_a_spike_raises_one_alarm(ap
     assert (prob[200:] > 0.5).mean() < 0.01  # was 98 %: the old scorer assumed 0-1 data
     alarms = client.get(f"/api/v1/alarms?line=oven-3&from={START}&to={START + 300 * 2000}").get_json()["alarms"]
     assert [(a["seq"], a["rule"]) for a in alarms] == [(1500, "score")]
-    assert set(alarms[0]) == ALARM_KEYS and alarms[0]["raised_ts"] == ts[1500] and alarms[0]["id"] == "oven-3/1500/score"
+    assert set(alarms[0]) >= ALARM_KEYS | {"state", "priority", "count"} and alarms[0]["raised_ts"] == ts[1500] and alarms[0]["id"] == "oven-3/1500/score"
     assert alarms[0]["value"] == pytest.approx(values[1500]) and alarms[0]["severity"] in ("warning", "critical")
     assert client.get("/api/v1/alarms?line=other").get_json() == {"alarms": []}
     assert client.get(f"/api/v1/alarms?to={START}").get_json() == {"alarms": []}
@@ -75,12 +75,14 @@ def test_detection_is_causal_and_deterministic_whatever_the_batches(tmp_path):
             post(client, ts, values, batch=batch)
             alarms = client.get("/api/v1/alarms?line=oven-3").get_json()["alarms"]
             prob = client.get("/api/v1/points?line=oven-3&since=-1&limit=10000").get_json()["points"]["prob"]
+            events = dash_app.server.extensions["linewatch"].stores.find("oven-3").alarms_between(0, 1199)
         finally:
             dash_app.server.extensions["linewatch"].stop()
-        found.append(([(a["seq"], a["rule"]) for a in alarms], prob))
-    assert found[0][0] == found[1][0]
+        found.append(([(a["id"], a["count"]) for a in alarms], prob, [(e.seq, e.rule) for e in events]))
+    assert found[0][0] == found[1][0] and found[0][0]  # the alarm book's alarms
     assert found[0][1] == pytest.approx(found[1][1], abs=1e-9)
-    assert {seq for seq, _ in found[0][0]} >= {1000} and any(700 <= seq < 720 for seq, _ in found[0][0])
+    assert found[0][2] == found[1][2]  # the detectors' raises (the chart's markers)
+    assert {seq for seq, _ in found[0][2]} >= {1000} and any(700 <= seq < 720 for seq, _ in found[0][2])
 
 
 def test_backfill_keeps_arrival_order_with_clock_steps_and_duplicates(app):
@@ -101,8 +103,12 @@ def test_readings_with_a_defect_probability_keep_it_and_raise_one_threshold_alar
     post(client, ts, values, line="vision-1", prob=prob)
     stored = client.get("/api/v1/points?line=vision-1&since=-1&limit=1000").get_json()["points"]["prob"]
     assert stored == pytest.approx(prob.tolist())
+    events = app.server.extensions["linewatch"].stores.find("vision-1").alarms_between(0, 399)
+    assert [(e.seq, e.rule) for e in events] == [(100, "threshold"), (300, "threshold")]
+    # One alarm in the book: the first episode returned to normal unacknowledged, so the second
+    # raises the same alarm again (ISA-18.2: it stays open until acknowledged).
     alarms = client.get("/api/v1/alarms?line=vision-1").get_json()["alarms"]
-    assert [(a["seq"], a["rule"]) for a in alarms] == [(100, "threshold"), (300, "threshold")]
+    assert [(a["id"], a["count"], a["state"]) for a in alarms] == [("vision-1/100/threshold", 2, "unacknowledged")]
 
 
 OVEN_WITH_SPC = """

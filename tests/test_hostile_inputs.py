@@ -147,7 +147,7 @@ def test_api_and_export_answers_are_never_cached(client, path):
 
 
 @pytest.mark.parametrize("method, path", [("GET", "/api/v2/points"), ("GET", "/api/"), ("POST", "/api/v1/point"),
-                                          ("DELETE", "/api/v1/points"), ("GET", "/api/v1/points/")])
+                                          ("DELETE", "/api/v1/point"), ("GET", "/api/v1/points/")])
 def test_unknown_api_paths_are_404_json_not_the_dashboard(tmp_path, method, path):
     prefix = "/tools/lw/"
     dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
@@ -156,6 +156,21 @@ def test_unknown_api_paths_are_404_json_not_the_dashboard(tmp_path, method, path
         response = dash_app.server.test_client().open(prefix + path.lstrip("/"), method=method)
         assert response.status_code == 404 and response.get_json() == {
             "error": f"no such API endpoint: {method} {path}"}
+    finally:
+        dash_app.server.extensions["linewatch"].stop()
+
+
+@pytest.mark.parametrize("method, path, allow", [("DELETE", "/api/v1/points", "GET, HEAD, OPTIONS, POST"),
+                                                 ("PUT", "/api/v1/alerts.csv", "GET, HEAD, OPTIONS"),
+                                                 ("POST", "/readyz", "GET, HEAD, OPTIONS")])
+def test_a_wrong_method_on_a_known_api_path_is_405_json_with_allow(tmp_path, method, path, allow):
+    prefix = "/tools/lw/"
+    dash_app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
+                                           "LINEWATCH_URL_PREFIX": prefix}))
+    try:
+        response = dash_app.server.test_client().open(prefix + path.lstrip("/"), method=method)
+        assert response.status_code == 405 and response.headers["Allow"] == allow
+        assert response.get_json() == {"error": f"{method} is not allowed on {prefix.rstrip('/')}{path}: use {allow}"}
     finally:
         dash_app.server.extensions["linewatch"].stop()
 

@@ -328,6 +328,60 @@ def test_both_transports_limit_failed_logins_alike(tmp_path, users_file, monkeyp
     assert limited["body"] == {"error": "too many failed sign-ins: try again in 60 s"}
 
 
+async def asgi_handshake(app, path: str, headers: dict, denial_responses: bool = True) -> list[dict]:
+    """A WebSocket handshake to an ASGI app from 127.0.0.1: the messages the app sends before it accepts
+    or answers (``denial_responses``: the server offers the ASGI denial-response extension)."""
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "ws", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "subprotocols": [],
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
+             "extensions": {"websocket.http.response": {}} if denial_responses else {}}
+    incoming = [{"type": "websocket.connect"}]
+    sent = []
+
+    async def receive():
+        if incoming:
+            return incoming.pop(0)
+        await asyncio.Event().wait()
+
+    async def send(message):
+        sent.append(message)
+        if message["type"] in ("websocket.accept", "websocket.close") or not message.get("more_body", True):
+            raise asyncio.CancelledError  # answered: the handshake is over
+
+    try:
+        await app(scope, receive, send)
+    except asyncio.CancelledError:
+        pass
+    return sent
+
+
+def test_a_socket_handshake_refused_by_the_login_limiter_answers_429_with_retry_after(tmp_path, users_file,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(policy_module, "LoginLimiter", functools.partial(LoginLimiter, clock=Clock()))
+    socket = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_AUTH": "basic",
+                                         "LINEWATCH_AUTH_USERS_FILE": str(users_file),
+                                         "LINEWATCH_TRANSPORT": "websocket"}))
+    try:
+        application = asgi_app(socket)
+        right = {"Authorization": basic("alice", "s3cret")}
+
+        async def guess_then_connect():
+            for _ in range(5):
+                await asgi_request(application, "GET", "/api/v1/alerts", {"Authorization": basic("alice", "x")}, b"")
+            return (await asgi_handshake(application, "/_dash-ws-callback", right),
+                    await asgi_handshake(application, "/_dash-ws-callback", right, denial_responses=False))
+
+        answered, closed = asyncio.run(guess_then_connect())
+    finally:
+        socket.server.state.linewatch.stop()
+    start = answered[0]
+    assert start["type"] == "websocket.http.response.start" and start["status"] == 429
+    assert dict(start["headers"])[b"retry-after"] == b"60"
+    assert json.loads(answered[1]["body"]) == {"error": "too many failed sign-ins: try again in 60 s"}
+    assert closed == [{"type": "websocket.close", "code": 1008, "reason": ""}]  # a server without the extension: 403
+
+
 def test_both_transports_refuse_a_chunked_body_over_the_limit(tmp_path):
     chunked = {**JSON, "Transfer-Encoding": "chunked"}
     requests = [("POST", "/_dash-update-component", chunked, b"{" + b" " * MAX_BODY_BYTES + b"}"),

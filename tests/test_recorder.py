@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from app.points import Thresholds
-from app.recorder import Recorder, alerts_csv
+from app.recorder import WAL_LIMIT_BYTES, Recorder, alerts_csv
 from app.store import LineStores
 
 VALUES = np.array([0.4, 0.7, 0.45, 0.8, 0.3])
@@ -29,6 +29,29 @@ def test_flush_records_points_and_alerts_in_wal_mode(tmp_path):
     assert [a["seq"] for a in alerts] == [3, 1]  # newest first; 2 is below the value threshold
     assert alerts[0]["id"] != alerts[1]["id"] and alerts[0]["line"] == "line-1"
     assert alerts[0]["prob_threshold"] == 0.5 and alerts[0]["value_threshold"] == 0.5
+
+
+def test_the_write_ahead_log_is_cut_back_after_a_burst_a_reader_held_open(tmp_path):
+    """The soak's SQLite step: a burst while a reader holds a snapshot grows the WAL past its usual
+    ~4 MiB, and the file kept that size for good."""
+    stores = LineStores(100_000)
+    store, recorder = stores.get("line-1"), Recorder(tmp_path, stores, Thresholds(0.5, 0.5))
+    store.append(np.arange(10.0), np.zeros(10), np.zeros(10))
+    recorder.flush()
+    reader = sqlite3.connect(recorder.path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM points").fetchone()  # an old snapshot: no checkpoint can finish
+    store.append(np.arange(100_000.0) + 10, np.zeros(100_000), np.zeros(100_000))
+    recorder.flush()
+    wal = recorder.path.with_name(recorder.path.name + "-wal")
+    assert wal.stat().st_size > WAL_LIMIT_BYTES  # the burst
+    reader.rollback()
+    for n in range(2):  # the next commits checkpoint the whole log, then start it again from the top
+        store.append(np.arange(1.0) + 200_000 + n, np.zeros(1), np.zeros(1))
+        recorder.flush()
+    assert wal.stat().st_size <= WAL_LIMIT_BYTES
+    reader.close()
+    recorder.stop()
 
 
 def test_restart_restores_the_newest_points_with_their_ids(tmp_path):

@@ -14,12 +14,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from app.alarm_book import AlarmBook, MemoryLedger
 from app.config import Config
+from app.ingest import Ingestor
 from app.points import DEFAULT_LINE, PointBatch, Thresholds
+from app.readings import Readings
 from app.recorder import Retention
 from app.runtime import refuse_memory_store_with_workers
 from app.store import StoreUnavailable
@@ -34,6 +39,7 @@ from tests.helpers.browser import ConsoleLog
 from tests.helpers.processes import ServerProcess, free_port
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.ticks import post_tick, seqs
+from tests.helpers.receiver import Receiver
 from tests.helpers.waiting import wait_until
 
 LINE = DEFAULT_LINE
@@ -162,6 +168,20 @@ def test_the_ingest_buffer_holds_points_while_redis_is_frozen_and_sends_each_onc
     stored = RedisStore(link, LINE, 1000).since(-1)
     assert stored.seq.tolist() == list(range(70))
     assert stored.value.tolist() == [float(v) for v in range(70)]  # once each: the timed-out batch and its retry
+
+
+def test_readings_held_while_redis_is_away_are_ingested_and_their_alarms_stay_in_the_event_log(private_redis,
+                                                                                             caplog):
+    """The ingest worker's Ingestor tells the alarm book only about readings that got their ids."""
+    link = RedisLink.from_url(private_redis.url)
+    set_ready(link)
+    book = AlarmBook(MemoryLedger())
+    ingestor = Ingestor(BufferedLineStores(RedisLineStores(link, 1000)), SimpleNamespace(make_room=lambda *a: None),
+                        book=book)
+    private_redis.kill()
+    defective = Readings(1.8e9 + np.arange(3.0), np.full(3, 0.9), np.full(3, 0.99), [LINE] * 3)
+    assert ingestor.ingest(defective, durable=False) == {LINE: []}  # held, no ids yet: no error
+    assert book.query() == [] and "not booked in the alarm book" in caplog.text
 
 
 def test_the_ingest_buffer_is_bounded_and_keeps_the_newest_points(private_redis, caplog):
@@ -335,8 +355,10 @@ def deployment(tmp_path_factory):
     calm.write_text("ts,value,defect_prob\n" + "".join(
         f"{1.7e9 + 0.1 * i:.1f},{0.4 + 0.01 * np.sin(i / 7):.4f},0.05\n" for i in steps))
     redis = RedisServer(tmp / "redis").start()
+    webhooks = Receiver()
     env = {"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis.url, "LINEWATCH_DATA_DIR": str(tmp / "data"),
-           "LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(calm), "LINEWATCH_REPLAY_LOOP": "1"}
+           "LINEWATCH_SOURCE": "replay", "LINEWATCH_REPLAY_FILE": str(calm), "LINEWATCH_REPLAY_LOOP": "1",
+           "LINEWATCH_WEBHOOK_URL": webhooks.url}
     worker = ServerProcess([sys.executable, "-m", "app.ingest"], env, 0, tmp / "worker.log")
     port = free_port()
     access_log = tmp / "access.log"
@@ -344,6 +366,7 @@ def deployment(tmp_path_factory):
     argv += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(U)s"]
     web = ServerProcess(argv, env, port, tmp / "web.log")
     deployment = Deployment(tmp, redis, worker, web, access_log)
+    deployment.webhooks = webhooks
     try:
         web.wait_ready()
         deployment.wait_ready()
@@ -351,6 +374,7 @@ def deployment(tmp_path_factory):
     finally:
         codes = web.stop(), worker.stop()
         redis.stop()
+        webhooks.close()
     assert codes == (0, 0), f"{web.log()}\n{worker.log()}"  # both stopped cleanly on SIGTERM
 
 
@@ -564,13 +588,52 @@ def test_detection_runs_once_per_line_in_the_ingest_worker_whichever_web_worker_
     assert all(any(a["id"] == f"{DEFAULT_LINE}/{seq}/threshold" for a in tick.get("alarms", [])) for tick in ticks)
 
 
+@pytest.mark.server
+def test_a_condition_posted_concurrently_to_every_web_worker_is_one_alarm_acknowledged_once(deployment):
+    """4 web workers take the readings and the acknowledgements, the ingest worker books the raises
+    (app/store/redis/alarm_ledger.py) and copies the book into the SQLite history."""
+    line = "vision-race"
+
+    def send(path: str, body) -> int:
+        request = urllib.request.Request(deployment.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    episode = [{"value": 0.9, "defect_prob": 0.99, "line": line}, {"value": 0.4, "defect_prob": 0.01, "line": line}]
+    with ThreadPoolExecutor(12) as pool:  # each request a new connection, for any of the web workers
+        assert set(pool.map(lambda _: send("/api/v1/points", episode), range(24))) == {201}
+        with urllib.request.urlopen(f"{deployment.url}/api/v1/alarms?line={line}", timeout=5) as response:
+            [alarm] = json.loads(response.read())["alarms"]  # 24 raises of one condition: one alarm
+        assert alarm["rule"] == "threshold" and alarm["state"] in ("unacknowledged", "returned-unacknowledged")
+        acks = list(pool.map(lambda n: send(f"/api/v1/alarms/{alarm['id']}/ack", {"comment": f"#{n}"}), range(12)))
+    assert sorted(acks) == [200] + [409] * 11
+    with urllib.request.urlopen(f"{deployment.url}/api/v1/alarms/{alarm['id']}", timeout=5) as response:
+        journal = [entry["action"] for entry in json.loads(response.read())["journal"]]
+    assert journal[0] == "raise" and journal.count("acknowledge") == 1
+
+    def on_disk():
+        with sqlite3.connect(deployment.db) as db:
+            return [row[0] for row in db.execute("SELECT action FROM alarm_journal WHERE alarm_id = ? ORDER BY n",
+                                                 (alarm["id"],))]
+    assert wait_until(lambda: on_disk() == journal or None, 10, "the journal in SQLite")
+
+    def sent():  # the ingest worker sends every process's transitions; a line's first 5 a minute one by one
+        return [body["event"] for body in deployment.webhooks.bodies if body.get("alarm", {}).get("id") == alarm["id"]]
+    wait_until(lambda: len(sent()) >= min(5, len(journal)), 10, "the webhooks")
+    assert sent() == journal[:5]  # each once, though 4 web workers and the ingest worker made them
+
+
 def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link, monkeypatch):
-    from app.shared_runtime import CONTROL_LINES_CACHE_S, WorkerIngestor
+    from app.shared_runtime import CONTROL_LINES_CACHE_S, WorkerIngestor, WorkerSource
     from app.store.redis.control import publish_control_lines
 
     clock = [100.0]
     monkeypatch.setattr("app.shared_runtime.time.monotonic", lambda: clock[0])
-    web = WorkerIngestor(link)
+    web = WorkerIngestor(link, WorkerSource(link))
     assert web.control_lines("oven-3") is None  # no SPC rules (yet)
     publish_control_lines(link, {"oven-3": (85.0, 81.1, 88.9)})
     assert web.control_lines("oven-3") is None  # still the value read a moment ago

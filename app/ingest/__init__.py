@@ -9,6 +9,7 @@ lives in :mod:`app.readings`; the counters /metrics shows in :mod:`app.ingest.co
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from typing import Callable, NamedTuple, Sequence
 
@@ -20,6 +21,8 @@ from app.detectors import LineDetector
 from app.ingest.counts import ReadingCounters
 from app.points import PointBatch
 from app.readings import Readings
+
+log = logging.getLogger(__name__)
 
 
 class Returned(NamedTuple):
@@ -86,7 +89,12 @@ class Ingestor:
             seqs = {part.line: self._append(part, keys) for part in judged}
             if self.book is not None:
                 for part in judged:
-                    self._tell_book(part, seqs[part.line][0])
+                    if seqs[part.line]:
+                        self._tell_book(part, seqs[part.line][0])
+                    elif part.alarms or part.returns:  # held without ids (Redis away): nothing to name them by
+                        log.warning("%s: %d raise(s) and %d return(s) of readings held while the store is away "
+                                    "are not booked in the alarm book (they stay in the event log)", part.line,
+                                    len(part.alarms), len(part.returns))
         if durable:
             self.recorder.ensure_recorded(seqs, keys)
         return seqs

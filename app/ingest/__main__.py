@@ -4,12 +4,15 @@ With ``LINEWATCH_STORE=redis`` exactly one of these runs per deployment (web pro
 read).  It
 
 - fills Redis from the SQLite history when a line's stream is empty (first start, or Redis
-  restarted without its data), with the points it sent but had not recorded yet, and only
-  then marks the store ready (until then every reader sees "store unavailable");
+  restarted without its data), with the points it sent but had not recorded yet (and the
+  alarm book when Redis holds none), and only then marks the store ready (until then every reader sees "store unavailable");
 - runs the source (simulator, MQTT or replay) and judges, stores and records what HTTP
   ingest brings from every web process (app/store/redis/inbox.py), so each line has one
   detector, here;
 - publishes the SPC control lines of its detectors;
+- books the alarms its detectors raise in the alarm book (in Redis, where the web processes
+  acknowledge and shelve them), runs the book's clock (shelf expiry, re-alarm) and copies
+  the book's records and journal into the SQLite history (app/ingest/alarm_mirror.py);
 - records every line's stream into SQLite in ``LINEWATCH_DATA_DIR`` (points, alerts,
   alarms, retention), following the streams like any reader, and publishes the alerts (the
   alerts stream the web processes serve);
@@ -38,8 +41,13 @@ from typing import Sequence
 
 import numpy as np
 
+from app.alarm_book import AlarmBook, LedgerUnavailable
+from app.alarm_clock import AlarmClock
+from app.alarm_ledger import SqliteLedger
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
+from app.ingest.alarm_mirror import AlarmMirror
+from app.notify import webhooks_from
 from app.ingest.counts import publish as publish_counts
 from app.logs import setup_logging
 from app.points import PointBatch, Thresholds
@@ -47,6 +55,7 @@ from app.recorder import ALERT_COLUMNS, DataDirUnusable, HistoryUnavailable, Rec
 from app.sources import make_source
 from app.store import StoreUnavailable
 from app.store.redis import inbox
+from app.store.redis.alarm_ledger import RedisLedger
 from app.store.redis.control import (ALERTS_CAPACITY, alerts_held, counters, publish_alerts, publish_control_lines,
                                      publish_worker, record_gap, set_ready, withdraw_worker)
 from app.store.redis.link import RedisLink
@@ -200,8 +209,13 @@ class DurableRecording:
         self.path = recorder.path
 
     def make_room(self, line: str, store, n: int) -> None:
-        """Nothing: Redis trims each stream itself and this worker's recorder follows every 0.25 s
-        (the memory store's back-pressure, ``Recorder.make_room``, is not applied to Redis)."""
+        """The memory store's back-pressure (``Recorder.make_room``): record what the append would trim
+        from the stream first.  While Redis is away the points wait in the buffer, which keeps them
+        until they are recorded."""
+        try:
+            self.recorder.make_room(line, store, n)
+        except StoreUnavailable:
+            pass
 
     def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Refuse (HistoryUnavailable, nothing appended) while the history is known to be unwritable;
@@ -235,12 +249,22 @@ class IngestWorker:
         self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
                                        Thresholds(config.prob_threshold, config.value_threshold),
                                        Retention(config.retention_days, config.retention_points))
-        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for)
+        alarm_ledger = RedisLedger(self.link)
+        self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
+                                    shelve_max_minutes=config.shelve_max_minutes)
+        alarm_history = SqliteLedger(self.recorder.path)  # the book's copy in the history
+        self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400,
+                                      copies=(alarm_history,))  # the deployment's one
+        self.webhooks = webhooks_from(config)  # for every process's transitions, as the mirror copies them
+        self.alarm_mirror = AlarmMirror(alarm_ledger, alarm_history, self.webhooks)
+        self.ingestor = Ingestor(self.buffer, DurableRecording(self.buffer, self.recorder), config.detector_for,
+                                 self.alarm_book)
         self.source = make_source(config, self.ingestor)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._inbox_thread: threading.Thread | None = None
         self._last_error = ""
+        self._inbox_round = time.monotonic()  # when the inbox reader last came round (the heartbeat's stall figure)
         self._filled = False  # the first round adopts (or fills) what Redis holds
 
     def start(self) -> None:
@@ -248,6 +272,9 @@ class IngestWorker:
         self.recorder.load_cursors()
         self._supervise_once()  # fill Redis first when it answers; if not, the source's points wait
         self.recorder.start()
+        self.alarm_clock.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.source.start()
         self._thread = threading.Thread(target=self._supervise, name="linewatch-ingest-supervisor", daemon=True)
         self._thread.start()
@@ -255,15 +282,23 @@ class IngestWorker:
         self._inbox_thread.start()
 
     def stop(self) -> None:
-        """Stop the source, send what waits (if Redis answers), record what is left."""
+        """Stop the source, send what waits (if Redis answers), record what is left (alarms too)."""
         self._stop.set()
         self.source.stop()
         for thread in (self._thread, self._inbox_thread):
             if thread:
                 thread.join(10)
+        self.alarm_clock.stop()
         if not self.buffer.drain():
             log.warning("exiting with %d point(s) that never reached Redis", self.buffer.waiting)
         self.recorder.stop()
+        try:
+            self.alarm_mirror.copy()
+        except LedgerUnavailable:
+            log.warning("exiting with alarm journal entries not copied to the history (copied at the next start)")
+        self.alarm_mirror.target.close()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         try:
             self._publish_counts()  # the last figures
             withdraw_worker(self.link)  # pages say "no ingest worker" at once
@@ -283,14 +318,18 @@ class IngestWorker:
             if ready:  # (a Redis that restarted empty counts from nothing until it is filled)
                 self.recorder.remember_handed_out(last_ids)
             if not ready or not self._filled:
+                restored = self.alarm_mirror.restore()
+                if restored:
+                    log.info("filled the alarm book in Redis with %d alarm(s) from SQLite", restored)
                 self.recorder.seed()
                 self._filled = True
             self.buffer.drain()
             publish_control_lines(self.link, {line: lines for line in self.ingestor.lines()
                                               if (lines := self.ingestor.control_lines(line)) is not None})
+            self.alarm_mirror.copy()
             self._last_error = ""
-        except StoreUnavailable:
-            pass  # the link logged it once; the next round retries
+        except (StoreUnavailable, LedgerUnavailable):
+            pass  # the link (or the alarm ledger) logged it once; the next round retries
         except Exception as exc:  # e.g. the disk; keep going, log each new error once
             message = f"{type(exc).__name__}: {exc}"
             if message != self._last_error:
@@ -300,12 +339,14 @@ class IngestWorker:
     def _serve_inbox(self) -> None:
         """HTTP ingest from every web process (app/store/redis/inbox.py): judged, stored and recorded here."""
         while not self._stop.is_set():
+            self._inbox_round = time.monotonic()
             try:
                 requests = inbox.take(self.link, INBOX_BLOCK_S, INBOX_BATCH)
             except StoreUnavailable:
                 self._stop.wait(INBOX_BLOCK_S)  # the link logged it once
                 continue
             for token, readings, keys in requests:
+                self._inbox_round = time.monotonic()
                 try:
                     answer = {"seqs": self.ingestor.ingest(readings, durable=True, keys=keys)}
                 except (StoreUnavailable, HistoryUnavailable) as exc:
@@ -320,11 +361,13 @@ class IngestWorker:
 
     def _beat(self) -> None:
         health = self.source.health()
+        stalled = time.monotonic() - self._inbox_round
         publish_worker(self.link, {
             "state": health.state, "message": health.message, "kind": self.config.source,
             "rejected": self.ingestor.rejected, "accepted": self.ingestor.accepted, "waiting": self.buffer.waiting,
             "dropped": self.buffer.dropped, "history": self.recorder.problem, "host": socket.gethostname(),
-            "pid": os.getpid(), "at": time.time()})
+            "pid": os.getpid(), "at": time.time(), "inbox_stalled_s": f"{stalled:.1f}",
+            "behind": ",".join(self.recorder.health()["behind"])})
         self._publish_counts()
 
     def _publish_counts(self) -> None:

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from app.alarms import AlarmDraft
 from app.config import Config
 from app.ingest import Ingestor
 from app.points import Thresholds
@@ -117,3 +118,32 @@ def test_gunicorn_stops_on_a_corrupt_history_file(tmp_path):
     result = start_up([a.replace("{port}", "0") for a in procfile_web_argv()], tmp_path)
     assert result.returncode != 0 and "Worker failed to boot" in result.stderr + result.stdout
     assert_one_line_naming_the_data_dir(result, "not a database")
+
+
+def test_alarm_raises_on_a_full_disk_wait_in_memory_and_are_booked_when_space_returns(tmp_path):
+    """The alarm book on the history's disk: ingest goes on, the raises wait, operators get 503."""
+    with tiny_filesystem(tmp_path / "disk", "8m") as disk:  # room for the WAL of 40 transactions
+        check_alarms_on_a_full_disk(disk)
+
+
+def check_alarms_on_a_full_disk(full_disk):
+    app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(full_disk), "LINEWATCH_SOURCE": "http"}))
+    runtime = app.server.extensions["linewatch"]
+    client = app.server.test_client()
+    book = runtime.alarm_book
+    raises = [AlarmDraft(0, "oven", 100.0 + n, f"rule-{n}", "warning", 1.0, "x" * 300).raised(n) for n in range(40)]
+    try:
+        book.raised(raises[:1])
+        filler = fill(full_disk)
+        assert book.raised(raises[1:]) == [] and book.waiting == 39  # no error: the ingest that raised them goes on
+        alarms = client.get("/readyz").get_json()["alarms"]
+        assert alarms["state"] == "unwritable" and "full" in alarms["message"] and alarms["waiting"] == 39
+        refused = client.post("/api/v1/alarms/oven/0/rule-0/ack")
+        assert refused.status_code == 503 and "alarm history unavailable" in refused.get_json()["error"]
+        filler.unlink()
+        book.sweep()  # (or the alarm clock, which runs since the first request)
+        assert (book.waiting, runtime.alarm_ledger.problem) == (0, "")
+        assert client.post("/api/v1/alarms/oven/0/rule-0/ack").status_code == 200
+        assert len(client.get("/api/v1/alarms?line=oven").get_json()["alarms"]) == 40
+    finally:
+        runtime.stop()

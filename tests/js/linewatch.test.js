@@ -341,3 +341,12 @@ test("history not writable: status and banner with the reason while the data dir
   assert.equal(lw.streamStatus(state, false, 1000, 1100), "live");
   assert.equal(lw.errorText(state, labels, ""), "");
 });
+
+test("forgetUndoHistory empties Dash's undo history, which grows by one entry a tick", () => {
+  const state = {history: {past: [{id: "tick-interval", props: {n_intervals: 1}}, {id: "tick-interval",
+    props: {n_intervals: 2}}], present: {id: "tick-interval", props: {n_intervals: 3}}, future: []}};
+  lw.forgetUndoHistory({getState: () => state});
+  assert.deepEqual(state.history.past, []);
+  assert.deepEqual(state.history.present, {id: "tick-interval", props: {n_intervals: 3}});
+  lw.forgetUndoHistory(undefined);  // a renderer that does not expose its store: nothing to do
+});

@@ -4,9 +4,10 @@ So each line has one detector, in the worker, whichever web process a client rea
 request's readings (and its Idempotency-Key, if any) go on the inbox (a list) as one JSON entry
 with a token; the worker takes entries in order, ingests them durably (recording the key with
 them, or answering a key it recorded before without storing anything) and leaves the answer
-under ``answer:<token>``, which the web process waits for.  A request the worker has not taken
-within the wait is taken back (LREM) and refused, so nothing is stored; one it took is waited
-for a second time as long.
+under ``answer:<token>``, which the web process waits for.  The inbox is bounded: a request that
+finds ``INBOX_LIMIT`` others waiting is refused at once (app/backpressure.py).  A request the
+worker has not taken within the wait is taken back (LREM) and refused, so nothing is stored; one
+it took is waited for a second time as long.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from app import backpressure
 from app.readings import Readings
 from app.store.protocol import StoreUnavailable
 from app.store.redis.keys import INBOX_KEY, answer_key
@@ -26,17 +28,25 @@ from app.store.redis.link import RedisLink
 
 ANSWER_TTL_S = 60
 POLL_S = 0.005
+# KEYS: inbox; ARGV: entry, limit.  Pushes the entry unless ``limit`` entries wait already; returns how many waited.
+ADMIT_LUA = """
+local waiting = redis.call('LLEN', KEYS[1])
+if waiting < tonumber(ARGV[2]) then redis.call('LPUSH', KEYS[1], ARGV[1]) end
+return waiting
+"""
 
 
 def deliver(link: RedisLink, readings: Readings, wait_s: float, keys: Sequence[str] = ()) -> dict[str, list[int]]:
     """Hand ``readings`` (with the client's idempotency ``keys``) to the worker and wait until they are
-    stored and recorded; the ids per line."""
+    stored and recorded; the ids per line.  Overloaded (nothing stored) when the inbox is full."""
     token = uuid.uuid4().hex
     entry = json.dumps({"token": token, "keys": list(keys), "ts": readings.ts.tolist(),
                         "value": readings.value.tolist(),
                         "prob": [None if math.isnan(p) else p for p in readings.prob.tolist()],
                         "line": readings.line}, separators=(",", ":"))
-    link.call(link.client.lpush, INBOX_KEY, entry)
+    waiting = int(link.call(link.script(ADMIT_LUA), keys=[INBOX_KEY], args=[entry, backpressure.INBOX_LIMIT]))
+    if waiting >= backpressure.INBOX_LIMIT:
+        raise backpressure.inbox_full(waiting)
     answer = _await(link, token, wait_s)
     if answer is None and int(link.call(link.client.lrem, INBOX_KEY, 1, entry)):
         raise StoreUnavailable(f"the ingest worker did not take the readings within {wait_s:g} s (is "
@@ -48,6 +58,11 @@ def deliver(link: RedisLink, readings: Readings, wait_s: float, keys: Sequence[s
     if "error" in answer:
         raise StoreUnavailable(answer["error"])
     return {line: list(range(first, last + 1)) for line, (first, last) in answer["seqs"].items()}
+
+
+def waiting(link: RedisLink) -> int:
+    """The requests waiting for the ingest worker."""
+    return int(link.call(link.client.llen, INBOX_KEY))
 
 
 def _await(link: RedisLink, token: str, wait_s: float) -> dict | None:

@@ -20,6 +20,12 @@ database for another deployment).
 ``spc``             hash line -> "centre,lcl,ucl": SPC control lines of the lines that have SPC rules
 ``counts:<name>``   hash worker run -> that run's total of a readings counter (app/ingest/counts.py)
 ``viewers``         sorted set: viewer key hash -> last tick time (app/viewers.py)
+``alarm:<id>``      an alarm book record, JSON (app/store/redis/alarm_ledger.py)
+``alarm-open``      hash ``<line>/<rule>`` -> id of its open alarm
+``alarm-journal:<id>``  list of the alarm's journal entries, JSON, in the order written
+``alarm-times``     sorted set: alarm id by ``raised_ts``
+``alarm-changes``   Stream of every journal entry (field ``e``), which the ingest worker mirrors
+                    into the SQLite history
 ==================  ===========================================================================
 """
 
@@ -32,6 +38,9 @@ REJECTED_KEY = PREFIX + "rejected"
 GAPS_KEY = PREFIX + "gaps"
 INBOX_KEY = PREFIX + "inbox"
 SPC_KEY = PREFIX + "spc"
+ALARM_OPEN_KEY = PREFIX + "alarm-open"
+ALARM_TIMES_KEY = PREFIX + "alarm-times"
+ALARM_CHANGES_KEY = PREFIX + "alarm-changes"
 
 
 def points_key(line: str) -> str:
@@ -56,3 +65,11 @@ def answer_key(token: str) -> str:
 
 def batch_key(token: str) -> str:
     return f"{PREFIX}batch:{token}"
+
+
+def alarm_key(alarm_id: str) -> str:
+    return f"{PREFIX}alarm:{alarm_id}"
+
+
+def alarm_journal_key(alarm_id: str) -> str:
+    return f"{PREFIX}alarm-journal:{alarm_id}"
