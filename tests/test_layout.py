@@ -10,6 +10,7 @@ from layouts import build_layout, ids
 from layouts.alerts import alarm_columns
 from layouts.chart import build_figure
 from layouts.sidebar import slider_range
+from tests.helpers.components import find
 
 LABELS = TEXT["en"]
 
@@ -33,15 +34,6 @@ def test_layout_has_every_component_the_callbacks_use():
 
 OVEN = LineSpec("line-1", name="Oven 3 temperature", unit="°C", lsl=70, usl=100, target=85)
 
-
-def find(component, component_id):
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list) else [children]:
-        if isinstance(child, Component) and (found := find(child, component_id)) is not None:
-            return found
-    return None
 
 
 def label_of(layout, component_id) -> str:
