@@ -1,9 +1,9 @@
 /*
  * LineWatch browser side: the tick's delta (points after this browser's cursor, with the alarms
- * they raised) is fanned out to the chart (extendData), the alarm table (rowTransaction), the
- * value slider's range and the KPI cards.  The browser holds the current window, so a threshold
- * change re-highlights it here, without a server call.  Pure functions take the window state
- * explicitly (tests/js).
+ * they raised) is fanned out to the chart (one Plotly.react a tick, at most a few points per pixel
+ * column), the alarm table (rowTransaction), the value slider's range and the KPI cards.  The
+ * browser holds the current window, so a threshold change re-highlights it here, without a server
+ * call.  Pure functions take the window state explicitly (tests/js).
  */
 (function (root) {
   "use strict";
@@ -14,16 +14,71 @@
   const WINDOW_KEYS = ["seq", "ts", "x", "value", "prob"];
 
   /* Chart trace order, a contract with layouts/chart.py: value, defect probability, anomaly
-   * markers, alarm markers.  The marker traces are dense (null where nothing is marked), so
-   * extendData's maxPoints trims all four alike. */
-  const TRACES = [0, 1, 2, 3];
+   * markers, alarm markers.  The marker traces hold only the marked readings. */
+  const VALUE = 0;
+  const PROB = 1;
+  const ANOMALIES = 2;
+  const ALARMS = 3;
   const SEVERITY_COLOR = {warning: "#9a6200", critical: "#b3261e"};
 
+  /* The window's columns (WINDOW_KEYS) in typed arrays twice the window long: a tick writes its
+   * new readings after the last ones, and when the arrays are full the window slides back to
+   * their start (one copy per window of readings): a tick copies only its own readings.
+   * `state.seq`, `state.value`, ... are views (subarray) of the readings in the window. */
+  function newColumns(window) {
+    const columns = {start: 0, end: 0};
+    for (const key of WINDOW_KEYS) {
+      columns[key] = new Float64Array(2 * window);
+    }
+    return columns;
+  }
+
+  function exposeColumns(state) {
+    const columns = state.columns;
+    for (const key of WINDOW_KEYS) {
+      state[key] = columns[key].subarray(columns.start, columns.end);
+    }
+  }
+
+  /* Epoch seconds -> milliseconds of the same local wall-clock time read as UTC: plotly draws
+   * numbers on a date axis as UTC, so the axis and hover show the viewer's local time. */
+  function localMs(ts) {
+    const ms = ts * 1000;
+    return ms - new Date(ms).getTimezoneOffset() * 60000;
+  }
+
+  /* Append readings `from`.. of the tick to the window's columns, keeping the last `state.window`. */
+  function appendReadings(state, tick, from) {
+    const columns = state.columns;
+    const window = state.window;
+    from = Math.max(from, tick.ts.length - window);
+    const count = tick.ts.length - from;
+    if (columns.end + count > columns.seq.length) {
+      const kept = Math.min(columns.end - columns.start, window - count);
+      for (const key of WINDOW_KEYS) {
+        columns[key].copyWithin(0, columns.end - kept, columns.end);
+      }
+      columns.start = 0;
+      columns.end = kept;
+    }
+    for (let i = from, at = columns.end; i < tick.ts.length; i++, at++) {
+      columns.seq[at] = tick.first + i;  // ids are contiguous
+      columns.ts[at] = tick.ts[i];
+      columns.x[at] = localMs(tick.ts[i]);
+      columns.value[at] = tick.value[i];
+      columns.prob[at] = tick.prob[i];
+    }
+    columns.end += count;
+    columns.start = Math.max(columns.start, columns.end - window);
+  }
+
   function newWindowState() {
-    return {at: null, cursor: null, window: 0, seq: [], ts: [], x: [], value: [], prob: [],
-            alarms: [], spc: null, rate: 0, source: "starting", message: "", rejected: 0, error: "",
-            store: "ok", history: "", lastTickAt: null, lastNewAt: null, chartCursor: null, chartSpc: null,
-            tableCursor: null, tableIds: [], rangeCursor: null};
+    const state = {at: null, cursor: null, window: 0, columns: newColumns(0),
+                   alarms: [], spc: null, rate: 0, source: "starting", message: "", rejected: 0, error: "",
+                   store: "ok", history: "", lastTickAt: null, lastNewAt: null,
+                   tableCursor: null, tableIds: [], rangeCursor: null};
+    exposeColumns(state);
+    return state;
   }
 
   function pad(n, width) {
@@ -74,22 +129,18 @@
     state.source = tick.source || "running";
     state.message = tick.message || "";
     state.rejected = tick.rejected || 0;
-    const seq = tick.ts.map(function (_, i) { return tick.first + i; });  // ids are contiguous
     let first = 0;
     let alarms = tick.alarms || [];
     if (tick.reset) {
       state.window = tick.window;
-      for (const key of WINDOW_KEYS) {
-        state[key] = [];
-      }
+      state.columns = newColumns(tick.window);
       state.alarms = [];
       state.spc = null;
-      state.chartCursor = null;
       state.tableCursor = null;
       state.rangeCursor = null;
     } else {
       const cursor = state.cursor;
-      while (first < seq.length && cursor !== null && seq[first] <= cursor) {
+      while (first < tick.ts.length && cursor !== null && tick.first + first <= cursor) {
         first += 1;
       }
       alarms = alarms.filter(function (alarm) { return cursor === null || alarm.seq > cursor; });
@@ -97,21 +148,11 @@
     if (tick.spc) {
       state.spc = tick.spc;
     }
-    if (first < seq.length) {
-      const ts = tick.ts.slice(first);
-      state.seq = state.seq.concat(seq.slice(first));
-      state.ts = state.ts.concat(ts);
-      state.x = state.x.concat(ts.map(localStamp));
-      state.value = state.value.concat(tick.value.slice(first));
-      state.prob = state.prob.concat(tick.prob.slice(first));
+    if (first < tick.ts.length) {
+      appendReadings(state, tick, first);
       state.lastNewAt = nowMs;
     }
-    const excess = state.seq.length - state.window;
-    if (excess > 0) {
-      for (const key of WINDOW_KEYS) {
-        state[key] = state[key].slice(excess);
-      }
-    }
+    exposeColumns(state);
     const oldest = state.seq.length ? state.seq[0] : Infinity;
     state.alarms = state.alarms.concat(alarms)
       .filter(function (alarm) { return alarm.seq >= oldest; })
@@ -131,59 +172,142 @@
     return i;
   }
 
-  function anomalyY(state, thresholds, from) {
-    const y = [];
-    for (let i = from; i < state.seq.length; i++) {
-      y.push(isAnomaly(state.value[i], state.prob[i], thresholds) ? state.value[i] : null);
+  /* First index in column[lo, hi) holding a number >= `target` (hi when none): columns are sorted. */
+  function lowerBound(column, target, lo, hi) {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (column[mid] < target) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
-    return y;
+    return lo;
   }
 
-  /* The alarm marker trace's columns for the window's points from index `from`: the reading's
-   * value, hover text (rule and message) and colour (severity) where an alarm was raised, null elsewhere. */
-  function alarmMarkers(state, from, labels) {
+  /* The pixel column (0..columns-1) of each x in [x0, x0 + span], for `columns` columns. */
+  function columnOf(x, x0, span, columns) {
+    return Math.min(columns - 1, Math.floor((x - x0) / span * columns));
+  }
+
+  /* Indices of the readings [from, to) to draw in `columns` pixel columns: all of them when there
+   * are at most two per column, else the first, the last and, per column, those holding the lowest
+   * and highest value and the lowest and highest probability (so the lines keep every peak and
+   * span the range, and the two traces share their readings for the hover). */
+  function drawnIndices(state, from, to, columns) {
+    const out = [];
+    if (to - from <= 2 * columns) {
+      for (let i = from; i < to; i++) {
+        out.push(i);
+      }
+      return out;
+    }
+    const x = state.x;
+    const value = state.value;
+    const prob = state.prob;
+    const x0 = x[from];
+    const span = x[to - 1] - x0 || 1;
+    let column = -1;
+    let picks = [from];
+    const flush = function () {
+      picks.sort(function (p, q) { return p - q; });
+      for (const i of picks) {
+        if (i !== out[out.length - 1]) {
+          out.push(i);
+        }
+      }
+    };
+    for (let i = from; i < to; i++) {
+      const c = columnOf(x[i], x0, span, columns);
+      if (c !== column) {
+        flush();
+        column = c;
+        picks = [i, i, i, i];  // lowest value, highest value, lowest prob, highest prob
+        continue;
+      }
+      if (value[i] < value[picks[0]]) { picks[0] = i; }
+      if (value[i] > value[picks[1]]) { picks[1] = i; }
+      if (prob[i] < prob[picks[2]]) { picks[2] = i; }
+      if (prob[i] > prob[picks[3]]) { picks[3] = i; }
+    }
+    picks.push(to - 1);
+    flush();
+    return out;
+  }
+
+  /* Indices of the anomalies among the readings [from, to); when there are more than `columns`,
+   * the most probable one per pixel column (more would overlap). */
+  function anomalyIndices(state, thresholds, from, to, columns) {
+    const found = [];
+    for (let i = from; i < to; i++) {
+      if (isAnomaly(state.value[i], state.prob[i], thresholds)) {
+        found.push(i);
+      }
+    }
+    if (found.length <= columns) {
+      return found;
+    }
+    const x0 = state.x[from];
+    const span = state.x[to - 1] - x0 || 1;
+    const out = [];
+    let column = -1;
+    for (const i of found) {
+      const c = columnOf(state.x[i], x0, span, columns);
+      if (c !== column) {
+        out.push(i);
+        column = c;
+      } else if (state.prob[i] > state.prob[out[out.length - 1]]) {
+        out[out.length - 1] = i;
+      }
+    }
+    return out;
+  }
+
+  /* The alarm markers of the readings [from, to): at each reading that raised alarms, its value,
+   * hover text (rule and message of each) and colour (the highest severity). */
+  function alarmMarkers(state, from, to, labels) {
     const bySeq = new Map();
     for (const alarm of state.alarms) {
       bySeq.set(alarm.seq, (bySeq.get(alarm.seq) || []).concat([alarm]));
     }
-    const y = [];
-    const text = [];
-    const color = [];
-    for (let i = from; i < state.seq.length; i++) {
-      const here = bySeq.get(state.seq[i]);
-      if (!here) {
-        y.push(null);
-        text.push("");
-        color.push(null);
+    const markers = {x: [], y: [], text: [], color: []};
+    for (const [seq, here] of bySeq) {
+      const i = lowerBound(state.seq, seq, from, to);
+      if (i === to || state.seq[i] !== seq) {
         continue;
       }
       const critical = here.some(function (alarm) { return alarm.severity === "critical"; });
-      y.push(state.value[i]);
-      text.push(here.map(function (alarm) {
+      markers.x.push(state.x[i]);
+      markers.y.push(state.value[i]);
+      markers.text.push(here.map(function (alarm) {
         return alarm.rule + " · " + severityText(alarm.severity, labels) + ": " + alarmText(alarm, labels);
       }).join("<br>"));
-      color.push(SEVERITY_COLOR[critical ? "critical" : "warning"]);
+      markers.color.push(SEVERITY_COLOR[critical ? "critical" : "warning"]);
     }
-    return {y: y, text: text, color: color};
+    return markers;
   }
 
-  /* extendData for the points the chart has not drawn yet, or null. */
-  function chartExtension(state, thresholds, labels) {
-    const from = indicesAfter(state, state.chartCursor);
-    if (from >= state.seq.length) {
+  function pick(column, indices) {
+    return indices.map(function (i) { return column[i]; });
+  }
+
+  /* A date-axis range end as the chart's x (local wall-clock ms): plotly gives numbers or
+   * "YYYY-MM-DD HH:MM:SS.ffff" strings; NaN when unreadable. */
+  function axisMs(end) {
+    if (typeof end === "number") {
+      return end;
+    }
+    const text = String(end).trim().replace(" ", "T");
+    return Date.parse(text.length <= 10 ? text : text.slice(0, 23) + "Z");
+  }
+
+  /* The x range the operator zoomed to (local wall-clock ms), or null while the axis autoranges. */
+  function zoomedRange(xaxis) {
+    if (!xaxis || xaxis.autorange !== false || !Array.isArray(xaxis.range)) {
       return null;
     }
-    const x = state.x.slice(from);
-    const value = state.value.slice(from);
-    const prob = state.prob.slice(from);
-    const alarms = alarmMarkers(state, from, labels);
-    state.chartCursor = state.cursor;
-    return [
-      {x: [x, x.slice(), x.slice(), x.slice()], y: [value, prob, anomalyY(state, thresholds, from), alarms.y],
-       "marker.color": [prob.slice(), prob.slice(), prob.slice(), alarms.color], text: [[], [], [], alarms.text]},
-      TRACES,
-      state.window,
-    ];
+    const range = xaxis.range.map(axisMs);
+    return range.every(isFinite) && range[0] < range[1] ? range : null;
   }
 
   const THEME_FONT = {light: "#2b2f33", dark: "#d5d9de"};
@@ -210,22 +334,36 @@
     });
   }
 
-  /* The whole figure from the window state: on a reset, a threshold, theme or SPC change.
-   * Shapes and annotations named "value-threshold" and "prob-threshold" follow the sliders,
-   * those named "spc-*" are the tick's control lines, the others (specification limits) stay. */
-  function rebuildFigure(figure, state, thresholds, dark, labels, unit) {
-    const data = figure.data.map(function (trace) { return Object.assign({}, trace); });
-    const prob = state.prob.slice();
-    const alarms = alarmMarkers(state, 0, labels);
-    const ys = [state.value.slice(), prob, anomalyY(state, thresholds, 0), alarms.y];
-    const colors = [prob.slice(), prob.slice(), prob.slice(), alarms.color];
-    for (const i of TRACES) {
-      data[i].x = state.x.slice();
-      data[i].y = ys[i];
-      data[i].marker = Object.assign({}, data[i].marker, {color: colors[i]});
-      data[i].text = i === 3 ? alarms.text : [];
+  /* The figure to draw from the window state, on every tick and zoom: the `template` figure's
+   * traces (layouts/chart.py) filled with the readings of the window, or of `view.range` when the
+   * operator zoomed, at most a few per pixel column of `view.columns`; markers only where marked.
+   * Shapes and annotations named "value-threshold" and "prob-threshold" follow the sliders, those
+   * named "spc-*" are the tick's control lines, the others (specification limits) stay. */
+  function chartFigure(template, state, thresholds, dark, labels, unit, view) {
+    const n = state.seq.length;
+    const columns = Math.max(1, Math.round(view.columns));
+    let from = 0;
+    let to = n;
+    if (view.range) {  // one reading beyond each end, so the lines run to the plot's edges
+      from = Math.max(0, lowerBound(state.x, view.range[0], 0, n) - 1);
+      const after = lowerBound(state.x, view.range[1], 0, n);
+      to = Math.min(n, after + (state.x[after] === view.range[1] ? 2 : 1));
     }
-    const layout = Object.assign({}, figure.layout);
+    const drawn = drawnIndices(state, from, to, columns);
+    const anomalies = anomalyIndices(state, thresholds, from, to, columns);
+    const alarms = alarmMarkers(state, from, to, labels);
+    const columnsOf = {};
+    columnsOf[VALUE] = {x: pick(state.x, drawn), y: pick(state.value, drawn), color: [], text: []};
+    columnsOf[PROB] = {x: columnsOf[VALUE].x, y: pick(state.prob, drawn), color: [], text: []};
+    columnsOf[ANOMALIES] = {x: pick(state.x, anomalies), y: pick(state.value, anomalies),
+                            color: pick(state.prob, anomalies), text: []};
+    columnsOf[ALARMS] = {x: alarms.x, y: alarms.y, color: alarms.color, text: alarms.text};
+    const data = template.data.map(function (trace, i) {
+      const filled = columnsOf[i];
+      return Object.assign({}, trace, {x: filled.x, y: filled.y, text: filled.text,
+                                        marker: Object.assign({}, trace.marker, {color: filled.color})});
+    });
+    const layout = Object.assign({}, template.layout);
     layout.font = Object.assign({}, layout.font, {color: dark ? THEME_FONT.dark : THEME_FONT.light});
     const kept = function (item) { return !String(item.name || "").startsWith("spc-"); };
     layout.shapes = layout.shapes.filter(kept).map(function (shape) {
@@ -242,14 +380,7 @@
       }
       return note;
     }).concat(spcAnnotations(state.spc, labels));
-    state.chartCursor = state.cursor;
-    state.chartSpc = state.spc;
     return {data: data, layout: layout};
-  }
-
-  /* True when the SPC lines of the tick differ from those drawn (the figure must be rebuilt). */
-  function spcChanged(state) {
-    return JSON.stringify(state.spc) !== JSON.stringify(state.chartSpc);
   }
 
   function severityText(severity, labels) {
@@ -369,9 +500,9 @@
     if (!reset && fresh.lo >= range.min && fresh.hi <= range.max) {
       return null;
     }
-    const known = [line.lsl, line.usl, range.value].filter(function (v) { return typeof v === "number"; });
-    const all = extent(state.value.concat(known));
-    return sliderRange(all.lo, all.hi);
+    const known = extent([line.lsl, line.usl, range.value].filter(function (v) { return typeof v === "number"; }));
+    const values = extent(state.value);
+    return sliderRange(Math.min(values.lo, known.lo), Math.max(values.hi, known.hi));
   }
 
   function streamStatus(state, paused, periodMs, nowMs) {
@@ -477,7 +608,7 @@
 
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
-    ingest: ingest, chartExtension: chartExtension, rebuildFigure: rebuildFigure, spcChanged: spcChanged,
+    ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
     alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
     valueRange: valueRange,
     computeKpis: computeKpis, streamStatus: streamStatus, thresholdsOf: thresholdsOf, errorText: errorText,
@@ -497,14 +628,28 @@
     return root.dash_clientside.no_update;
   }
 
-  function triggered(id) {
-    const context = root.dash_clientside.callback_context;
-    return (context.triggered || []).some(function (t) { return t.prop_id.split(".")[0] === id; });
-  }
+  /* Draw the chart from the window state with one Plotly.react: on every tick, slider or theme
+   * change, and when the operator zooms or pans (the readings to draw depend on the x range).
+   * Until dcc.Graph has drawn its figure once (plotly loads after the page), the next tick draws. */
+  let chartInputs = null;
 
-  function firstCall() {
-    const context = root.dash_clientside.callback_context;
-    return !(context.triggered || []).length || context.triggered[0].prop_id === ".";
+  function drawChart() {
+    const plot = document.querySelector("#chart .js-plotly-plot");
+    if (!chartInputs || !plot || !plot.data || !root.Plotly) {
+      return;
+    }
+    const c = chartInputs;
+    const figure = chartFigure(c.template, view, c.thresholds, c.dark, c.labels, c.unit,
+                               {range: zoomedRange(plot.layout.xaxis), columns: plot.clientWidth});
+    root.Plotly.react(plot, figure.data, figure.layout);
+    if (!plot.lwRedrawsOnZoom) {
+      plot.lwRedrawsOnZoom = true;
+      plot.on("plotly_relayout", function (change) {
+        if (Object.keys(change).some(function (key) { return key.startsWith("xaxis."); })) {
+          guarded(0, drawChart)();
+        }
+      });
+    }
   }
 
   /* Run a view; on an exception, show it in the banner and leave the outputs as they are. */
@@ -525,17 +670,12 @@
       cursor: function (tick) {
         return tick && !tick.error ? tick.cursor : noUpdate();
       },
-      chart: guarded(3, function (tick, probThreshold, valueThreshold, dark, figure, labels, line) {
+      chart: guarded(1, function (tick, probThreshold, valueThreshold, dark, figure, labels, line) {
         ingest(view, tick, Date.now());
-        const thresholds = thresholdsOf(probThreshold, valueThreshold);
-        const waitingHidden = view.seq.length > 0;
-        const rebuild = firstCall() || view.chartCursor === null || spcChanged(view) ||
-          triggered("prob-threshold") || triggered("value-threshold") || triggered("theme-switch");
-        if (rebuild) {
-          return [rebuildFigure(figure, view, thresholds, dark, labels, line.unit), noUpdate(), waitingHidden];
-        }
-        const extension = chartExtension(view, thresholds, labels);
-        return [noUpdate(), extension || noUpdate(), waitingHidden];
+        chartInputs = {template: figure, thresholds: thresholdsOf(probThreshold, valueThreshold), dark: dark,
+                       labels: labels, unit: line.unit};
+        drawChart();
+        return [view.seq.length > 0];  // the "waiting for data" overlay hides
       }),
       alarms: guarded(2, function (tick, labels) {
         ingest(view, tick, Date.now());

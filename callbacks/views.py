@@ -22,11 +22,9 @@ def register(app: Dash) -> None:
         Output(ids.CURSOR, "data"),
         Input(ids.TICK, "data"),
     )
-    app.clientside_callback(
+    app.clientside_callback(  # draws on the graph itself (one Plotly.react); the figure prop stays the template
         _clientside("chart"),
-        Output(ids.CHART, "figure"),
-        Output(ids.CHART, "extendData"),
-        Output(ids.WAITING_OVERLAY, "hidden"),
+        [Output(ids.WAITING_OVERLAY, "hidden")],
         Input(ids.TICK, "data"),
         Input(ids.PROB_THRESHOLD, "value"),
         Input(ids.VALUE_THRESHOLD, "value"),

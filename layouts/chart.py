@@ -20,12 +20,11 @@ def build_figure(labels: dict[str, str], thresholds: Thresholds, line: LineSpec 
     """A figure with the four streaming traces empty, the threshold lines and the line's
     specification limits drawn, the value axis titled with the line's unit.
 
-    Trace order is a contract with assets/linewatch.js: 0 value, 1 defect probability,
-    2 anomaly markers, 3 alarm markers (2 and 3 hold one entry per point, ``null`` where
-    nothing is marked, so one ``maxPoints`` window trims all four alike).  Every trace starts
-    with empty ``marker.color`` and ``text`` arrays so a single extendData call extends them all.
-    Shapes and annotations carry a ``name`` the browser finds them by (threshold lines follow
-    the sliders; "spc-*" lines come with the tick).
+    The figure is the template assets/linewatch.js draws from (``chartFigure``): it fills the
+    traces with the window's readings, at most a few per pixel column.  Trace order is a
+    contract with it: 0 value, 1 defect probability, 2 anomaly markers, 3 alarm markers (2 and 3
+    hold only the marked readings).  Shapes and annotations carry a ``name`` the browser finds
+    them by (threshold lines follow the sliders; "spc-*" lines come with the tick).
     """
     line = line or LineSpec("")
     streaming = {"x": [], "y": [], "text": [], "marker": {"color": []}}

@@ -20,18 +20,7 @@ from app.alarms import AlarmDraft
 from app.config import Config
 from app.ingest.alarm_mirror import AlarmMirror
 from app.policy import NotAnOperator, alarm_actor
-
-
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def raised(line="oven", rule="score", ts=100.0, seq=1, severity="warning"):
-    return AlarmDraft(0, line, ts, rule, severity, 91.5, "value 91.5 is anomalous").raised(seq)
+from tests.helpers.alarms import Clock, raised
 
 
 @pytest.fixture
@@ -198,7 +187,7 @@ def test_a_new_book_over_the_same_storage_sees_records_open_alarms_and_journals(
     assert [(r.id, r.state) for r in later.query()] == [("oven/1/score", "normal"), ("oven/2/score", "shelved")]
     assert [r.id for r in later.ledger.open_records()] == ["oven/2/score"]
     assert [(e.action, e.user, e.comment) for e in later.get("oven/1/score")[1]] == [
-        ("raise", "", "value 91.5 is anomalous"), ("acknowledge", "alice", "seen"), ("return", "", "")]
+        ("raise", "", "value 91.5 is anomalous (score 0.8)"), ("acknowledge", "alice", "seen"), ("return", "", "")]
     clock.now += 10 * 60
     assert [s.entry.action for s in later.sweep()] == ["shelve-expired"]
     later.returned("oven", "score", 250.0)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
-from dash.development.base_component import Component
 
 from app.alarm_book import QUERY_STATES, AlarmBook, LedgerUnavailable, MemoryLedger
 from app.alarm_lifecycle import Action, AlarmDesign, State
@@ -19,26 +20,20 @@ from layouts import ids, line_page
 from layouts.alarm_bar import PRIORITY_SHAPES, priority_text
 from layouts.alarm_list import ALL_LINES
 from layouts.alarm_performance import duration_text, figure_rows
+from tests.helpers.alarms import Clock
+from tests.helpers.alarms import raised as raised_at
+from tests.helpers.components import find, walk
 from tests.helpers.ticks import render_request, tick_request
 
 EN, ZH = TEXT["en"], TEXT["zh"]
 
 
-class Clock:
-    def __init__(self, now: float = 10_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def raised(line="oven", rule="score", ts=9_000.0, seq=1, severity="warning"):
-    return AlarmDraft(0, line, ts, rule, severity, 91.5, "value 91.5 is anomalous (score 0.8)").raised(seq)
+raised = partial(raised_at, ts=9_000.0)
 
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(10_000.0)
 
 
 @pytest.fixture
@@ -53,26 +48,6 @@ def operator():
 
 def viewer():
     raise NotAnOperator("bob may view alarms but not act on them")
-
-
-def find(component, component_id):
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list) else [children]:
-        if isinstance(child, Component) and (found := find(child, component_id)) is not None:
-            return found
-    return None
-
-
-def walk(tree):
-    """Every component's props in a component tree as JSON (a rendered page)."""
-    if isinstance(tree, list):
-        for item in tree:
-            yield from walk(item)
-    elif isinstance(tree, dict) and "props" in tree:
-        yield tree["props"]
-        yield from walk(tree["props"].get("children"))
 
 
 def texts(component) -> str:

@@ -10,6 +10,7 @@ from layouts import build_layout, ids, line_page, overview_page
 from layouts.alerts import alarm_columns
 from layouts.chart import build_figure
 from layouts.sidebar import slider_range
+from tests.helpers.components import find
 
 LABELS = TEXT["en"]
 
@@ -35,15 +36,6 @@ def test_frame_and_line_page_have_every_component_the_callbacks_use():
 OVEN = LineSpec("line-1", name="Oven 3 temperature", unit="°C", lsl=70, usl=100, target=85)
 
 
-def find(component, component_id):
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list) else [children]:
-        if isinstance(child, Component) and (found := find(child, component_id)) is not None:
-            return found
-    return None
-
 
 def label_of(layout, component_id) -> str:
     """The text of the field label above a control."""
@@ -63,7 +55,7 @@ def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
     value, prob, anomalies, alarms = figure["data"]
     assert [t["name"] for t in figure["data"]] == ["Value", "Defect probability", "Anomaly", "Alarm"]
     assert prob["yaxis"] == "y2" and "yaxis" not in value and "yaxis" not in alarms
-    assert all(t["x"] == [] and t["marker"]["color"] == [] and t["text"] == [] for t in figure["data"])  # extendData-ready
+    assert all(t["x"] == [] and t["marker"]["color"] == [] and t["text"] == [] for t in figure["data"])  # empty until the browser draws the window
     assert anomalies["mode"] == "markers" and anomalies["marker"]["cmax"] == 1
     assert alarms["mode"] == "markers" and "%{text}" in alarms["hovertemplate"]
     layout = figure["layout"]

@@ -9,21 +9,13 @@ import pytest
 
 from app.alarm_book import AlarmBook, MemoryLedger
 from app.alarm_lifecycle import AlarmDesign
-from app.alarms import AlarmDraft
 from app.config import Config
 from app.readings import validate_points
 from app.runtime import make_runtime
 from app.notify import MemoryClaims, WebhookNotifier, signature
+from tests.helpers.alarms import Clock, raised
 from tests.helpers.receiver import Receiver
 from tests.helpers.waiting import wait_until
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -33,17 +25,13 @@ def receiver():
     receiver.close()
 
 
-def raised(seq: int, line: str = "oven", rule: str = "score"):
-    return AlarmDraft(0, line, 100.0 + seq, rule, "warning", 91.5, "value 91.5 is anomalous").raised(seq)
-
-
 def test_each_transition_arrives_once_signed_after_the_receiver_recovers(receiver):
     notifier = WebhookNotifier(receiver.url, secret="s3cret", actions={"raise", "acknowledge"}, retry_base_s=0.05)
     book = AlarmBook(MemoryLedger())
     book.listen(notifier)
     notifier.start()
     try:
-        [step] = book.raised([raised(1)])
+        [step] = book.raised([raised(seq=1)])
         book.acknowledge(step.record.id, "alice", "on it")
         book.returned("oven", "score", 200.0)  # not a chosen action
         notifier(step)  # the same transition again (another worker, a replay): not sent twice
@@ -62,8 +50,8 @@ def test_a_flood_on_one_line_sends_a_few_then_one_summary():
                                post=lambda url, body, headers: sent.append(json.loads(body)))
     book = AlarmBook(MemoryLedger(), clock=clock)
     book.listen(notifier)
-    book.raised([raised(seq, rule=f"r{seq}") for seq in range(50)])
-    book.raised([raised(99, line="press")])  # another line has its own budget
+    book.raised([raised(seq=seq, rule=f"r{seq}") for seq in range(50)])
+    book.raised([raised(seq=99, line="press")])  # another line has its own budget
     notifier.deliver_due()
     assert [b["event"] for b in sent] == ["raise"] * 4
     clock.now += 60
@@ -80,7 +68,7 @@ def test_priorities_filter_and_a_shared_claim_deduplicates_across_notifiers():
     book = AlarmBook(MemoryLedger(), lambda line, rule: AlarmDesign(priority=1 if rule == "we-1" else 3))
     book.listen(first)
     book.listen(second)  # two processes hearing the same transition
-    book.raised([raised(1, rule="we-1"), raised(2, rule="score")])
+    book.raised([raised(seq=1, rule="we-1"), raised(seq=2, rule="score")])
     first.deliver_due()
     second.deliver_due()
     assert [b["alarm"]["rule"] for b in sent] == ["we-1"]
@@ -92,7 +80,7 @@ def test_a_receiver_that_never_recovers_is_given_up_on():
     def refuse(url, body, headers):
         raise OSError("connection refused")
     notifier = WebhookNotifier("http://unused", post=refuse, clock=clock, retry_base_s=1, give_up_after_s=10)
-    notifier(AlarmBook(MemoryLedger()).raised([raised(1)])[0])
+    notifier(AlarmBook(MemoryLedger()).raised([raised(seq=1)])[0])
     for _ in range(10):
         clock.now += notifier.deliver_due()
     assert notifier.given_up == 1 and notifier.delivered == 0 and notifier.deliver_due() == 1.0  # nothing left

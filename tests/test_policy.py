@@ -20,6 +20,7 @@ import app.policy as policy_module
 from app.policy import MAX_BODY_BYTES, LoginLimiter, Policy, accepts_gzip, viewer_key
 from app.web import create_app
 from app.websocket import asgi_app
+from tests.helpers.alarms import Clock
 from tests.helpers.auth import basic_auth
 from tests.helpers.ticks import tick_request
 
@@ -90,8 +91,7 @@ def test_access_open_paths_and_the_body_limit(users_file):
     assert tokened.check("GET", PREFIX + "api/v1/points", Headers(), "")[1].status == 401
 
 
-class Clock:
-    """A clock the test moves by hand: ``clock.now += 60``."""
+
 
     def __init__(self) -> None:
         self.now = 1000.0

@@ -30,21 +30,21 @@ test("ingest appends only points after the cursor, trims to the window and is id
   const first = tick([1, 2, 3], [0.1, 0.2, 0.3], [0, 0, 0], {reset: true});
   lw.ingest(state, first, 0);
   lw.ingest(state, first, 0);
-  assert.deepEqual(state.seq, [1, 2, 3]);
+  assert.deepEqual(Array.from(state.seq), [1, 2, 3]);
   lw.ingest(state, tick([3, 4, 5, 6], [0.3, 0.4, 0.5, 0.6], [0, 0, 0, 0]), 1);
-  assert.deepEqual(state.seq, [2, 3, 4, 5, 6]);
-  assert.deepEqual(state.value, [0.2, 0.3, 0.4, 0.5, 0.6]);
+  assert.deepEqual(Array.from(state.seq), [2, 3, 4, 5, 6]);
+  assert.deepEqual(Array.from(state.value), [0.2, 0.3, 0.4, 0.5, 0.6]);
   assert.equal(state.x.length, 5);
   assert.equal(state.cursor, 6);
   lw.ingest(state, tick([100], [0.9], [0.9], {reset: true}), 2);
-  assert.deepEqual(state.seq, [100]);
+  assert.deepEqual(Array.from(state.seq), [100]);
 });
 
 test("an error tick keeps the data and reports the error", () => {
   const state = lw.newWindowState();
   lw.ingest(state, tick([1], [0.1], [0], {reset: true}), 0);
   lw.ingest(state, {at: 99, cursor: 1, seq: [], error: "OSError: disk"}, 1);
-  assert.deepEqual(state.seq, [1]);
+  assert.deepEqual(Array.from(state.seq), [1]);
   assert.equal(lw.errorText(state, LABELS, ""), "Error: OSError: disk");
 });
 
@@ -60,45 +60,109 @@ test("thresholds are in the slider's own scale: the value one in the line's unit
   assert.equal(lw.computeKpis(state, lw.thresholdsOf(0.5, 85), false, 1000, 0, LABELS).value, "90.00");
 });
 
-test("chart extension covers only undrawn points, anomalies and alarms marked, others null", () => {
+test("the window slides in place: ticks write into the same arrays, the oldest readings leave", () => {
   const state = lw.newWindowState();
-  lw.ingest(state, tick([1, 2], [0.6, 0.4], [0.9, 0.9], {reset: true, alarms: [alarm(1, "score", "critical")]}), 0);
-  const figure = lw.rebuildFigure(FIGURE, state, TH, false, LABELS, "mm");
-  assert.deepEqual(figure.data[2].y, [0.6, null]);
-  assert.deepEqual(figure.data[3].y, [0.6, null]);
-  assert.deepEqual(figure.data[3].text, ["score · Critical: score fired", ""]);
+  lw.ingest(state, tick([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [0, 0, 0, 0, 0], {reset: true}), 0);
+  const buffer = state.value.buffer;
+  for (let s = 6; s <= 23; s += 2) {  // past the arrays' end (twice the window) more than once
+    lw.ingest(state, tick([s, s + 1], [s, s + 1], [0, 0]), s);
+    assert.deepEqual(Array.from(state.seq), [s - 3, s - 2, s - 1, s, s + 1]);
+    assert.deepEqual(Array.from(state.value), [s - 3, s - 2, s - 1, s, s + 1]);
+    assert.equal(state.value.buffer, buffer);  // no new arrays
+  }
+  assert.deepEqual(Array.from(state.ts), [1019, 1020, 1021, 1022, 1023]);
+  assert.equal(state.x[4] - state.x[3], 1000);  // milliseconds
+});
+
+const VIEW = {range: null, columns: 100};
+
+test("the figure draws every reading of a small window, anomaly and alarm markers only where marked", () => {
+  const state = lw.newWindowState();
+  lw.ingest(state, tick([1, 2, 3], [0.6, 0.4, 0.7], [0.9, 0.9, 0.2], {reset: true, alarms: [alarm(1, "score", "critical")]}), 0);
+  const figure = lw.chartFigure(FIGURE, state, TH, false, LABELS, "mm", VIEW);
+  assert.deepEqual(figure.data[0].y, [0.6, 0.4, 0.7]);
+  assert.deepEqual(figure.data[1].y, [0.9, 0.9, 0.2]);
+  assert.deepEqual(figure.data[0].x, Array.from(state.x));
+  assert.deepEqual(figure.data[2].y, [0.6]);  // the only reading above both thresholds
+  assert.deepEqual(figure.data[2].marker.color, [0.9]);
+  assert.deepEqual(figure.data[2].x, [state.x[0]]);
+  assert.deepEqual(figure.data[3].y, [0.6]);
+  assert.deepEqual(figure.data[3].text, ["score · Critical: score fired"]);
+  assert.deepEqual(figure.data[3].marker.color, ["#b3261e"]);
   assert.deepEqual(figure.data[1].text, []);
   assert.deepEqual(figure.layout.shapes.map((s) => s.y0), [0.5, 0.5, 70]);
   assert.equal(figure.layout.annotations[0].text, "value 0.500 mm");
   assert.equal(figure.layout.annotations[1].text, "prob 0.50");
   assert.equal(figure.layout.annotations[2].text, "LSL 70");  // specification limits stay as the layout drew them
-  assert.equal(lw.chartExtension(state, TH, LABELS), null);
-  lw.ingest(state, tick([3, 4], [0.7, 0.8], [0.2, 0.8], {alarms: [alarm(4, "we-1", "warning")]}), 1);
-  const [update, traces, maxPoints] = lw.chartExtension(state, TH, LABELS);
-  assert.deepEqual(traces, [0, 1, 2, 3]);
-  assert.equal(maxPoints, 5);
-  assert.deepEqual(update.y, [[0.7, 0.8], [0.2, 0.8], [null, 0.8], [null, 0.8]]);
-  assert.deepEqual(update["marker.color"][2], [0.2, 0.8]);
-  assert.deepEqual(update.text, [[], [], [], ["", "we-1 · Warning: we-1 fired"]]);
-  assert.equal(update["marker.color"][3][0], null);
-  update.y[0].push(42);  // plotly mutates what it extends: the window state must not change
-  assert.deepEqual(state.value, [0.6, 0.4, 0.7, 0.8]);
+  assert.deepEqual(FIGURE.data[0], {});  // the template is not changed
+  // alarms on one reading share a marker; its colour is the highest severity
+  lw.ingest(state, tick([4], [0.8], [0.8], {alarms: [alarm(4, "we-1", "warning"), alarm(4, "score", "critical")]}), 1);
+  const next = lw.chartFigure(FIGURE, state, TH, true, LABELS, "mm", VIEW);
+  assert.deepEqual(next.data[3].text, ["score · Critical: score fired", "we-1 · Warning: we-1 fired<br>score · Critical: score fired"]);
+  assert.deepEqual(next.data[3].marker.color, ["#b3261e", "#b3261e"]);
+  assert.equal(next.layout.font.color, "#d5d9de");
+});
+
+function bigWindow(n) {
+  const state = lw.newWindowState();
+  const seq = Array.from({length: n}, (_, i) => i);
+  const values = seq.map((i) => Math.sin(i / 50) + (i === 4321 ? 5 : 0) - (i === 777 ? 5 : 0));
+  const probs = seq.map((i) => (i % 1000 === 500 ? 0.99 : i % 100 === 7 ? 0.7 : 0.1));
+  lw.ingest(state, Object.assign(tick(seq, values, probs, {reset: true}), {window: n}), 0);
+  return state;
+}
+
+test("a big window draws at most a few readings per pixel column and keeps every peak", () => {
+  const state = bigWindow(100000);
+  const th = lw.thresholdsOf(0.5, 0.5);
+  const figure = lw.chartFigure(FIGURE, state, th, false, LABELS, "", {range: null, columns: 200});
+  const [value, prob, anomalies] = figure.data;
+  assert.ok(value.x.length <= 4 * 200 + 2 && value.x.length >= 200, value.x.length);
+  assert.deepEqual(prob.x, value.x);  // the same readings: the hover shows value and probability together
+  assert.equal(Math.max(...value.y), Math.max(...state.value));  // the spike up and the dip are drawn
+  assert.equal(Math.min(...value.y), Math.min(...state.value));
+  assert.equal(Math.max(...prob.y), 0.99);
+  assert.equal(value.x[0], state.x[0]);
+  assert.equal(value.x[value.x.length - 1], state.x[state.x.length - 1]);
+  assert.ok(value.x.every((x, i) => i === 0 || x > value.x[i - 1]));  // in time order, no reading twice
+  // anomalies (value and probability above) more than columns: the most probable one per column
+  const all = Array.from(state.value).filter((v, i) => v > 0.5 && state.prob[i] > 0.5).length;
+  assert.ok(all > 200 && anomalies.x.length <= 200, [all, anomalies.x.length]);
+  assert.ok(anomalies.marker.color.filter((p) => p === 0.99).length >= 20);
+});
+
+test("zoomed in, the figure draws every reading of the range, one beyond each end", () => {
+  const state = bigWindow(100000);
+  const range = [state.x[50000], state.x[50100]];
+  const figure = lw.chartFigure(FIGURE, state, TH, false, LABELS, "", {range: range, columns: 500});
+  assert.deepEqual(figure.data[0].x, Array.from(state.x.subarray(49999, 50102)));
+});
+
+test("the zoomed range is read from plotly's axis, null while it autoranges", () => {
+  assert.equal(lw.zoomedRange({autorange: true, range: ["2026-11-30 10:00:00", "2026-11-30 11:00:00"]}), null);
+  assert.equal(lw.zoomedRange(undefined), null);
+  assert.deepEqual(lw.zoomedRange({autorange: false, range: ["2026-11-30 10:00:00.1234", "2026-11-30 11:00"]}),
+    [Date.UTC(2026, 10, 30, 10, 0, 0, 123), Date.UTC(2026, 10, 30, 11)]);
+  assert.deepEqual(lw.zoomedRange({autorange: false, range: [5, 9]}), [5, 9]);
+  assert.equal(lw.zoomedRange({autorange: false, range: ["garbage", "2026-11-30"]}), null);
+  // the chart's x is local wall-clock time read as UTC, as plotly's range strings are
+  const state = lw.newWindowState();
+  const ts = Date.UTC(2026, 5, 1, 12) / 1000;
+  lw.ingest(state, Object.assign(tick([1], [1], [0], {reset: true}), {ts: [ts]}), 0);
+  assert.equal(new Date(state.x[0]).getUTCHours(), new Date(ts * 1000).getHours());
 });
 
 test("SPC control lines from the tick are drawn once they come, and kept by ticks without them", () => {
   const state = lw.newWindowState();
   lw.ingest(state, tick([1, 2], [10, 11], [0, 0], {reset: true}), 0);
-  let figure = lw.rebuildFigure(FIGURE, state, TH, false, LABELS, "");
+  let figure = lw.chartFigure(FIGURE, state, TH, false, LABELS, "", VIEW);
   assert.equal(figure.layout.shapes.length, 3);
-  assert.equal(lw.spcChanged(state), false);
   lw.ingest(state, tick([3], [12], [0], {spc: [10, 7, 13]}), 1);
-  assert.equal(lw.spcChanged(state), true);
-  figure = lw.rebuildFigure(figure, state, TH, false, LABELS, "");
+  figure = lw.chartFigure(figure, state, TH, false, LABELS, "", VIEW);
   assert.deepEqual(figure.layout.shapes.filter((s) => s.name.startsWith("spc-")).map((s) => s.y0), [10, 7, 13]);
   assert.deepEqual(figure.layout.annotations.slice(-3).map((a) => a.text), ["CL 10.00", "LCL 7.000", "UCL 13.00"]);
   lw.ingest(state, tick([4], [12], [0]), 2);
-  assert.equal(lw.spcChanged(state), false);
-  figure = lw.rebuildFigure(figure, state, TH, false, LABELS, "");
+  figure = lw.chartFigure(figure, state, TH, false, LABELS, "", VIEW);
   assert.equal(figure.layout.shapes.length, 6);  // rebuilt from state, not appended twice
   lw.ingest(state, tick([9], [12], [0], {reset: true}), 3);
   assert.equal(state.spc, null);
@@ -142,7 +206,7 @@ test("an alarm's message is worded with the page's template for its key, else sh
   const state = lw.newWindowState();
   lw.ingest(state, tick([7], [130], [0], {reset: true, alarms: [scored]}), 0);
   assert.equal(lw.alarmRows(state, zh)[0].message, "数值 130 异常（评分 0.91）");
-  assert.equal(lw.rebuildFigure(FIGURE, state, TH, false, zh, "").data[3].text[0],
+  assert.equal(lw.chartFigure(FIGURE, state, TH, false, zh, "", VIEW).data[3].text[0],
     "score · Critical: 数值 130 异常（评分 0.91）");
 });
 
@@ -248,6 +312,8 @@ test("source state in words, with the rejected count; history links cover the wi
   assert.equal(lw.computeKpis(state, TH, false, 1000, 0, labels).source, "running · 3 rejected");
   assert.equal(lw.historyHref(state, "api/v1/points.csv?from=1&to=2"), "api/v1/points.csv?from=1001&to=1002");
   assert.equal(lw.historyHref(lw.newWindowState(), "api/v1/points.csv"), "api/v1/points.csv");
+  assert.equal(lw.historyHref(state, "/lw/api/v1/points.csv?line=oven-3&from=1"),  // the line page's links keep their line
+               "/lw/api/v1/points.csv?line=oven-3&from=1001&to=1002");
 });
 
 test("store unavailable: status and banner while the store is away, the window kept, then live again", () => {
