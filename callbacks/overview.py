@@ -23,12 +23,15 @@ UNACKNOWLEDGED = (AlarmState.UNACKNOWLEDGED, AlarmState.RETURNED_UNACKNOWLEDGED)
 
 
 def sparkline(values: np.ndarray) -> list[int]:
-    """At most SPARK_POINTS bar heights 0..100 over the values' range (the mean of each slice)."""
+    """At most SPARK_POINTS bar heights 0..100 over the values' range: means of equal slices of the newest values."""
     if not len(values):
         return []
-    means = [float(chunk.mean()) for chunk in np.array_split(values, min(SPARK_POINTS, len(values)))]
-    low, high = min(means), max(means)
-    return [round(100 * (m - low) / (high - low)) if high > low else 50 for m in means]
+    bars = min(SPARK_POINTS, len(values))
+    means = values[len(values) % bars:].reshape(bars, -1).mean(axis=1)
+    low, high = means.min(), means.max()
+    if high <= low:
+        return [50] * bars
+    return np.rint(100 * (means - low) / (high - low)).astype(int).tolist()
 
 
 def overview_tiles(runtime, now: float) -> list[dict]:
