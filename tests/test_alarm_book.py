@@ -291,3 +291,20 @@ def test_a_redis_ledger_without_redis_is_unavailable_as_the_ledger_and_as_the_st
         with pytest.raises(LedgerUnavailable, match="store unavailable: Redis at 127.0.0.1") as refused:
             call()
         assert isinstance(refused.value, StoreUnavailable)  # the page's tick says "store unavailable"
+
+
+class CountingLedger(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def open_records(self):
+        self.reads += 1
+        return super().open_records()
+
+
+def test_every_viewers_tick_shares_one_summary_read_and_a_change_shows_at_once(clock):
+    book = AlarmBook(CountingLedger(), design, clock=clock)
+    assert [book.summary()["newest"] for _ in range(50)] == [None] * 50 and book.ledger.reads == 1
+    [step] = book.raised([raised()])
+    assert book.summary()["newest"]["id"] == step.record.id and book.ledger.reads == 2
