@@ -11,6 +11,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State
 
 from app.alarm_lifecycle import PRIORITIES, State as AlarmState
 from callbacks.pages import known_lines
+from callbacks.tick import alarm_bar
 from layouts import ids
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,18 @@ def overview_tiles(runtime, now: float) -> list[dict]:
 
 def register(app: Dash, runtime) -> None:
     """The overview page's one server callback per tick, and its clientside drawing of the tiles."""
-    @app.callback(Output(ids.OVERVIEW_TICK, "data"), Input(ids.OVERVIEW_INTERVAL, "n_intervals"))
-    def overview_tick(_n_intervals):
+    @app.callback(Output(ids.OVERVIEW_TICK, "data"), Input(ids.OVERVIEW_INTERVAL, "n_intervals"),
+                  State(ids.ALARM_VERSION, "data"))
+    def overview_tick(_n_intervals, alarm_version):
+        """Every tile, and the alarm bar when its summary changed (as the line page's tick)."""
         now = time.time()
         try:
-            return {"at": round(now, 3), "tiles": overview_tiles(runtime, now)}
+            payload = {"at": round(now, 3), "tiles": overview_tiles(runtime, now)}
+            bar = alarm_bar(runtime.alarm_book.summary(), alarm_version if isinstance(alarm_version, str) else None)
         except Exception as exc:  # the page says so and keeps polling
             log.exception("overview tick failed")
-            return {"at": round(now, 3), "error": f"{type(exc).__name__}: {exc}"}
+            return {"at": round(now, 3), "error": str(exc) or "the overview could not be read"}
+        return {**payload, "alarm_bar": bar} if bar is not None else payload
 
     app.clientside_callback(
         ClientsideFunction(namespace="linewatchPages", function_name="tiles"),

@@ -49,7 +49,7 @@ def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], s
         if line_id is None:
             return layouts.no_such_line(text)
         if line_id == OVERVIEW:
-            return layouts.overview_page(config, text)
+            return layouts.overview_page(config, text, shelve_max_minutes)
         return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes)
 
     app.clientside_callback(  # the picker moves the address; the page follows without a reload

@@ -112,20 +112,21 @@ def register(app: Dash) -> None:
 def _register_alarms(app: Dash) -> None:
     """The alarm bar from the tick; the alarm panel opens on its button and reads its list again
     (callbacks/alarm_list.py) only while open: on opening, a new summary, an action, Refresh, or every 15 s."""
-    app.clientside_callback(
-        _clientside("bar", ALARMS_NAMESPACE),
-        Output(ids.ALARM_VERSION, "data"),
-        Output(ids.ALARM_SUMMARY, "data"),
-        *(Output(ids.ALARM_COUNTS[p], "children") for p in sorted(ids.ALARM_COUNTS)),
-        *(Output(ids.ALARM_BADGES[p], "className") for p in sorted(ids.ALARM_BADGES)),
-        Output(ids.ALARM_NEWEST, "children"),
-        Output(ids.ALARM_ACK_NEWEST, "disabled"),
-        Output(ids.ALARM_BAR_MESSAGE, "children", allow_duplicate=True),
-        Input(ids.TICK, "data"),
-        State(ids.ALARM_SOUND, "value"),
-        State(ids.LABELS, "data"),
-        prevent_initial_call=True,  # the first tick fills it
-    )
+    for tick in (ids.TICK, ids.OVERVIEW_TICK):  # a line page's tick, or the overview's
+        app.clientside_callback(
+            _clientside("bar", ALARMS_NAMESPACE),
+            Output(ids.ALARM_VERSION, "data", allow_duplicate=True),
+            Output(ids.ALARM_SUMMARY, "data", allow_duplicate=True),
+            *(Output(ids.ALARM_COUNTS[p], "children", allow_duplicate=True) for p in sorted(ids.ALARM_COUNTS)),
+            *(Output(ids.ALARM_BADGES[p], "className", allow_duplicate=True) for p in sorted(ids.ALARM_BADGES)),
+            Output(ids.ALARM_NEWEST, "children", allow_duplicate=True),
+            Output(ids.ALARM_ACK_NEWEST, "disabled", allow_duplicate=True),
+            Output(ids.ALARM_BAR_MESSAGE, "children", allow_duplicate=True),
+            Input(tick, "data"),
+            State(ids.ALARM_SOUND, "value"),
+            State(ids.LABELS, "data"),
+            prevent_initial_call=True,  # the first tick fills it
+        )
     app.clientside_callback(
         "function () { return true; }",
         Output(ids.ALARM_PANEL, "is_open"),

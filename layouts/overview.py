@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from app.alarm_lifecycle import PRIORITIES
+from app.alarm_lifecycle import DEFAULT_SHELVE_MAX_MINUTES, PRIORITIES
 from app.config import Config
 from layouts import ids
-from layouts.alarm_bar import priority_text
+from layouts.alarm_bar import alarm_bar, priority_text
+from layouts.alarm_panel import alarm_panel
 
 
-def overview_page(config: Config, labels: dict[str, str]) -> html.Div:
+def overview_page(config: Config, labels: dict[str, str],
+                  shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES) -> html.Div:
+    """Every line's tile, with the alarm bar and alarm panel of every page (its tick brings both)."""
     return html.Div(className="lw-page", children=[
         dcc.Interval(id=ids.OVERVIEW_INTERVAL, interval=int(config.period * 1000), n_intervals=0),
         dcc.Store(id=ids.OVERVIEW_TICK),
         dcc.Store(id=ids.LABELS, data=labels),
         dcc.Store(id=ids.OVERVIEW_PRIORITIES, data={str(p): priority_text(labels, p) for p in PRIORITIES}),
+        alarm_bar(labels),
         html.H2(labels["overview"], className="lw-overview-title"),
         html.Div(id=ids.OVERVIEW_TILES, className="lw-tiles", children=html.P(labels["status_waiting"])),
+        alarm_panel(labels, shelve_max_minutes),
     ])

@@ -155,6 +155,12 @@ def test_linewatch_mounted_in_the_portal_app(deployment, browser):
     console = ConsoleLog(page)
     page.goto(f"http://127.0.0.1:{deployment.portal.port}/")
     page.click("nav >> text=LineWatch (mounted)")
+    raise_alarm = urllib.request.Request(  # the overview's tick brings the alarm bar of every page
+        f"http://127.0.0.1:{deployment.portal.port}/linewatch/api/v1/points", method="POST",
+        data=json.dumps({"value": 0.9, "defect_prob": 0.99, "line": "portal-check"}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(raise_alarm, timeout=10).close()
+    page.wait_for_function(f"document.getElementById('{ids.ALARM_NEWEST}').textContent.includes('portal-check')")
     page.click(f"#{ids.OVERVIEW_TILES} a[href='/linewatch/line/line-1']")  # the overview's tile of line-1
     wait_live(page)
     assert page.url == f"http://127.0.0.1:{deployment.portal.port}/linewatch/line/line-1"

@@ -95,11 +95,18 @@ def test_the_overview_is_the_first_page_and_its_tick_one_request_for_every_tile(
         page = client.post(prefix + "_dash-update-component", json=render_request(prefix)).get_json()
         assert ids.OVERVIEW_TILES in json.dumps(page["response"][ids.PAGE]["children"])
         feed(runtime, "l-05", [1.0, 50.0])
-        body = {"output": f"{ids.OVERVIEW_TICK}.data", "outputs": {"id": ids.OVERVIEW_TICK, "property": "data"},
-                "inputs": [{"id": ids.OVERVIEW_INTERVAL, "property": "n_intervals", "value": 1}],
-                "changedPropIds": [f"{ids.OVERVIEW_INTERVAL}.n_intervals"], "state": []}
-        tick = client.post(prefix + "_dash-update-component", json=body).get_json()["response"][ids.OVERVIEW_TICK]["data"]
+        def overview_tick(alarm_version):
+            body = {"output": f"{ids.OVERVIEW_TICK}.data", "outputs": {"id": ids.OVERVIEW_TICK, "property": "data"},
+                    "inputs": [{"id": ids.OVERVIEW_INTERVAL, "property": "n_intervals", "value": 1}],
+                    "changedPropIds": [f"{ids.OVERVIEW_INTERVAL}.n_intervals"],
+                    "state": [{"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}]}
+            answer = client.post(prefix + "_dash-update-component", json=body).get_json()
+            return answer["response"][ids.OVERVIEW_TICK]["data"]
+        tick = overview_tick(None)
         assert tick["tiles"][0]["id"] == "l-05" and tick["tiles"][0]["name"] == "Oven 5"
         assert {t["id"] for t in tick["tiles"]} == {"l-03", "l-05", "l-07", "press-9", "line-1"}
+        bar = tick["alarm_bar"]  # the alarm bar of every page rides on the overview's tick too
+        assert sum(bar["unacknowledged"].values()) >= 1 and bar["newest"]["line"] == "l-05"
+        assert "alarm_bar" not in overview_tick(bar["version"])  # only when it changed
     finally:
         runtime.stop()
