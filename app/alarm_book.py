@@ -34,7 +34,7 @@ from app.alarms import RaisedAlarm
 log = logging.getLogger(__name__)
 
 Change = Callable[[AlarmRecord | None], Step | None]
-SUMMARY_CACHE_S = 0.5  # the alarm bar's summary is read from the ledger at most this often
+SUMMARY_CACHE_S = 0.5  # the open alarms the ticks show are read from the ledger at most this often
 QUERY_STATES = ("active", "unacknowledged", "shelved", "open", "all")  # the API's ``state`` filter
 MAX_WAITING = 10_000  # raises and returns held in memory while the ledger cannot store them
 
@@ -103,8 +103,8 @@ class AlarmBook:
         self._waiting_lock = threading.Lock()
         self._dropped = 0  # in this episode of refusals
         self._refused = False  # the last try to book failed (logged once per episode)
-        self._summary: tuple[float, dict] | None = None  # (monotonic time read, summary)
-        self._summary_lock = threading.Lock()
+        self._open: tuple[float, list[AlarmRecord]] | None = None  # (monotonic time read, the ledger's open records)
+        self._open_lock = threading.Lock()
 
     def listen(self, listener: Callable[[Step], None]) -> None:
         """Call ``listener`` with every step this book commits."""
@@ -204,25 +204,17 @@ class AlarmBook:
         return found[-limit:] if limit else found
 
     def summary(self) -> dict:
-        """What the alarm bar shows: unacknowledged alarms by priority and the newest one.
-
-        Every viewer's tick asks for it: it is read from the ledger at most every SUMMARY_CACHE_S,
-        and at once after a change this book committed (another process's shows within that time)."""
-        with self._summary_lock:
-            now = time.monotonic()
-            if self._summary is None or now - self._summary[0] >= SUMMARY_CACHE_S:
-                waiting = [r for r in self.ledger.open_records()
-                           if r.state in (State.UNACKNOWLEDGED, State.RETURNED_UNACKNOWLEDGED)]
-                newest = max(waiting, key=lambda r: (r.announced_at, r.last_raised_ts), default=None)
-                self._summary = (now, {"unacknowledged": {str(p): sum(r.priority == p for r in waiting)
-                                                          for p in PRIORITIES},
-                                       "newest": newest.to_dict() if newest else None})
-            return self._summary[1]
+        """What the alarm bar shows: unacknowledged alarms by priority and the newest one."""
+        waiting = [r for r in self._open_records()
+                   if r.state in (State.UNACKNOWLEDGED, State.RETURNED_UNACKNOWLEDGED)]
+        newest = max(waiting, key=lambda r: (r.announced_at, r.last_raised_ts), default=None)
+        return {"unacknowledged": {str(p): sum(r.priority == p for r in waiting) for p in PRIORITIES},
+                "newest": newest.to_dict() if newest else None}
 
     def open_alarms(self) -> list[AlarmRecord]:
         """Every line's open alarms (as ``query(state="open")``), from the ledger's index of open
         alarms, not its history: cheap enough for every overview tick."""
-        return [r for r in self.ledger.open_records() if r.open]
+        return [r for r in self._open_records() if r.open]
 
     def figures(self, since: float, until: float, operators: int = 1, line: str | None = None) -> AlarmFigures:
         """EEMUA 191 figures for reading times ``since``..``until`` (of ``line``, or every line), from
@@ -239,11 +231,21 @@ class AlarmBook:
             return change(current)
         return self._committed([self.ledger.change(alarm_id, guarded)])[0]
 
+    def _open_records(self) -> list[AlarmRecord]:
+        """The ledger's open records, shared by every viewer's tick (the alarm bar, the overview's
+        tiles): read at most every SUMMARY_CACHE_S, and at once after a change this book committed
+        (another process's shows within that time)."""
+        with self._open_lock:
+            now = time.monotonic()
+            if self._open is None or now - self._open[0] >= SUMMARY_CACHE_S:
+                self._open = (now, self.ledger.open_records())
+            return self._open[1]
+
     def _committed(self, steps: Sequence[Step | None]) -> list[Step]:
         steps = [step for step in steps if step is not None]
         if steps:
-            with self._summary_lock:
-                self._summary = None
+            with self._open_lock:
+                self._open = None
         for step in steps:
             for listener in self._listeners:
                 listener(step)

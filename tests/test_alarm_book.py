@@ -303,8 +303,9 @@ class CountingLedger(MemoryLedger):
         return super().open_records()
 
 
-def test_every_viewers_tick_shares_one_summary_read_and_a_change_shows_at_once(clock):
+def test_every_viewers_tick_shares_one_read_of_the_open_alarms_and_a_change_shows_at_once(clock):
     book = AlarmBook(CountingLedger(), design, clock=clock)
     assert [book.summary()["newest"] for _ in range(50)] == [None] * 50 and book.ledger.reads == 1
     [step] = book.raised([raised()])
     assert book.summary()["newest"]["id"] == step.record.id and book.ledger.reads == 2
+    assert [r.id for r in book.open_alarms()] == [step.record.id] and book.ledger.reads == 2  # the overview's too
