@@ -295,7 +295,8 @@ class MemoryLedger:
     def records(self, line: str | None, since_ts: float | None, until_ts: float | None) -> list[AlarmRecord]:
         with self._lock:
             found = [r for r in self._records.values() if (line is None or r.line == line)
-                     and (since_ts is None or r.raised_ts >= since_ts) and (until_ts is None or r.raised_ts <= until_ts)]
+                     and (since_ts is None or r.raised_ts >= since_ts)
+                     and (until_ts is None or r.raised_ts <= until_ts)]
         return sorted(found, key=lambda r: (r.raised_ts, r.id))
 
     def journal(self, *alarm_ids: str) -> list[JournalEntry]:

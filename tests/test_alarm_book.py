@@ -252,7 +252,8 @@ def test_retention_forgets_old_alarms_back_to_normal_with_their_journals_and_kee
         book.get(closed.record.id)
 
 
-def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(redis_server, tmp_path, clock):
+def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(
+        redis_server, tmp_path, clock):
     link = RedisLink.from_url(redis_server.url)
     link.client.flushdb()
     book = AlarmBook(RedisLedger(link), design, clock=clock)
