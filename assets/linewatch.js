@@ -608,6 +608,7 @@
 
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
+    localMs: localMs, SEVERITY_COLOR: SEVERITY_COLOR, severityText: severityText,
     ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
     alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
     valueRange: valueRange,
@@ -632,10 +633,11 @@
    * change, and when the operator zooms or pans (the readings to draw depend on the x range).
    * Until dcc.Graph has drawn its figure once (plotly loads after the page), the next tick draws. */
   let chartInputs = null;
+  let liveShown = true;  // false while the chart shows a range of the history (assets/linewatch_range.js)
 
   function drawChart() {
     const plot = document.querySelector("#chart .js-plotly-plot");
-    if (!chartInputs || !plot || !plot.data || !root.Plotly) {
+    if (!liveShown || !chartInputs || !plot || !plot.data || !root.Plotly) {
       return;
     }
     const c = chartInputs;
@@ -651,6 +653,15 @@
       });
     }
   }
+
+  /* Live streaming in the chart on or off; the window keeps taking ticks meanwhile, so it comes
+   * back as it would have been. */
+  api.showLive = function (on) {
+    if (on !== liveShown) {
+      liveShown = on;
+      guarded(0, drawChart)();
+    }
+  };
 
   /* Run a view; on an exception, show it in the banner and leave the outputs as they are. */
   function guarded(outputs, fn) {
@@ -675,7 +686,7 @@
         chartInputs = {template: figure, thresholds: thresholdsOf(probThreshold, valueThreshold), dark: dark,
                        labels: labels, unit: line.unit};
         drawChart();
-        return [view.seq.length > 0];  // the "waiting for data" overlay hides
+        return [view.seq.length > 0 || !liveShown];  // the "waiting for data" overlay hides
       }),
       alarms: guarded(2, function (tick, labels) {
         ingest(view, tick, Date.now());
@@ -704,6 +715,9 @@
       },
       historyLinks: guarded(2, function (tick, csvHref, parquetHref) {
         ingest(view, tick, Date.now());
+        if (!liveShown) {
+          return [noUpdate(), noUpdate()];  // they export the range the chart shows
+        }
         return [historyHref(view, csvHref), historyHref(view, parquetHref)];
       }),
       pause: function (clicks, labels) {

@@ -1,6 +1,6 @@
 """Callback registration: functions that receive the app and what the callbacks need."""
 
-from callbacks import alarm_actions, alarm_list, overview, pages, tick, views
+from callbacks import alarm_actions, alarm_list, overview, pages, tick, time_range, views
 
 __all__ = ["register_all"]
 
@@ -13,5 +13,6 @@ def register_all(app, runtime, control_lines, actor) -> None:
     overview.register(app, runtime)
     tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary)
     views.register(app)
+    time_range.register(app)
     alarm_actions.register(app, book, actor)
     alarm_list.register(app, book)

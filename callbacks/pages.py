@@ -6,6 +6,7 @@ overview's every line's tail (callbacks/overview.py)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Callable, Iterable
 
 from dash import ClientsideFunction, Dash, Input, Output, State
@@ -15,6 +16,7 @@ from app.config import Config
 from app.i18n import labels
 from app.lines import LineSpec
 from app.readings import LINE_ID
+from app.time_range import range_choice
 from layouts import ids
 
 LINE_PATH = "line/"
@@ -42,15 +44,18 @@ def known_lines(config: Config, with_readings: Iterable[str]) -> list[LineSpec]:
 
 def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], shelve_max_minutes: float) -> None:
     """``line_ids()``: the ids of the lines that have a store (readings arrived for them)."""
-    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), State(ids.LANG, "data"))
-    def render(pathname, lang):
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), State(ids.URL, "search"),
+                  State(ids.LANG, "data"))
+    def render(pathname, search, lang):
+        """The page the address names; a line page opens in the time range its query names."""
         text = labels(lang)
         line_id = route(pathname, config.url_prefix)
         if line_id is None:
             return layouts.no_such_line(text)
         if line_id == OVERVIEW:
             return layouts.overview_page(config, text, shelve_max_minutes)
-        return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes)
+        return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes,
+                                 range_choice(search, text), date.today())
 
     app.clientside_callback(  # the picker moves the address; the page follows without a reload
         ClientsideFunction(namespace="linewatchPages", function_name="lineAddress"),

@@ -76,6 +76,13 @@ PAGE = "page"  # the shown page, rendered from the address
 LINE_ID = "line-id"  # the id of the line the page shows: the tick reads that line's store
 LINE_PICKER = "line-picker"
 URL_PREFIX = "url-prefix"  # LINEWATCH_URL_PREFIX, for links the browser makes
+# looking back on a line's page (layouts/time_range.py, callbacks/time_range.py, assets/linewatch_range.js)
+RANGE_PICK = "range-pick"  # Live, a last-N preset, or the calendar
+RANGE_DATES = "range-dates"  # the calendar's first and last day
+RANGE_DATES_BOX = "range-dates-box"  # shown only while the calendar is picked
+RANGE = "range"  # the picked range, as the address says it: {"mode", "start", "end"}
+RANGE_STATUS = "range-status"  # what the chart shows: Live, or the range's resolution and count
+EXPORT_HISTORY_LABEL = "export-history-label"  # "History of the window:" or "... of the range:"
 # the plant overview (layouts/overview.py, callbacks/overview.py)
 OVERVIEW_INTERVAL = "overview-interval"
 OVERVIEW_TICK = "overview-tick"  # every line's tile, one server request per tick

@@ -25,11 +25,13 @@ def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_versio
     }
 
 
-def render_request(pathname: str, lang: str = "en") -> dict:
-    """The body the page posts to ``/_dash-update-component`` to render the page at ``pathname``."""
+def render_request(pathname: str, lang: str = "en", search: str = "") -> dict:
+    """The body the page posts to ``/_dash-update-component`` to render the page at ``pathname?search``."""
     return {"output": f"{ids.PAGE}.children", "outputs": {"id": ids.PAGE, "property": "children"},
             "inputs": [{"id": ids.URL, "property": "pathname", "value": pathname}],
-            "changedPropIds": [f"{ids.URL}.pathname"], "state": [{"id": ids.LANG, "property": "data", "value": lang}]}
+            "changedPropIds": [f"{ids.URL}.pathname"],
+            "state": [{"id": ids.URL, "property": "search", "value": search},
+                      {"id": ids.LANG, "property": "data", "value": lang}]}
 
 
 def post_tick(base: str, n: int, cursor) -> dict:
