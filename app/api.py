@@ -21,6 +21,7 @@ from app.policy import NotAnOperator, alarm_actor
 from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
+from app.history.ranges import MAX_POINTS_DEFAULT, MAX_POINTS_RANGE
 from app.recorder import HistoryUnavailable, alerts_csv
 from app.store import StoreUnavailable
 
@@ -29,6 +30,7 @@ MAX_POINTS_PER_REQUEST = 10_000
 MAX_EXPORT_ROWS = 1_000_000
 MAX_COMMENT_CHARS = 1000
 MAX_FIGURES_HOURS = 31 * 24
+DEFAULT_RANGE_S = 3600.0  # range mode without ``from``: the hour before ``to`` (without ``to``: now)
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -285,7 +287,7 @@ def create_api(runtime) -> Blueprint:
 
     @api.errorhandler(HistoryUnavailable)
     def history_unavailable(exc):
-        """The data dir refuses writes (full, read-only, broken): nothing was stored; retry later."""
+        """The history refuses writes (full, read-only, broken: nothing was stored) or cannot be read; retry later."""
         return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
 
     @api.get("/healthz")
@@ -327,6 +329,10 @@ def create_api(runtime) -> Blueprint:
 
     @api.get("/api/v1/points")
     def points():
+        """Range mode (``from`` or ``to``): the history of ``line`` at most ``max_points`` readings, no
+        spike lost; else cursor mode: what the store holds after ``since``, at most ``limit``."""
+        if "from" in request.args or "to" in request.args:
+            return points_range()
         since = _int_arg("since", -1, -1, 2**62)
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
         store = runtime.stores.find(_line_arg())
@@ -334,6 +340,16 @@ def create_api(runtime) -> Blueprint:
         if not batch:
             return jsonify(cursor=since, points={"seq": [], "ts": [], "value": [], "prob": []})
         return jsonify(cursor=int(batch.seq[-1]), points=batch.to_columns())
+
+    def points_range():
+        line = _line_arg()
+        start, end = _float_arg("from"), _float_arg("to")
+        max_points = _int_arg("max_points", MAX_POINTS_DEFAULT, *MAX_POINTS_RANGE)
+        end = time.time() if end is None else end
+        start = end - DEFAULT_RANGE_S if start is None else start
+        if start > end:
+            raise BadRequest("from must not be after to")
+        return jsonify(runtime.history.points_range(line, start, end, max_points).to_dict())
 
     def _history(line: str):
         limit = _int_arg("limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)

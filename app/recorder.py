@@ -24,6 +24,7 @@ import pandas as pd
 
 from app.alarms import ALARM_FIELDS, RaisedAlarm
 from app.config import ConfigError
+from app.history.ranges import PointsRange, check_range, downsampled
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_point ON alerts (line, seq);
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
 CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
+CREATE INDEX IF NOT EXISTS points_line_ts ON points (line, ts);
 CREATE TABLE IF NOT EXISTS alarms (
     id TEXT PRIMARY KEY,
     line TEXT NOT NULL,
@@ -349,6 +351,19 @@ class Recorder:
             return pd.read_sql_query(
                 "SELECT seq, ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
                 db, params=(line, since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit))
+
+    def points_range(self, line: str, start: float, end: float, max_points: int) -> PointsRange:
+        """The readings of ``line`` with ``start <= ts <= end``, at most ``max_points`` of them, oldest
+        first (app/history/ranges.py); ValueError for a bad range, HistoryUnavailable when unreadable."""
+        check_range(start, end, max_points)
+        try:
+            with self.connect() as db:
+                rows = db.execute("SELECT ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ?"
+                                  " ORDER BY ts, seq", (line, start, end)).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise HistoryUnavailable(f"history unavailable: {_cause(exc)}") from None
+        data = np.array(rows, dtype=np.float64).reshape(-1, 3)
+        return downsampled(line, start, end, "raw", len(data), data[:, 0], data[:, 1], data[:, 2], max_points)
 
     def enforce_retention(self, now: float) -> int:
         """Delete points and alerts past the retention, in small transactions; return the count."""

@@ -100,6 +100,7 @@ class Runtime(Protocol):
     stores: LineStores | RedisLineStores  # every line's store
     store: Store  # the line the dashboard shows
     recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
+    history: Recorder | SharedHistory  # what every host reads back: ``points_range(line, start, end, max_points)``
     ingestor: Ingestor | WorkerIngestor  # where readings from outside go in
     source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
     alarm_book: AlarmBook  # every line's alarms and their journal (app/alarm_book.py)
@@ -146,6 +147,7 @@ class LocalRuntime:
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
                                  retention=Retention(config.retention_days, config.retention_points))
+        self.history = self.recorder
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)

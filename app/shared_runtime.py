@@ -17,8 +17,9 @@ import pandas as pd
 from app import backpressure
 from app.alarm_book import AlarmBook
 from app.config import Config
+from app.history.ranges import PointsRange
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import Recorder
+from app.recorder import HistoryUnavailable, Recorder
 from app.sources import SourceHealth
 from app.sources.base import READY_STATES
 from app.store import StoreUnavailable
@@ -43,6 +44,7 @@ class SharedRuntime:
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
         self.recorder = SharedHistory(config, self.link, self.stores)
+        self.history = self.recorder
         self.source = WorkerSource(self.link)
         self.ingestor = WorkerIngestor(self.link, self.source)
         self.alarm_book = AlarmBook(RedisLedger(self.link), design=config.alarm_design,
@@ -167,6 +169,7 @@ class SharedHistory:
 
     - ``alerts``: from the alerts stream the worker publishes (alarms: the alarm book, in Redis).
     - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
+    - ``points_range``: from SQLite when this host sees the worker's data dir, else HistoryUnavailable.
     """
 
     def __init__(self, config: Config, link: RedisLink, stores: RedisLineStores) -> None:
@@ -186,3 +189,9 @@ class SharedHistory:
         keep = (batch.ts >= (since_ts or 0.0)) & (batch.ts <= (until_ts if until_ts is not None else float("inf")))
         return pd.DataFrame({"seq": batch.seq[keep], "ts": batch.ts[keep], "value": batch.value[keep],
                              "prob": batch.prob[keep]}).head(limit)
+
+    def points_range(self, line: str, start: float, end: float, max_points: int) -> PointsRange:
+        if not self.path.exists():
+            raise HistoryUnavailable(f"history unavailable: this host does not see the ingest worker's history "
+                                     f"({self.path})")
+        return self._sqlite.points_range(line, start, end, max_points)
