@@ -40,11 +40,10 @@
     }
   }
 
-  /* Epoch seconds -> milliseconds of the same local wall-clock time read as UTC: plotly draws
-   * numbers on a date axis as UTC, so the axis and hover show the viewer's local time. */
+  /* Epoch seconds -> the chart's x: epoch milliseconds, which plotly's date axes read as the
+   * viewer's local time (axis and hover show local time; no shift of ours, or it counts twice). */
   function localMs(ts) {
-    const ms = ts * 1000;
-    return ms - new Date(ms).getTimezoneOffset() * 60000;
+    return ts * 1000;
   }
 
   /* Append readings `from`.. of the tick to the window's columns, keeping the last `state.window`. */
@@ -291,17 +290,24 @@
     return indices.map(function (i) { return column[i]; });
   }
 
-  /* A date-axis range end as the chart's x (local wall-clock ms): plotly gives numbers or
+  const AXIS_DATE = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?$/;
+
+  /* A date-axis range end as the chart's x (epoch ms): plotly gives numbers or local-time
    * "YYYY-MM-DD HH:MM:SS.ffff" strings; NaN when unreadable. */
   function axisMs(end) {
     if (typeof end === "number") {
       return end;
     }
-    const text = String(end).trim().replace(" ", "T");
-    return Date.parse(text.length <= 10 ? text : text.slice(0, 23) + "Z");
+    const m = AXIS_DATE.exec(String(end).trim());
+    if (!m) {
+      return NaN;
+    }
+    const part = function (i) { return Number(m[i] || 0); };
+    const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, "0")) : 0;
+    return new Date(part(1), part(2) - 1, part(3), part(4), part(5), part(6), ms).getTime();
   }
 
-  /* The x range the operator zoomed to (local wall-clock ms), or null while the axis autoranges. */
+  /* The x range the operator zoomed to (epoch ms), or null while the axis autoranges. */
   function zoomedRange(xaxis) {
     if (!xaxis || xaxis.autorange !== false || !Array.isArray(xaxis.range)) {
       return null;

@@ -69,9 +69,9 @@
     return text ? "?" + text : "";
   }
 
-  /* Chart x (local wall-clock ms, as linewatch.js localMs) back to epoch seconds. */
+  /* Chart x (linewatch.js localMs) back to epoch seconds. */
   function epochOf(x) {
-    return (x + new Date(x).getTimezoneOffset() * 60000) / 1000;
+    return x / 1000;
   }
 
   /* True when the shown span [a, b] (epoch s) reaches past the loaded one, or is at most half of
@@ -130,17 +130,19 @@
     return a + " – " + (a.slice(0, 10) === b.slice(0, 10) ? b.slice(11) : b);
   }
 
-  /* What the chart shows, in words: the range, the loaded span, readings in it, resolution,
-   * points drawn when downsampled, the range's alarms; and that the chart is paused on it. */
-  function rangeStatus(range, loaded, alarmCount, labels, lang) {
+  /* What the chart shows, in words: the range, the loaded span (for calendar days only once a
+   * zoom loaded another than `bounds`), readings in it, resolution, points drawn when
+   * downsampled, the range's alarms; and that the chart is paused on it. */
+  function rangeStatus(range, bounds, loaded, alarmCount, labels, lang) {
     const locale = lang === "zh" ? "zh-CN" : "en-US";
-    const head = rangeName(range, labels);
-    const span = spanText(loaded.from, loaded.to);
+    const days = range.mode === CALENDAR && loaded.from === bounds[0] && loaded.to === bounds[1];
+    const head = days ? "" : rangeName(range, labels) + " · ";
+    const span = days ? rangeName(range, labels) : spanText(loaded.from, loaded.to);
     let text;
     if (!loaded.readings) {
-      text = head + " · " + span + ": " + labels.range_empty;
+      text = head + span + ": " + labels.range_empty;
     } else {
-      text = fill(labels.range_shown, {range: head, span: span, count: loaded.readings.toLocaleString(locale),
+      text = fill(labels.range_shown, {head: head, span: span, count: loaded.readings.toLocaleString(locale),
                                        resolution: resolutionText(loaded.source, labels)});
       if (loaded.downsampled) {
         text += ", " + fill(labels.range_drawn, {points: loaded.points.ts.length.toLocaleString(locale)});
@@ -204,6 +206,7 @@
     const figure = lw.chartFigure(template, state, inputs.thresholds, inputs.dark, inputs.labels, inputs.unit,
                                   {range: null, columns: columns});
     const markers = alarmMarkers(alarms, inputs.labels, view.shown[0], view.shown[1]);
+    figure.data[0] = Object.assign({}, figure.data[0], {name: inputs.labels.axis_value});  // not the live stream
     const trace = figure.data[ALARM_TRACE];
     figure.data[ALARM_TRACE] = Object.assign({}, trace, {x: markers.x, y: markers.y, text: markers.text,
                                                          marker: Object.assign({}, trace.marker, {color: markers.color})});
@@ -226,7 +229,8 @@
   }
 
   /* ---- Dash wiring (browser only) ---- */
-  const session = {key: null, range: null, bounds: null, loaded: null, alarms: [], request: 0, revision: 0};
+  const session = {key: null, range: null, bounds: null, loaded: null, pending: null, alarms: [], request: 0,
+                   revision: 0};
 
   function noUpdate() {
     return root.dash_clientside.no_update;
@@ -280,10 +284,19 @@
     return Boolean(context && context.triggered && context.triggered.some(function (t) { return t.prop_id === prop; }));
   }
 
-  async function show(range, _relayout, probThreshold, valueThreshold, dark, template, labels, line, lineId, prefix,
+  /* True when a relayout moved the x axis (a zoom, pan or autorange; not a resize). */
+  function movesX(relayout) {
+    return Boolean(relayout) && Object.keys(relayout).some(function (key) { return key.startsWith("xaxis."); });
+  }
+
+  async function show(range, relayout, probThreshold, valueThreshold, dark, template, labels, line, lineId, prefix,
                       lang, csvHref, parquetHref) {
     const unchanged = Array(5).fill(noUpdate());
     if (!range || range.mode === LIVE) {
+      const plot = chartPlot();
+      if (session.key !== null && plot && root.Plotly) {  // the live window, on its own axes again
+        await root.Plotly.relayout(plot, {"xaxis.autorange": true, "yaxis.autorange": true});
+      }
       session.key = null;
       lw.showLive(true);
       if (triggeredBy("chart.relayoutData")) {
@@ -300,13 +313,13 @@
     let alarmsToo = false;
     let want = null;
     if (key !== session.key) {  // a new pick: the whole range and its alarms, the zoom forgotten
-      Object.assign(session, {key: key, range: range, bounds: rangeBounds(range, Date.now()), loaded: null, alarms: [],
-                              revision: session.revision + 1});
+      Object.assign(session, {key: key, range: range, bounds: rangeBounds(range, Date.now()), loaded: null,
+                              pending: null, alarms: [], revision: session.revision + 1});
       want = session.bounds;
       alarmsToo = true;
-    } else if (triggeredBy("chart.relayoutData")) {
+    } else if (triggeredBy("chart.relayoutData") && movesX(relayout)) {
       const shown = shownSpan(chartPlot());
-      if (!session.loaded || needsFetch(session.loaded, shown)) {
+      if (needsFetch(session.loaded || session.pending, shown)) {
         want = spanToLoad(shown);
       }
     }
@@ -321,16 +334,21 @@
       return unchanged;
     }
     const request = ++session.request;
+    session.pending = {from: want[0], to: want[1], source: "raw", downsampled: true};  // until it answers
     const shown = shownSpan(plot);
     const common = {line: lineId, from: want[0].toFixed(3), to: want[1].toFixed(3)};
     let points;
-    let alarms;
     try {
-      [points, alarms] = await Promise.all([
+      [points] = await Promise.all([
         getJson(apiUrl(prefix, "api/v1/points", Object.assign({
           max_points: maxPoints(plot.clientWidth, want[1] - want[0], shown[1] - shown[0])}, common))),
         alarmsToo ? getJson(apiUrl(prefix, "api/v1/alarms", {line: lineId, from: session.bounds[0].toFixed(3),
                                                               to: session.bounds[1].toFixed(3), limit: MAX_ALARMS}))
+          .then(function (answer) {
+            if (session.key === key) {  // the range's alarms, whichever span loads meanwhile
+              session.alarms = answer.alarms;
+            }
+          })
           : null,
       ]);
     } catch (err) {
@@ -349,11 +367,8 @@
       return unchanged;  // a later pick or zoom supersedes this answer
     }
     session.loaded = Object.assign({}, points, {from: want[0], to: want[1]});
-    if (alarms) {
-      session.alarms = alarms.alarms;
-    }
     draw(plot, inputs);
-    return [rangeStatus(range, session.loaded, session.alarms.length, labels, lang), "lw-range-status",
+    return [rangeStatus(range, session.bounds, session.loaded, session.alarms.length, labels, lang), "lw-range-status",
             exportHref(csvHref, session.bounds), exportHref(parquetHref, session.bounds), labels.history_range];
   }
 

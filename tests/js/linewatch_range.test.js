@@ -1,11 +1,12 @@
 // Pure functions of assets/linewatch_range.js (looking back on a line's page), run by tests/test_js.py.
+process.env.TZ = "Asia/Shanghai";  // a viewer away from UTC (node --test runs each file in its own process)
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const lw = require("../../assets/linewatch.js");
 const range = require("../../assets/linewatch_range.js");
 
 const LABELS = {
-  range_7d: "Last week", range_shown: "{range} · {span}: {count} readings, {resolution}", range_drawn: "{points} points drawn",
+  range_7d: "Last week", range_shown: "{head}{span}: {count} readings, {resolution}", axis_value: "Value", range_drawn: "{points} points drawn",
   range_alarms: "alarms: {n}", range_paused: "Chart paused.", range_empty: "no readings in this range",
   resolution_raw: "raw", resolution_minute: "per minute", resolution_hour: "per hour",
   priority_short: "P{n}", severity_critical: "Critical", severity_warning: "Warning",
@@ -55,21 +56,28 @@ test("a zoom loads again past what is loaded, or in far enough for a finer resol
   assert.equal(range.maxPoints(100000, 1, 1), 10000);
 });
 
-test("round trip between the chart's local x and epoch seconds", () => {
-  const ts = 1_764_500_000.5;
+test("the chart's x and plotly's local-time range strings are the same instants, away from UTC", () => {
+  assert.equal(new Date(0).getTimezoneOffset(), -480);
+  const ts = Date.UTC(2026, 10, 29, 3, 9, 45) / 1000;  // 11:09:45 in Shanghai
   assert.equal(range.epochOf(lw.localMs(ts)), ts);
+  assert.deepEqual(lw.zoomedRange({autorange: false, range: ["2026-11-29 11:09:45", "2026-11-29 12:09:45"]}),
+                   [ts * 1000, ts * 1000 + 3600000]);
+  assert.equal(lw.localStamp(ts), "2026-11-29 11:09:45.000");
 });
 
 test("the status says range, span, readings, resolution, points drawn and alarms", () => {
   const from = 1_764_000_000;
   const loaded = {from: from, to: from + 7 * 86400, source: "minute", downsampled: true, readings: 6048000,
                   points: {ts: new Array(2400).fill(from), value: [], prob: []}};
-  const text = range.rangeStatus({mode: "7d"}, loaded, 3, LABELS, "en");
+  const text = range.rangeStatus({mode: "7d"}, [loaded.from, loaded.to], loaded, 3, LABELS, "en");
   const span = lw.localStamp(from).slice(0, 16) + " – " + lw.localStamp(from + 7 * 86400).slice(0, 16);
   assert.equal(text, "Last week · " + span + ": 6,048,000 readings, per minute, 2,400 points drawn · alarms: 3 — Chart paused.");
-  const day = range.rangeStatus({mode: "calendar", start: "2026-11-23", end: "2026-11-23"},
-                                {...loaded, readings: 0, downsampled: false}, 0, LABELS, "en");
-  assert.ok(day.startsWith("2026-11-23 – 2026-11-23 · ") && day.includes(": no readings in this range · alarms: 0"));
+  const days = {mode: "calendar", start: "2026-11-23", end: "2026-11-23"};
+  const empty = {...loaded, readings: 0, downsampled: false};
+  assert.equal(range.rangeStatus(days, [loaded.from, loaded.to], empty, 0, LABELS, "en"),
+               "2026-11-23 – 2026-11-23: no readings in this range · alarms: 0 — Chart paused.");
+  const zoomed = range.rangeStatus(days, [loaded.from - 1, loaded.to], {...loaded, downsampled: false}, 0, LABELS, "en");
+  assert.ok(zoomed.startsWith("2026-11-23 – 2026-11-23 · " + span + ": 6,048,000 readings, per minute · "), zoomed);
   assert.equal(range.resolutionText("hour", LABELS), "per hour");
 });
 
@@ -93,6 +101,7 @@ test("the range figure draws the loaded points with a spike, the alarms inside t
   assert.ok(figure.data[0].x.length <= 4 * 500 + 2);  // a few per pixel column
   assert.equal(Math.max(...figure.data[0].y), 9);  // the one-reading spike survives
   assert.deepEqual(figure.data[3].y, [9]);
+  assert.equal(figure.data[0].name, "Value");
   assert.equal(figure.data[3].text[0], "P1 · threshold · Critical: value above");
   assert.deepEqual(figure.layout.xaxis.range, shown);
   assert.equal(figure.layout.xaxis.autorange, false);
