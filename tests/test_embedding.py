@@ -9,6 +9,7 @@ import sys
 import threading
 import urllib.request
 from types import SimpleNamespace
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -127,6 +128,10 @@ def test_the_portal_frames_linewatch_from_another_origin_in_embed_mode(deploymen
     assert frame.locator("header.lw-header").is_hidden()  # embed mode: no header chrome
     for control in (ids.PROB_THRESHOLD, ids.PAUSE_BUTTON, ids.PERIOD):  # the controls stay
         assert frame.locator(f"#{control}").is_visible()
+    # a range in the tile: loaded through the proxy under the prefix; the frame's address keeps embed and lang
+    frame.locator(f"#{ids.RANGE_PICK} label", has_text="最近 1 小时").click()
+    wait_for_function(inner, "(id) => document.getElementById(id)?.innerText.includes('个读数')", ids.RANGE_STATUS)
+    assert parse_qs(inner.evaluate("location.search")[1:]) == {"embed": ["1"], "lang": ["zh"], "range": ["1h"]}
     page.screenshot(path="/tmp/portal.png")
     assert console.entries == []
     page.close()
