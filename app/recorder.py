@@ -24,7 +24,8 @@ import pandas as pd
 
 from app.alarms import ALARM_FIELDS, RaisedAlarm
 from app.config import ConfigError
-from app.history.ranges import PointsRange, check_range, downsampled
+from app.history import ranges, rollups
+from app.history.sql_ranges import SqlRanges
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
@@ -65,12 +66,16 @@ CREATE TABLE IF NOT EXISTS alarms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alarms_line_seq ON alarms (line, seq);
 CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
+{rollup_minute};
+{rollup_hour};
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     created REAL NOT NULL,
     seqs TEXT NOT NULL
 ) WITHOUT ROWID;
-"""
+""".format(rollup_minute=rollups.schema("rollup_minute") + " WITHOUT ROWID",
+           rollup_hour=rollups.schema("rollup_hour") + " WITHOUT ROWID")
+SCHEMA_VERSION = 1  # PRAGMA user_version: 1 = points with per-minute and per-hour rollups
 KEY_TTL_S = 24 * 3600  # how long an Idempotency-Key's answer is kept (written with the request's points)
 PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
          "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
@@ -133,6 +138,10 @@ class Recorder:
             connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             if not self._schema_ready:
                 connection.executescript(SCHEMA)
+                if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    with connection:  # a history written before the rollups: build them once
+                        rollups.rebuild(connection)
+                        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._schema_ready = True
         except BaseException:
             connection.close()
@@ -194,14 +203,14 @@ class Recorder:
         refuses: then nothing is written, so nothing may be appended.
         """
         with self._flush_lock:
-            pending, alarms, ranges = *self._pending(), {}
+            pending, alarms, ids = *self._pending(), {}
             for part in planned:
                 first = part.store.stats().next_seq
                 pending.append((part.line, PointBatch(np.arange(first, first + len(part.ts), dtype=np.int64),
                                                       part.ts, part.value, part.prob)))
                 alarms += [draft.raised(first) for draft in part.alarms]
-                ranges[part.line] = list(range(first, first + len(part.ts)))
-            self._commit(pending, alarms, dict.fromkeys(keys, ranges))
+                ids[part.line] = list(range(first, first + len(part.ts)))
+            self._commit(pending, alarms, dict.fromkeys(keys, ids))
 
     def ensure_recorded(self, seqs: dict[str, list[int]], keys: Sequence[str] = ()) -> None:
         """Nothing left to do: ``write_ahead`` put these points (and keys) on disk before they were appended."""
@@ -337,6 +346,9 @@ class Recorder:
             zip([line] * len(batch), batch.seq.tolist(), batch.ts.tolist(), batch.value.tolist(),
                 batch.prob.tolist()),
         )
+        for level, table in rollups.TABLES.items():
+            db.executemany(rollups.upsert(table), rollups.rollup_rows(line, batch.ts, batch.value, batch.prob,
+                                                                      rollups.WIDTHS[level]))
         alerts = anomaly_mask(batch, self.thresholds)
         db.executemany(
             "INSERT OR IGNORE INTO alerts (seq, line, ts, value, prob, prob_threshold, value_threshold)"
@@ -352,18 +364,15 @@ class Recorder:
                 "SELECT seq, ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
                 db, params=(line, since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit))
 
-    def points_range(self, line: str, start: float, end: float, max_points: int) -> PointsRange:
+    def points_range(self, line: str, start: float, end: float, max_points: int) -> ranges.PointsRange:
         """The readings of ``line`` with ``start <= ts <= end``, at most ``max_points`` of them, oldest
         first (app/history/ranges.py); ValueError for a bad range, HistoryUnavailable when unreadable."""
-        check_range(start, end, max_points)
+        ranges.check_range(start, end, max_points)
         try:
             with self.connect() as db:
-                rows = db.execute("SELECT ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ?"
-                                  " ORDER BY ts, seq", (line, start, end)).fetchall()
+                return ranges.points_range(SqlRanges(db), line, start, end, max_points)
         except (sqlite3.Error, OSError) as exc:
             raise HistoryUnavailable(f"history unavailable: {_cause(exc)}") from None
-        data = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        return downsampled(line, start, end, "raw", len(data), data[:, 0], data[:, 1], data[:, 2], max_points)
 
     def enforce_retention(self, now: float) -> int:
         """Delete points and alerts past the retention, in small transactions; return the count."""
@@ -376,9 +385,14 @@ class Recorder:
                     "SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = ?1 AND ts >= ?2)"
                     " FROM points WHERE line = ?1", (line, cutoff_ts)).fetchone()
                 keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
-                deleted += self._delete_chunked(
+                removed = self._delete_chunked(
                     db, "DELETE FROM points WHERE line = ?1 AND seq IN"
                         " (SELECT seq FROM points WHERE line = ?1 AND seq < ?2 LIMIT ?3)", (line, keep_from))
+                deleted += removed
+                if removed:
+                    rollups.trim(db, line, db.execute("SELECT MIN(ts) FROM points WHERE line = ?",
+                                                      (line,)).fetchone()[0])
+                    db.commit()
             deleted += self._delete_chunked(
                 db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < ?1 LIMIT ?2)", (cutoff_ts,))
             deleted += self._delete_chunked(

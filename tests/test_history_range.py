@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
@@ -72,23 +74,59 @@ def test_an_unreadable_history_is_503_history_unavailable(app_client):
     assert answer.get_json()["error"].startswith("history unavailable: file is not a database")
 
 
-def test_a_one_reading_spike_survives_at_every_zoom(tmp_path):
-    """A value spike and a probability spike, one reading each, among 200,000: in every answer."""
+@pytest.fixture(scope="module")
+def two_days(tmp_path_factory):
+    """Two days of one line at 1 reading/s from an instant inside a minute, a value spike and a
+    probability spike of one reading each; the recorder and the readings."""
     stores = LineStores(200_000)
-    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 0.5))
-    n = 200_000
-    ts = T0 + np.arange(n) * 0.1
+    recorder = Recorder(tmp_path_factory.mktemp("history"), stores, Thresholds(0.5, 0.5))
+    n = 2 * 86_400
+    ts = T0 + 17.25 + np.arange(n, dtype=np.float64)
     value = 50 + np.sin(np.arange(n) / 300)
     prob = np.full(n, 0.1)
     value[123_457], prob[77_777] = 99.0, 0.97
-    stores.get("line-1").append(ts, value, prob)
-    recorder.flush()
-    for start, end in [(ts[0], ts[-1]), (ts[70_000], ts[130_000]), (ts[123_000], ts[124_000])]:
-        for max_points in (10, 300, 3000):
-            answer = recorder.points_range("line-1", start, end, max_points)
-            assert len(answer.ts) <= max_points
-            if start <= ts[123_457] <= end:
-                assert ts[123_457] in answer.ts and 99.0 in answer.value
-            if start <= ts[77_777] <= end:
-                assert 0.97 in answer.prob
+    for chunk in range(0, n, 50_000):  # several commits: buckets merged across them
+        stores.get("line-1").append(ts[chunk:chunk + 50_000], value[chunk:chunk + 50_000], prob[chunk:chunk + 50_000])
+        recorder.flush()
+    yield recorder, ts
     recorder.stop()
+
+
+@pytest.mark.parametrize("first, last, max_points, source", [
+    (123_400, 123_500, 3000, "raw"),  # every reading
+    (70_000, 130_000, 10_000, "raw"),  # raw, downsampled
+    (70_000, 130_000, 1000, "minute"),
+    (0, 2 * 86_400 - 1, 300, "hour"),
+    (77_000, 124_000, 10, "hour"),
+])
+def test_a_one_reading_spike_survives_at_every_zoom(two_days, first, last, max_points, source):
+    recorder, ts = two_days
+    start, end = ts[first] - 0.5, ts[last]
+    answer = recorder.points_range("line-1", start, end, max_points)
+    assert answer.source == source and answer.readings == last - first + 1
+    assert len(answer.ts) <= max_points and np.all(np.diff(answer.ts) >= 0) and start <= answer.ts[0]
+    assert answer.downsampled == (answer.readings > max_points) and answer.ts[-1] <= end
+    if first <= 123_457 <= last:
+        assert 99.0 in answer.value and ts[123_457] in answer.ts
+    if first <= 77_777 <= last:
+        assert 0.97 in answer.prob and ts[77_777] in answer.ts
+    expected = 50 + np.sin((answer.ts - ts[0]) / 300)
+    real = np.isclose(answer.value, expected) | (answer.value == 99.0)
+    assert real.all()  # every point is a reading, never a mean
+
+
+def test_a_history_written_before_the_rollups_gets_them_at_start(tmp_path):
+    stores = LineStores(1000)
+    recorder = Recorder(tmp_path, stores, Thresholds(0.5, 0.5))
+    stores.get("line-1").append(T0 + np.arange(600.0) * 10, np.arange(600.0), np.zeros(600))
+    recorder.flush()
+    recorder.stop()
+    with sqlite3.connect(recorder.path) as db:  # as the previous version left it
+        db.execute("DROP TABLE rollup_minute")
+        db.execute("DROP TABLE rollup_hour")
+        db.execute("PRAGMA user_version = 0")
+    reopened = Recorder(tmp_path, LineStores(1000), Thresholds(0.5, 0.5))
+    answer = reopened.points_range("line-1", T0, T0 + 6000, 10)
+    assert answer.source == "hour" and answer.readings == 600 and 599.0 in answer.value
+    with sqlite3.connect(reopened.path) as db:
+        assert db.execute("SELECT SUM(n) FROM rollup_minute").fetchone()[0] == 600

@@ -119,6 +119,9 @@ def test_retention_drops_old_and_excess_points_per_line(tmp_path):
     assert db.execute("SELECT MIN(seq), COUNT(*) FROM points WHERE line = 'line-1'").fetchone() == (300, 500)
     assert db.execute("SELECT seq FROM points WHERE line = 'line-2'").fetchall() == [(1,)]
     assert db.execute("SELECT MIN(ts) FROM alerts").fetchone()[0] == now - 3600
+    for table in ("rollup_minute", "rollup_hour"):  # the buckets of the dropped days go with them
+        assert db.execute(f"SELECT MIN(bucket) FROM {table} WHERE line = 'line-2'").fetchone()[0] == now
+        assert db.execute(f"SELECT SUM(n) FROM {table} WHERE line = 'line-1'").fetchone()[0] == 500  # recounted
     assert recorder.enforce_retention(now) == 0
 
 
