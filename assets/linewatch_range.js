@@ -145,7 +145,7 @@
       text = fill(labels.range_shown, {head: head, span: span, count: loaded.readings.toLocaleString(locale),
                                        resolution: resolutionText(loaded.source, labels)});
       if (loaded.downsampled) {
-        text += ", " + fill(labels.range_drawn, {points: loaded.points.ts.length.toLocaleString(locale)});
+        text += fill(labels.range_drawn, {points: loaded.points.ts.length.toLocaleString(locale)});
       }
     }
     return text + " · " + fill(labels.range_alarms, {n: alarmCount}) + " — " + labels.range_paused;

@@ -11,9 +11,15 @@ round trip, and a zoom or pan (the graph's relayoutData) loads the new span at i
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Dash, Input, Output, State
+from datetime import date
 
+from dash import ClientsideFunction, Dash, Input, Output, State
+from dash.exceptions import PreventUpdate
+
+from app.i18n import labels
+from app.time_range import range_choice
 from layouts import ids
+from layouts.time_range import time_range_bar
 
 NAMESPACE = "linewatchRange"
 
@@ -22,7 +28,26 @@ def _clientside(name: str) -> ClientsideFunction:
     return ClientsideFunction(namespace=NAMESPACE, function_name=name)
 
 
+def bar_for_address(search: str | None, shown: dict | None, lang: str | None, today: date) -> list | None:
+    """The range bar's children for the address's range, or None while the bar already shows it
+    (the picker wrote the address itself)."""
+    text = labels(lang)
+    choice = range_choice(search, text)
+    if shown and [shown.get(key) for key in ("mode", "start", "end")] == [choice.mode, choice.start, choice.end]:
+        return None
+    return time_range_bar(text, choice, today).children
+
+
 def register(app: Dash) -> None:
+    @app.callback(Output(ids.RANGE_BAR, "children"), Input(ids.URL, "search"), State(ids.RANGE, "data"),
+                  State(ids.LANG, "data"), prevent_initial_call=True)
+    def follow_address(search, shown, lang):
+        """Back or forward in the browser: the bar, and so the chart, follows the address's range."""
+        children = bar_for_address(search, shown, lang, date.today())
+        if children is None:
+            raise PreventUpdate
+        return children
+
     app.clientside_callback(  # the picker writes the address and the range the chart shows
         _clientside("pick"),
         Output(ids.URL, "search"),

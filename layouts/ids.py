@@ -77,6 +77,7 @@ LINE_ID = "line-id"  # the id of the line the page shows: the tick reads that li
 LINE_PICKER = "line-picker"
 URL_PREFIX = "url-prefix"  # LINEWATCH_URL_PREFIX, for links the browser makes
 # looking back on a line's page (layouts/time_range.py, callbacks/time_range.py, assets/linewatch_range.js)
+RANGE_BAR = "range-bar"  # rendered again when the browser's back or forward changes the address's range
 RANGE_PICK = "range-pick"  # Live, a last-N preset, or the calendar
 RANGE_DATES = "range-dates"  # the calendar's first and last day
 RANGE_DATES_BOX = "range-dates-box"  # shown only while the calendar is picked

@@ -21,7 +21,7 @@ def time_range_bar(labels: dict[str, str], choice: RangeChoice, today: date) -> 
     """``choice``: the range the address names (callbacks/time_range.py range_choice); ``today``:
     the calendar's last day until the address names others."""
     start, end = calendar_days(choice, today)
-    return html.Div(className="lw-range-bar", role="group", **{"aria-label": labels["range_label"]}, children=[
+    return html.Div(id=ids.RANGE_BAR, className="lw-range-bar", role="group", **{"aria-label": labels["range_label"]}, children=[
         dcc.Store(id=ids.RANGE, data=choice.to_dict()),
         html.Span(labels["range_label"], className="lw-range-label"),
         dbc.RadioItems(id=ids.RANGE_PICK, options=range_options(labels), value=choice.mode, inline=True,
@@ -29,6 +29,7 @@ def time_range_bar(labels: dict[str, str], choice: RangeChoice, today: date) -> 
                        labelClassName="btn btn-sm btn-outline-secondary", labelCheckedClassName="active"),
         html.Div(id=ids.RANGE_DATES_BOX, className="lw-range-dates", hidden=choice.mode != CALENDAR, children=[
             dcc.DatePickerRange(id=ids.RANGE_DATES, start_date=start, end_date=end, display_format="YYYY-MM-DD",
+                                month_format=labels["range_month_format"],
                                 first_day_of_week=1, minimum_nights=0,
                                 start_date_placeholder_text=labels["range_start"],
                                 end_date_placeholder_text=labels["range_end"]),

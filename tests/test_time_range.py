@@ -8,10 +8,12 @@ import json
 from datetime import date
 
 import pytest
+from dash import html
 
 from app.config import Config
 from app.i18n import labels
 from app.time_range import CALENDAR, LIVE, PRESETS, RangeChoice, calendar_days, range_choice
+from callbacks.time_range import bar_for_address
 from layouts import ids, line_page
 from layouts.time_range import range_options, time_range_bar
 from tests.helpers.components import find, walk
@@ -89,3 +91,16 @@ def test_a_rendered_line_page_opens_in_its_address_range(dash_app):
     assert props[ids.RANGE_PICK]["value"] == "30d"
     assert props[ids.RANGE]["data"]["mode"] == "30d"
     assert "最近 30 天" in json.dumps(props[ids.RANGE_PICK]["options"], ensure_ascii=False)
+
+
+def test_back_or_forward_renders_the_bar_again_only_for_another_range():
+    today = date(2026, 11, 30)
+    shown = RangeChoice("7d").to_dict()
+    assert bar_for_address("?lang=en&range=7d", shown, "en", today) is None  # the picker wrote it
+    again = html.Div(bar_for_address("?lang=en&range=1h", shown, "en", today))
+    assert find(again, ids.RANGE_PICK).value == "1h" and find(again, ids.RANGE).data["mode"] == "1h"
+    days = html.Div(bar_for_address("?from=2026-11-02&to=2026-11-04", shown, "zh", today))
+    assert find(days, ids.RANGE).data == {"mode": CALENDAR, "start": "2026-11-02", "end": "2026-11-04", "problem": ""}
+    assert find(days, ids.RANGE_PICK).options[0]["label"] == "实时"
+    assert find(days, ids.RANGE_DATES).month_format == "YYYY年M月"  # the calendar's months in the page language
+    assert bar_for_address("?range=week", range_choice("?range=week", EN).to_dict(), "en", today) is None

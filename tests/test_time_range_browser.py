@@ -107,5 +107,10 @@ def test_look_back_a_week_zoom_into_an_hour_and_come_back_live(start_server, bro
     page.wait_for_function(f"(x) => {PLOT}.data[0].x.at(-1) > x", arg=now_x, timeout=10_000)
     back = chart(page)
     assert back["revision"] == "stream" and len(back["x"]) >= len(live["x"])  # the whole window, streaming
+
+    # the browser's Back: the week again, as the address says
+    page.go_back()
+    wait_status(page, "Last week")
+    assert page.locator(f"#{ids.RANGE_PICK} input:checked").get_attribute("value") == "7d"
     assert console.entries == []
     page.close()

@@ -6,7 +6,7 @@ const lw = require("../../assets/linewatch.js");
 const range = require("../../assets/linewatch_range.js");
 
 const LABELS = {
-  range_7d: "Last week", range_shown: "{head}{span}: {count} readings, {resolution}", axis_value: "Value", range_drawn: "{points} points drawn",
+  range_7d: "Last week", range_shown: "{head}{span}: {count} readings, {resolution}", axis_value: "Value", range_drawn: ", {points} points drawn",
   range_alarms: "alarms: {n}", range_paused: "Chart paused.", range_empty: "no readings in this range",
   resolution_raw: "raw", resolution_minute: "per minute", resolution_hour: "per hour",
   priority_short: "P{n}", severity_critical: "Critical", severity_warning: "Warning",
