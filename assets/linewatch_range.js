@@ -229,8 +229,9 @@
   }
 
   /* ---- Dash wiring (browser only) ---- */
-  const session = {key: null, range: null, bounds: null, loaded: null, pending: null, alarms: [], request: 0,
-                   revision: 0};
+  /* The shown range: its key (line and pick), bounds (epoch s), the loaded answer, the span asked
+   * for while it is on its way, its alarms, the latest request's number, the chart's uirevision. */
+  const session = {key: null, bounds: null, loaded: null, pending: null, alarms: [], request: 0, revision: 0};
 
   function noUpdate() {
     return root.dash_clientside.no_update;
@@ -289,6 +290,8 @@
     return Boolean(relayout) && Object.keys(relayout).some(function (key) { return key.startsWith("xaxis."); });
   }
 
+  /* Live: the window's chart again.  A range: load it (new pick) or the span a zoom or pan needs,
+   * draw it, and say what the chart shows; the export links take the picked range. */
   async function show(range, relayout, probThreshold, valueThreshold, dark, template, labels, line, lineId, prefix,
                       lang, csvHref, parquetHref) {
     const unchanged = Array(5).fill(noUpdate());
@@ -313,7 +316,7 @@
     let alarmsToo = false;
     let want = null;
     if (key !== session.key) {  // a new pick: the whole range and its alarms, the zoom forgotten
-      Object.assign(session, {key: key, range: range, bounds: rangeBounds(range, Date.now()), loaded: null,
+      Object.assign(session, {key: key, bounds: rangeBounds(range, Date.now()), loaded: null,
                               pending: null, alarms: [], revision: session.revision + 1});
       want = session.bounds;
       alarmsToo = true;

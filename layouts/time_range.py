@@ -21,7 +21,8 @@ def time_range_bar(labels: dict[str, str], choice: RangeChoice, today: date) -> 
     """``choice``: the range the address names (callbacks/time_range.py range_choice); ``today``:
     the calendar's last day until the address names others."""
     start, end = calendar_days(choice, today)
-    return html.Div(id=ids.RANGE_BAR, className="lw-range-bar", role="group", **{"aria-label": labels["range_label"]}, children=[
+    bar = {"id": ids.RANGE_BAR, "className": "lw-range-bar", "role": "group", "aria-label": labels["range_label"]}
+    return html.Div(**bar, children=[
         dcc.Store(id=ids.RANGE, data=choice.to_dict()),
         html.Span(labels["range_label"], className="lw-range-label"),
         dbc.RadioItems(id=ids.RANGE_PICK, options=range_options(labels), value=choice.mode, inline=True,

@@ -26,7 +26,8 @@ EN, ZH = labels("en"), labels("zh")
     ("", LIVE, None, None), (None, LIVE, None, None), ("?lang=zh&embed=1", LIVE, None, None),
     ("?range=live", LIVE, None, None), ("?range=7d&lang=zh", "7d", None, None), ("range=30d", "30d", None, None),
     ("?from=2026-11-23&to=2026-11-29", CALENDAR, "2026-11-23", "2026-11-29"),
-    ("?from=2026-11-23", CALENDAR, "2026-11-23", "2026-11-23"), ("?to=2026-11-23", CALENDAR, "2026-11-23", "2026-11-23"),
+    ("?from=2026-11-23", CALENDAR, "2026-11-23", "2026-11-23"),
+    ("?to=2026-11-23", CALENDAR, "2026-11-23", "2026-11-23"),
     ("?range=1h&from=2026-11-23", "1h", None, None),  # the preset wins
 ])
 def test_the_address_names_the_range(search, mode, start, end):
@@ -69,10 +70,12 @@ def test_the_bar_opens_on_the_address_range():
     assert find(week, ids.RANGE_STATUS).children == "The chart streams live."
     days = time_range_bar(EN, RangeChoice(CALENDAR, "2026-11-02", "2026-11-04"), today)
     assert find(days, ids.RANGE_DATES_BOX).hidden is False
-    assert (find(days, ids.RANGE_DATES).start_date, find(days, ids.RANGE_DATES).end_date) == ("2026-11-02", "2026-11-04")
+    picker = find(days, ids.RANGE_DATES)
+    assert (picker.start_date, picker.end_date) == ("2026-11-02", "2026-11-04")
     bad = time_range_bar(EN, range_choice("?range=week", EN), today)
     assert find(bad, ids.RANGE_PICK).value == LIVE
-    assert "“week”" in find(bad, ids.RANGE_STATUS).children and "lw-range-error" in find(bad, ids.RANGE_STATUS).className
+    status = find(bad, ids.RANGE_STATUS)
+    assert "“week”" in status.children and "lw-range-error" in status.className
 
 
 def test_the_line_page_has_the_bar_and_its_export_label(tmp_path):
