@@ -81,7 +81,7 @@ def rebuild(db, placeholder: str = "?") -> int:
                 break
             data = np.array(rows, dtype=np.float64)
             for level, table in TABLES.items():
-                db.executemany(upsert(table, placeholder), rollup_rows(line, data[:, 1], data[:, 2], data[:, 3],
+                db.cursor().executemany(upsert(table, placeholder), rollup_rows(line, data[:, 1], data[:, 2], data[:, 3],
                                                                        WIDTHS[level]))
             after, read = int(rows[-1][0]), read + len(rows)
     return read
@@ -101,4 +101,4 @@ def trim(db, line: str, oldest: float | None, placeholder: str = "?") -> None:
         rows = db.execute(f"SELECT ts, value, prob FROM points WHERE line = {p} AND ts >= {p} AND ts < {p}",
                           (line, edge, edge + width)).fetchall()
         data = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        db.executemany(upsert(table, p), rollup_rows(line, data[:, 0], data[:, 1], data[:, 2], width))
+        db.cursor().executemany(upsert(table, p), rollup_rows(line, data[:, 0], data[:, 1], data[:, 2], width))
