@@ -68,19 +68,20 @@ class SharedRuntime:
         is not refused (app/backpressure.py)."""
         source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
         store = {"kind": "redis", "redis": self.link.where}
+        reads = self.recorder.unreadable()
         try:
             stats = self.store.stats()
             gaps = control.read_gaps(self.link)
             worker, waiting = self.source.heartbeat(), inbox.waiting(self.link)
         except StoreUnavailable as exc:
             store.update(state="unavailable", message=str(exc))
-            return {"ready": False, "source": source, "store": store}
+            readable = {"state": "unavailable", "message": reads} if reads else {"state": "ok"}
+            return {"ready": False, "source": source, "store": store, "history": readable}
         health = self.source.health()
         source.update(state=health.state, message=health.message, rejected=health.rejected)
         store.update(state="ok", points=stats.count, next_seq=stats.next_seq, rate=round(stats.rate, 2))
         if gaps:
             store["gaps"] = gaps
-        reads = self.recorder.unreadable()
         if reads:
             history = {"state": "unavailable", "message": reads}
         else:

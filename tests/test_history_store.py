@@ -140,3 +140,38 @@ def test_the_postgresql_schema_has_a_version_and_the_password_is_never_logged(tm
     assert "s3cret-pw" not in caplog.text and "history" in caplog.text
     with psycopg.connect(postgres.url_of(pg_database)) as db:
         assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_path, pg_database, redis_server):
+    """STORE=redis, a data dir of its own: a month's export from PostgreSQL, exact; with the database
+    away, /readyz and the page's status say "history unavailable" and ranges answer 503."""
+    url = postgres.url_of(pg_database)
+    stores, recorder = make_recorder(tmp_path / "worker", url)  # the ingest worker's host
+    ts = 1_750_000_000.0 + np.arange(0, 30 * DAY, 600.0)
+    stores.get("line-7").append(ts, np.arange(len(ts), dtype=np.float64), np.zeros(len(ts)))
+    recorder.flush()
+    recorder.stop()
+
+    def web_host(history_url: str):
+        return create_app(Config.from_env({"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis_server.url,
+                                           "LINEWATCH_DATA_DIR": str(tmp_path / "web"),
+                                           "LINEWATCH_HISTORY_URL": history_url}))
+    app = web_host(url)
+    client, runtime = app.server.test_client(), app.server.extensions["linewatch"]
+    try:
+        csv = client.get(f"/api/v1/points.csv?line=line-7&from={ts[0]}&to={ts[-1]}")
+        frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)))
+        assert frame["value"].tolist() == list(range(len(ts))) and frame["ts"].tolist() == ts.tolist()
+        assert client.get("/readyz").get_json()["history"] == {"state": "ok"}
+    finally:
+        runtime.stop()
+    app = web_host(url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}"))
+    client, runtime = app.server.test_client(), app.server.extensions["linewatch"]
+    try:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.get_json()["history"]["state"] == "unavailable"
+        assert runtime.source_status().history.startswith("history unavailable:")
+        answer = client.get(f"/api/v1/points?line=line-7&from={ts[0]}&to={ts[-1]}")
+        assert answer.status_code == 503 and answer.get_json()["error"].startswith("history unavailable:")
+    finally:
+        runtime.stop()
