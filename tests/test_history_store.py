@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import sqlite3
 import time
 
 import numpy as np
@@ -44,10 +45,15 @@ def history_url(request, tmp_path):
     if request.param == "sqlite":
         return ""
     url = postgres.url_of(request.getfixturevalue("pg_database"))
+    empty(url)
+    return url
+
+
+def empty(url: str) -> None:
+    """Empty the history tables of the database (when they are there)."""
     with psycopg.connect(url) as db:
         if db.execute("SELECT to_regclass('points')").fetchone()[0]:
             db.execute(f"TRUNCATE {', '.join(TABLES)}")
-    return url
 
 
 def make_recorder(tmp_path, history_url: str, capacity: int = 100_000):
@@ -175,3 +181,45 @@ def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_pat
         assert answer.status_code == 503 and answer.get_json()["error"].startswith("history unavailable:")
     finally:
         runtime.stop()
+
+
+def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again_adds_nothing(tmp_path, pg_database,
+                                                                                              capsys):
+    from app.alarms import RaisedAlarm
+    from app.history.__main__ import main
+
+    stores, recorder = make_recorder(tmp_path, "")
+    rng = np.random.default_rng(7)
+    for line in ("line-1", "line-2"):
+        ts = T0 + np.sort(rng.uniform(0, 3 * DAY, 5_000))
+        stores.get(line).append(ts, rng.normal(0.4, 0.2, len(ts)), rng.uniform(0, 1, len(ts)))
+    recorder.flush(keys={"key-1": {"line-1": [0, 9]}})
+    with recorder.backend.writing() as db:
+        db.execute("INSERT INTO alarms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   tuple(RaisedAlarm("line-1:spike:5", "line-1", 5, T0 + 5, "spike", "warning", 9.0, "value 9.0")))
+    recorder.stop()
+    url = postgres.url_of(pg_database)
+    empty(url)
+    sqlite = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3")
+    for run in range(2):  # a re-run adds nothing
+        assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "data")]) == 0
+        with psycopg.connect(url) as db:
+            for table, columns in [("points", "line, seq, ts, value, prob"), ("alerts", "line, seq, ts, value, prob"),
+                                   ("alarms", "id, line, seq, raised_ts, message"), ("idempotency", "key, seqs"),
+                                   ("rollup_minute", "line, bucket, n, total, max_ts, max_value, top_prob"),
+                                   ("rollup_hour", "line, bucket, n, total, min_ts, min_value, first_ts, last_ts")]:
+                query = f"SELECT {columns} FROM {table} ORDER BY {columns}"
+                assert rows_digest(db.execute(query).fetchall()) == rows_digest(sqlite.execute(query).fetchall()), table
+    assert "points 10000 read, 10000 held" in capsys.readouterr().out
+    away = url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
+    assert main(["migrate", "--to", away, "--data-dir", str(tmp_path / "data")]) == 2
+    assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "nowhere")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0].startswith("linewatch: cannot migrate to postgresql://") and errors[1].startswith(
+        "linewatch: no SQLite history at")
+
+
+def rows_digest(rows: list[tuple]) -> tuple[int, str]:
+    """Count and checksum of rows (floats to 9 significant digits: sums may differ in the last bits)."""
+    text = "\n".join("|".join(f"{v:.9g}" if isinstance(v, float) else str(v) for v in row) for row in rows)
+    return len(rows), hashlib.sha256(text.encode()).hexdigest()

@@ -67,10 +67,12 @@ def rollup_rows(line: str, ts: np.ndarray, value: np.ndarray, prob: np.ndarray, 
 REBUILD_CHUNK = 100_000
 
 
-def rebuild(db, placeholder: str = "?") -> int:
-    """Build every line's rollups from its points, in chunks of ids merged as the writer merges;
-    the count of readings read.  For a history written before the rollups, and migrations."""
-    lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+def rebuild(db, placeholder: str = "?", lines: list[str] | None = None) -> int:
+    """Build the rollups of ``lines`` (default: every line) from their points, in chunks of ids merged
+    as the writer merges; the count of readings read.  For a history written before the rollups, and
+    migrations (their rows must not be there yet)."""
+    if lines is None:
+        lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
     read = 0
     for line in lines:
         after = -1
