@@ -146,7 +146,8 @@ class LocalRuntime:
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
-                                 retention=Retention(config.retention_days, config.retention_points))
+                                 retention=Retention(config.retention_days, config.retention_points),
+                                 history_url=config.history_url)
         self.history = self.recorder
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,

@@ -67,10 +67,12 @@ def rollup_rows(line: str, ts: np.ndarray, value: np.ndarray, prob: np.ndarray, 
 REBUILD_CHUNK = 100_000
 
 
-def rebuild(db, placeholder: str = "?") -> int:
-    """Build every line's rollups from its points, in chunks of ids merged as the writer merges;
-    the count of readings read.  For a history written before the rollups, and migrations."""
-    lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+def rebuild(db, placeholder: str = "?", lines: list[str] | None = None) -> int:
+    """Build the rollups of ``lines`` (default: every line) from their points, in chunks of ids merged
+    as the writer merges; the count of readings read.  For a history written before the rollups, and
+    migrations (their rows must not be there yet)."""
+    if lines is None:
+        lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
     read = 0
     for line in lines:
         after = -1
@@ -81,7 +83,7 @@ def rebuild(db, placeholder: str = "?") -> int:
                 break
             data = np.array(rows, dtype=np.float64)
             for level, table in TABLES.items():
-                db.executemany(upsert(table, placeholder), rollup_rows(line, data[:, 1], data[:, 2], data[:, 3],
+                db.cursor().executemany(upsert(table, placeholder), rollup_rows(line, data[:, 1], data[:, 2], data[:, 3],
                                                                        WIDTHS[level]))
             after, read = int(rows[-1][0]), read + len(rows)
     return read
@@ -101,4 +103,4 @@ def trim(db, line: str, oldest: float | None, placeholder: str = "?") -> None:
         rows = db.execute(f"SELECT ts, value, prob FROM points WHERE line = {p} AND ts >= {p} AND ts < {p}",
                           (line, edge, edge + width)).fetchall()
         data = np.array(rows, dtype=np.float64).reshape(-1, 3)
-        db.executemany(upsert(table, p), rollup_rows(line, data[:, 0], data[:, 1], data[:, 2], width))
+        db.cursor().executemany(upsert(table, p), rollup_rows(line, data[:, 0], data[:, 1], data[:, 2], width))

@@ -1,0 +1,72 @@
+"""Exports written as they are read: CSV text and Parquet row groups, one chunk of rows at a time.
+
+The first chunk is read before the first byte is sent (so an unreadable history is a 503, not a cut
+download); after that memory stays at about one chunk, however long the range.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def csv_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[str]:
+    """CSV text of ``frames`` (the header once; ``time_utc`` as ISO-8601 UTC), chunk by chunk."""
+    first = next(frames)
+
+    def chunks() -> Iterator[str]:
+        yield _csv(first, header=True)
+        for frame in frames:
+            yield _csv(frame, header=False)
+    return chunks()
+
+
+def _csv(frame: pd.DataFrame, header: bool) -> str:
+    frame = frame.assign(time_utc=frame["time_utc"].dt.strftime(TIME_FORMAT))
+    return frame.to_csv(index=False, header=header)
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file that hands out what was written since the last ``take``."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def take(self) -> bytes:
+        taken, self._parts = b"".join(self._parts), []
+        return taken
+
+
+def parquet_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[bytes]:
+    """A Parquet file of ``frames``, one row group per frame, sent as each is written."""
+    first = next(frames)
+
+    def chunks() -> Iterator[bytes]:
+        sink = _Sink()
+        table = pa.Table.from_pandas(first, preserve_index=False)
+        with pq.ParquetWriter(sink, table.schema) as writer:
+            writer.write_table(table)
+            yield sink.take()
+            for frame in frames:
+                writer.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False))
+                yield sink.take()
+        yield sink.take()
+    return chunks()
