@@ -1,10 +1,13 @@
 """Looking back in real headless Chromium: a line with three days of history (posted over HTTP with
 past timestamps) and one one-reading spike; pick "Last week", zoom into an hour, see the range's
-alarm, export the range, come back to Live."""
+alarm, export the range, come back to Live.  Behind basic auth: the browser's range requests go
+with the page's sign-in."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -12,7 +15,8 @@ import pytest
 
 from layouts import ids
 from tests.helpers.browser import ConsoleLog
-from tests.helpers.page import PLOT, line_url, post_points, text
+from tests.helpers.auth import basic_auth
+from tests.helpers.page import PLOT, line_url, text
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
@@ -21,6 +25,14 @@ STEP_S = 10  # one reading every 10 s: 25,920 readings, more than the chart draw
 SPIKE = 0.95  # one reading, 1.5 days back, with a defect probability that raises the threshold alarm
 CALM = 0.4
 POINTS_PER_POST = 10_000
+USER, PASSWORD = "alice", "s3cret"  # the conftest's users_file
+
+
+def post_points(url: str, points: list[dict]) -> None:
+    request = urllib.request.Request(url + "/api/v1/points", data=json.dumps(points).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": basic_auth(USER, PASSWORD)})
+    urllib.request.urlopen(request, timeout=30).close()
 
 
 def post_history(url: str, now: float) -> float:
@@ -53,10 +65,12 @@ def wait_status(page, needle: str, unlike: str = "", timeout: float = 20_000) ->
     return text(page, ids.RANGE_STATUS)
 
 
-def test_look_back_a_week_zoom_into_an_hour_and_come_back_live(start_server, browser, tmp_path):
-    server = start_server({"LINEWATCH_SOURCE": "http"})
+def test_look_back_a_week_zoom_into_an_hour_and_come_back_live(start_server, browser, users_file, tmp_path):
+    server = start_server({"LINEWATCH_SOURCE": "http", "LINEWATCH_AUTH": "basic",
+                           "LINEWATCH_AUTH_USERS_FILE": str(users_file)})
     spike_ts = post_history(server.url, time.time())
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US", timezone_id="Asia/Shanghai")
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US", timezone_id="Asia/Shanghai",
+                            http_credentials={"username": USER, "password": PASSWORD})
     console = ConsoleLog(page)
     page.goto(line_url(server.url) + "?lang=en")
     page.wait_for_function(f"{PLOT}?.data[0].x.length > 0")
