@@ -269,10 +269,7 @@ class Recorder:
     def _write(self, db, line: str, batch: PointBatch) -> None:
         """A line's points with their rollups and alerts, in the caller's transaction."""
         p, cursor = self.backend.p, db.cursor()
-        cursor.executemany(
-            f"INSERT INTO points (line, seq, ts, value, prob) VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
-            list(zip([line] * len(batch), batch.seq.tolist(), batch.ts.tolist(), batch.value.tolist(),
-                     batch.prob.tolist())))
+        self.backend.insert_points(cursor, line, batch.seq, batch.ts, batch.value, batch.prob)
         for level, table in rollups.TABLES.items():
             cursor.executemany(rollups.upsert(table, p), rollups.rollup_rows(line, batch.ts, batch.value, batch.prob,
                                                                              rollups.WIDTHS[level]))

@@ -11,25 +11,34 @@ from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S of a microsecond timestamp has the fraction: ...T12:00:00.250000Z
+CSV_OPTIONS = pcsv.WriteOptions(include_header=False, quoting_style="none")
 
 
-def csv_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[str]:
-    """CSV text of ``frames`` (the header once; ``time_utc`` as ISO-8601 UTC), chunk by chunk."""
+def csv_chunks(frames: Iterator[pd.DataFrame]) -> Iterator[bytes]:
+    """CSV of ``frames`` (the header once; ``time_utc`` as ISO-8601 UTC), chunk by chunk (pyarrow's
+    writer: several times faster than pandas' for these columns)."""
     first = next(frames)
 
-    def chunks() -> Iterator[str]:
-        yield _csv(first, header=True)
+    def chunks() -> Iterator[bytes]:
+        yield (",".join(first.columns) + "\n").encode() + _csv(first)
         for frame in frames:
-            yield _csv(frame, header=False)
+            yield _csv(frame)
     return chunks()
 
 
-def _csv(frame: pd.DataFrame, header: bool) -> str:
-    frame = frame.assign(time_utc=frame["time_utc"].dt.strftime(TIME_FORMAT))
-    return frame.to_csv(index=False, header=header)
+def _csv(frame: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    at = table.schema.get_field_index("time_utc")
+    times = table.column(at).cast(pa.timestamp("us", tz="UTC"), safe=False)  # to the microsecond, as shown
+    table = table.set_column(at, "time_utc", pc.strftime(times, format=TIME_FORMAT))
+    sink = io.BytesIO()
+    pcsv.write_csv(table, sink, CSV_OPTIONS)
+    return sink.getvalue()
 
 
 class _Sink(io.RawIOBase):
