@@ -35,6 +35,7 @@ KEY_TTL_S = 24 * 3600  # how long an Idempotency-Key's answer is kept (written w
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
 RETENTION_CHUNK = 5000
+LINES = "SELECT DISTINCT line FROM rollup_hour"  # the lines with points: a few rows a line and day, not every point
 
 
 class HistoryUnavailable(RuntimeError):
@@ -88,10 +89,12 @@ class Recorder:
         """Load each line's newest ``n`` recorded points into its (empty) store; return how many."""
         restored, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
                 rows = db.execute(f"SELECT seq, ts, value, prob FROM points WHERE line = {p} ORDER BY seq DESC"
                                   f" LIMIT {p}", (line, n)).fetchall()
+                if not rows:
+                    continue
                 data = np.array(rows[::-1])
                 seq = data[:, 0].astype(np.int64)
                 gaps = np.flatnonzero(np.diff(seq) != 1)
@@ -310,11 +313,13 @@ class Recorder:
         cutoff_ts = now - self.retention.days * 86400
         deleted, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
                 newest, first_recent = db.execute(
                     f"SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = {p} AND ts >= {p})"
                     f" FROM points WHERE line = {p}", (line, cutoff_ts, line)).fetchone()
+                if newest is None:
+                    continue
                 keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
                 removed = self._delete_chunked(
                     db, f"DELETE FROM points WHERE line = {p} AND seq IN"
