@@ -335,7 +335,8 @@ class Recorder:
                 db, f"DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < {p} LIMIT {p})",
                 (cutoff_ts,))
             self._delete_chunked(db, f"DELETE FROM idempotency WHERE key IN"
-                                     f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})", (now - KEY_TTL_S,))
+                                     f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})",
+                                 (now - KEY_TTL_S,))
         return deleted
 
     @staticmethod
@@ -352,7 +353,8 @@ class Recorder:
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         """Recorded alerts, newest first."""
         p = self.backend.p
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= {p} AND ts <= {p} ORDER BY ts DESC LIMIT {p}"
+        query = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= {p} AND ts <= {p}"
+                 f" ORDER BY ts DESC LIMIT {p}")
         with self.connect() as db:
             until = float("inf") if until_ts is None else until_ts
             rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()

@@ -101,7 +101,8 @@ def export_day(url: str, data_dir: Path, start: float) -> tuple[float, int, int]
 
     app = create_app(Config.from_env({"LINEWATCH_SOURCE": "http", "LINEWATCH_DATA_DIR": str(data_dir),
                                       "LINEWATCH_HISTORY_URL": url, "LINEWATCH_WINDOW": "1000",
-                                      "LINEWATCH_RETENTION_DAYS": "36500", "LINEWATCH_RETENTION_POINTS": "10000000000"}))
+                                      "LINEWATCH_RETENTION_DAYS": "36500",
+                                      "LINEWATCH_RETENTION_POINTS": "10000000000"}))
     client = app.server.test_client()
     client.get("/healthz")
     baseline, peak, done = rss_bytes(), [0], threading.Event()
