@@ -35,6 +35,7 @@ KEY_TTL_S = 24 * 3600  # how long an Idempotency-Key's answer is kept (written w
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
 RETENTION_CHUNK = 5000
+LINES = "SELECT DISTINCT line FROM rollup_hour"  # the lines with points: a few rows a line and day, not every point
 
 
 class HistoryUnavailable(RuntimeError):
@@ -88,10 +89,12 @@ class Recorder:
         """Load each line's newest ``n`` recorded points into its (empty) store; return how many."""
         restored, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
                 rows = db.execute(f"SELECT seq, ts, value, prob FROM points WHERE line = {p} ORDER BY seq DESC"
                                   f" LIMIT {p}", (line, n)).fetchall()
+                if not rows:
+                    continue
                 data = np.array(rows[::-1])
                 seq = data[:, 0].astype(np.int64)
                 gaps = np.flatnonzero(np.diff(seq) != 1)
@@ -269,10 +272,7 @@ class Recorder:
     def _write(self, db, line: str, batch: PointBatch) -> None:
         """A line's points with their rollups and alerts, in the caller's transaction."""
         p, cursor = self.backend.p, db.cursor()
-        cursor.executemany(
-            f"INSERT INTO points (line, seq, ts, value, prob) VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
-            list(zip([line] * len(batch), batch.seq.tolist(), batch.ts.tolist(), batch.value.tolist(),
-                     batch.prob.tolist())))
+        self.backend.insert_points(cursor, line, batch.seq, batch.ts, batch.value, batch.prob)
         for level, table in rollups.TABLES.items():
             cursor.executemany(rollups.upsert(table, p), rollups.rollup_rows(line, batch.ts, batch.value, batch.prob,
                                                                              rollups.WIDTHS[level]))
@@ -313,11 +313,13 @@ class Recorder:
         cutoff_ts = now - self.retention.days * 86400
         deleted, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points").fetchall()]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
                 newest, first_recent = db.execute(
                     f"SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = {p} AND ts >= {p})"
                     f" FROM points WHERE line = {p}", (line, cutoff_ts, line)).fetchone()
+                if newest is None:
+                    continue
                 keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
                 removed = self._delete_chunked(
                     db, f"DELETE FROM points WHERE line = {p} AND seq IN"
@@ -333,7 +335,8 @@ class Recorder:
                 db, f"DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < {p} LIMIT {p})",
                 (cutoff_ts,))
             self._delete_chunked(db, f"DELETE FROM idempotency WHERE key IN"
-                                     f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})", (now - KEY_TTL_S,))
+                                     f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})",
+                                 (now - KEY_TTL_S,))
         return deleted
 
     @staticmethod
@@ -350,7 +353,8 @@ class Recorder:
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         """Recorded alerts, newest first."""
         p = self.backend.p
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= {p} AND ts <= {p} ORDER BY ts DESC LIMIT {p}"
+        query = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= {p} AND ts <= {p}"
+                 f" ORDER BY ts DESC LIMIT {p}")
         with self.connect() as db:
             until = float("inf") if until_ts is None else until_ts
             rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()

@@ -223,3 +223,11 @@ def rows_digest(rows: list[tuple]) -> tuple[int, str]:
     """Count and checksum of rows (floats to 9 significant digits: sums may differ in the last bits)."""
     text = "\n".join("|".join(f"{v:.9g}" if isinstance(v, float) else str(v) for v in row) for row in rows)
     return len(rows), hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_bad_history_url_fails_fast_naming_it_without_its_password():
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^LINEWATCH_HISTORY_URL='mysql://lw:\*\*\*@db/lw': must look like"):
+        Config.from_env({"LINEWATCH_HISTORY_URL": "mysql://lw:s3cret-pw@db/lw"})
+    assert "s3cret-pw" not in repr(Config.from_env({"LINEWATCH_HISTORY_URL": "postgresql://lw:s3cret-pw@db/lw"}))

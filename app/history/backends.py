@@ -114,6 +114,9 @@ class HistoryBackend(Protocol):
     def probe(self, db) -> None:
         """A small write that needs room (the history was unwritable: prove it is not any more)."""
 
+    def insert_points(self, db, line: str, seq, ts, value, prob) -> None:
+        """Add a line's readings (columns as arrays), keeping those already written."""
+
     def close(self) -> None:
         """Close every connection."""
 
@@ -174,6 +177,10 @@ class SqliteBackend:
             cursor = db.execute(query, params)
             while rows := cursor.fetchmany(STREAM_CHUNK):
                 yield rows
+
+    def insert_points(self, db: sqlite3.Connection, line: str, seq, ts, value, prob) -> None:
+        db.executemany("INSERT INTO points (line, seq, ts, value, prob) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       zip([line] * len(seq), seq.tolist(), ts.tolist(), value.tolist(), prob.tolist()))
 
     def probe(self, db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)")
@@ -249,6 +256,12 @@ class PostgresBackend:
             cursor.execute(query, params)
             while rows := cursor.fetchmany(STREAM_CHUNK):
                 yield rows
+
+    def insert_points(self, db, line: str, seq, ts, value, prob) -> None:
+        """One statement over arrays (unnest): several times the rate of a row per statement."""
+        db.execute("INSERT INTO points (line, seq, ts, value, prob) SELECT %s, * FROM unnest(%s::bigint[],"
+                   " %s::float8[], %s::float8[], %s::float8[]) ON CONFLICT DO NOTHING",
+                   (line, seq.tolist(), ts.tolist(), value.tolist(), prob.tolist()))
 
     def probe(self, db) -> None:
         db.execute("SELECT 1")

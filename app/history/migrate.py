@@ -50,7 +50,8 @@ def migrate(sqlite_path: Path, url: str, say: Callable[[str], None] = print) -> 
                 if table in present:
                     read[table] = _copy(source, db, table, columns, conflict)
                     say(f"{table}: {read[table]} rows read")
-            lines = [row[0] for row in source.execute("SELECT DISTINCT line FROM points")] if "points" in present else []
+            lines = ([row[0] for row in source.execute("SELECT DISTINCT line FROM points")]
+                     if "points" in present else [])
             for table in rollups.TABLES.values():
                 db.execute(f"DELETE FROM {table} WHERE line = ANY(%s)", (lines,))
             rebuilt = rollups.rebuild(db, "%s", lines)

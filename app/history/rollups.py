@@ -83,8 +83,8 @@ def rebuild(db, placeholder: str = "?", lines: list[str] | None = None) -> int:
                 break
             data = np.array(rows, dtype=np.float64)
             for level, table in TABLES.items():
-                db.cursor().executemany(upsert(table, placeholder), rollup_rows(line, data[:, 1], data[:, 2], data[:, 3],
-                                                                       WIDTHS[level]))
+                buckets = rollup_rows(line, data[:, 1], data[:, 2], data[:, 3], WIDTHS[level])
+                db.cursor().executemany(upsert(table, placeholder), buckets)
             after, read = int(rows[-1][0]), read + len(rows)
     return read
 
