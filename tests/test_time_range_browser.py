@@ -21,7 +21,8 @@ from tests.helpers.page import PLOT, line_url, text
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 DAYS = 3
-STEP_S = 10  # one reading every 10 s: 25,920 readings, more than the chart draws at once
+STEP_S = 10  # one reading every 10 s, up to a minute ago: more readings than the chart draws at once
+READINGS = (DAYS * 86400 - 60) // STEP_S
 SPIKE = 0.95  # one reading, 1.5 days back, with a defect probability that raises the threshold alarm
 CALM = 0.4
 POINTS_PER_POST = 10_000
@@ -81,7 +82,7 @@ def test_look_back_a_week_zoom_into_an_hour_and_come_back_live(start_server, bro
     page.locator(f"#{ids.RANGE_PICK} label", has_text="Last week").click()
     week = wait_status(page, "Last week")
     assert parse_qs(urlsplit(page.url).query) == {"lang": ["en"], "range": ["7d"]}  # bookmarkable, lang kept
-    assert "25,914 readings, per hour" in week and "Chart paused" in week, week  # rollups: three readings an hour
+    assert f"{READINGS:,} readings, per hour" in week and "Chart paused" in week, week  # rollups: three readings an hour
     drawn = chart(page)
     assert 3 * 24 * DAYS <= len(drawn["x"]) <= 2 * 1440, len(drawn["x"])
     assert max(drawn["y"]) == pytest.approx(SPIKE)
@@ -91,6 +92,9 @@ def test_look_back_a_week_zoom_into_an_hour_and_come_back_live(start_server, bro
     assert query["line"] == ["line-1"]
     assert float(query["to"][0]) - float(query["from"][0]) == pytest.approx(7 * 86400, abs=1)
     assert text(page, ids.EXPORT_HISTORY_LABEL) == "History of the range:"
+    with page.expect_download() as download:
+        page.click(f"#{ids.EXPORT_HISTORY_CSV}")
+    assert len(open(download.value.path(), encoding="utf-8").read().splitlines()) == 1 + READINGS  # header, the week
     page.screenshot(path=str(tmp_path / "range-light.png"))
 
     # zoom into the spike's hour: that hour loads raw, every reading of it
