@@ -71,16 +71,18 @@ def deployment(tmp_path_factory):
         strip.close()
 
 
-def chart_points(target) -> int:
-    return target.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data?.[0].x.length ?? 0")
+def newest_x(target) -> float:
+    """The chart's newest reading (its x), 0 before the chart is drawn."""
+    return target.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data?.[0].x.at(-1) ?? 0")
 
 
 def wait_live(target, status: str = "Live") -> None:
-    """The status card says ``status`` and points keep arriving."""
+    """The status card says ``status`` and points keep arriving (a newer one is drawn: once the
+    window is full, the count of points drawn stays)."""
     wait_for_function(target, "([id, text]) => document.getElementById(id)?.innerText.trim() === text",
                       [ids.KPI_STATUS, status], timeout=20_000)
-    before = chart_points(target)
-    wait_for_function(target, f"(n) => document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.length > n",
+    before = newest_x(target)
+    wait_for_function(target, f"(x) => document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.at(-1) > x",
                       before, timeout=10_000)
 
 
