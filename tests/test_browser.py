@@ -208,7 +208,7 @@ def test_chinese_page_renders_and_dark_theme_applies(server, browser):
 
 @pytest.mark.server
 def test_waiting_state_and_error_banner_when_the_stream_is_silent(start_server, browser):
-    server = start_server({"LINEWATCH_SIM_RATE": "0.05"})  # first reading after ~20 s: a busy machine draws slowly
+    server = start_server({"LINEWATCH_SIM_RATE": "0.1"})  # first reading after ~10 s
     page = browser.new_page(locale="en-US")
     console = ConsoleLog(page)
     page.goto(line_url(server.url))
