@@ -5,11 +5,12 @@ from callbacks import alarm_actions, alarm_list, overview, pages, tick, views
 __all__ = ["register_all"]
 
 
-def register_all(app, runtime, control_lines, actor) -> None:
+def register_all(app, runtime, control_lines, actor, has_line) -> None:
     """``runtime``: store of every line, source, alarm book (app/runtime.py); ``control_lines(line)``:
-    the line's SPC control lines; ``actor()``: who acts on alarms in the current request."""
+    the line's SPC control lines; ``actor()``: who acts on alarms in the current request;
+    ``has_line(id)``: whether a line's page exists (the HTTP policy's 404 asks the same)."""
     config, stores, book = runtime.config, runtime.stores, runtime.alarm_book
-    pages.register(app, config, lambda: [line for line, _ in stores.items()], book.shelve_max_minutes)
+    pages.register(app, config, lambda: [line for line, _ in stores.items()], has_line, book.shelve_max_minutes)
     overview.register(app, runtime)
     tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary)
     views.register(app)
