@@ -80,7 +80,8 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     app.layout = layout
     callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config), has_line)
     _set_up_dash_before_any_request(app)
-    metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
+    metrics.install(server, runtime, config.url_prefix, tick_outputs={f"{layouts.ids.TICK}.data": "line",
+                                                                      f"{layouts.ids.OVERVIEW_TICK}.data": "overview"})
     policy = Policy(config, app.csp_hashes, app.callback_map, has_line)
     if websocket:
         from app.websocket import install

@@ -13,7 +13,7 @@ from app.readings import validate_points
 from app.web import create_app
 from callbacks.overview import SPARK_POINTS, overview_tiles, sparkline
 from layouts import ids
-from tests.helpers.ticks import render_request
+from tests.helpers.ticks import overview_tick_request, render_request
 
 LINES = """
 [lines.l-03]
@@ -96,12 +96,8 @@ def test_the_overview_is_the_first_page_and_its_tick_one_request_for_every_tile(
         assert ids.OVERVIEW_TILES in json.dumps(page["response"][ids.PAGE]["children"])
         feed(runtime, "l-05", [1.0, 50.0])
         def overview_tick(alarm_version):
-            body = {"output": f"{ids.OVERVIEW_TICK}.data", "outputs": {"id": ids.OVERVIEW_TICK, "property": "data"},
-                    "inputs": [{"id": ids.OVERVIEW_INTERVAL, "property": "n_intervals", "value": 1}],
-                    "changedPropIds": [f"{ids.OVERVIEW_INTERVAL}.n_intervals"],
-                    "state": [{"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}]}
-            answer = client.post(prefix + "_dash-update-component", json=body).get_json()
-            return answer["response"][ids.OVERVIEW_TICK]["data"]
+            answer = client.post(prefix + "_dash-update-component", json=overview_tick_request(1, alarm_version))
+            return answer.get_json()["response"][ids.OVERVIEW_TICK]["data"]
         tick = overview_tick(None)
         assert tick["tiles"][0]["id"] == "l-05" and tick["tiles"][0]["name"] == "Oven 5"
         assert {t["id"] for t in tick["tiles"]} == {"l-03", "l-05", "l-07", "press-9", "line-1"}

@@ -25,6 +25,14 @@ def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_versio
     }
 
 
+def overview_tick_request(n, alarm_version=None) -> dict:
+    """The body the plant overview posts for its tick ``n``, its alarm bar showing ``alarm_version``."""
+    return {"output": f"{ids.OVERVIEW_TICK}.data", "outputs": {"id": ids.OVERVIEW_TICK, "property": "data"},
+            "inputs": [{"id": ids.OVERVIEW_INTERVAL, "property": "n_intervals", "value": n}],
+            "changedPropIds": [f"{ids.OVERVIEW_INTERVAL}.n_intervals"],
+            "state": [{"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}]}
+
+
 def render_request(pathname: str, lang: str = "en") -> dict:
     """The body the page posts to ``/_dash-update-component`` to render the page at ``pathname``."""
     return {"output": f"{ids.PAGE}.children", "outputs": {"id": ids.PAGE, "property": "children"},
