@@ -1,4 +1,4 @@
-// Pages (callbacks/pages.py, callbacks/overview.py): the line picker's address and the overview's tiles.
+// Pages (callbacks/pages.py, callbacks/overview.py): the line picker's lines and address, the overview's tiles.
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   linewatchPages: (function () {
     function el(type, props, namespace) {
@@ -37,6 +37,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
 
     return {
+      pickerLines: function (tick) {  // the tick's lines only when they changed
+        if (!tick || !tick.lines) {
+          return [window.dash_clientside.no_update, window.dash_clientside.no_update];
+        }
+        return [tick.lines.options, tick.lines.version];
+      },
       lineAddress: function (picked, shown, prefix) {  // picking the shown line does nothing
         if (picked === shown) {
           return window.dash_clientside.no_update;

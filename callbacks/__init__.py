@@ -1,6 +1,7 @@
 """Callback registration: functions that receive the app and what the callbacks need."""
 
 from callbacks import alarm_actions, alarm_list, overview, pages, tick, views
+from layouts.line_picker import line_options
 
 __all__ = ["register_all"]
 
@@ -12,7 +13,8 @@ def register_all(app, runtime, control_lines, actor, has_line) -> None:
     config, stores, book = runtime.config, runtime.stores, runtime.alarm_book
     pages.register(app, config, lambda: [line for line, _ in stores.items()], has_line, book.shelve_max_minutes)
     overview.register(app, runtime)
-    tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary)
+    tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary,
+                  lambda: line_options(pages.known_lines(config, [line for line, _ in stores.items()])))
     views.register(app)
     alarm_actions.register(app, book, actor)
     alarm_list.register(app, book)

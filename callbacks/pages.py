@@ -38,6 +38,13 @@ def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], h
             return layouts.overview_page(config, text, shelve_max_minutes)
         return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes)
 
+    app.clientside_callback(  # the tick brings the picker's lines when they changed (callbacks/tick.py)
+        ClientsideFunction(namespace="linewatchPages", function_name="pickerLines"),
+        Output(ids.LINE_PICKER, "options"),
+        Output(ids.LINES_VERSION, "data"),
+        Input(ids.TICK, "data"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(  # the picker moves the address; the page follows without a reload
         ClientsideFunction(namespace="linewatchPages", function_name="lineAddress"),
         Output(ids.URL, "pathname"),

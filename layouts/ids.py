@@ -75,6 +75,7 @@ URL = "url"  # the page's address: /line/<id> shows that line
 PAGE = "page"  # the shown page, rendered from the address
 LINE_ID = "line-id"  # the id of the line the page shows: the tick reads that line's store
 LINE_PICKER = "line-picker"
+LINES_VERSION = "lines-version"  # the picker's lines this page shows: the tick sends them only when they changed
 URL_PREFIX = "url-prefix"  # LINEWATCH_URL_PREFIX, for links the browser makes
 # the plant overview (layouts/overview.py, callbacks/overview.py)
 OVERVIEW_INTERVAL = "overview-interval"

@@ -77,6 +77,25 @@ def test_a_line_page_by_address_shows_that_line_and_its_tick_reads_its_store(mak
     assert waiting["response"][ids.TICK]["data"]["ts"] == []  # no readings yet: the page waits
 
 
+def test_the_line_pages_tick_brings_the_pickers_lines_only_when_they_changed(make_app):
+    app = make_app()
+    runtime, client = app.server.extensions["linewatch"], app.server.test_client()
+
+    def tick(lines_version):
+        answer = client.post("/_dash-update-component", json=tick_request(1, None, line="oven-3",
+                                                                         lines_version=lines_version))
+        return answer.get_json()["response"][ids.TICK]["data"]
+
+    first = tick(None)["lines"]
+    assert first["options"] == [{"label": "Oven 3 temperature (°C)", "value": "oven-3"},
+                                {"label": "line-1", "value": "line-1"}]
+    assert "lines" not in tick(first["version"])  # unchanged: not sent again
+    runtime.ingestor.ingest(validate_points([{"line": "kiln-4", "value": 0.3}], time.time()))
+    update = tick(first["version"])["lines"]  # a line with its first reading joins the picker at the next tick
+    assert update["version"] != first["version"] and update["options"][1:] == [
+        {"label": "kiln-4", "value": "kiln-4"}, {"label": "line-1", "value": "line-1"}]
+
+
 @pytest.mark.parametrize("prefix", ["/", "/linewatch/"])
 def test_an_unknown_line_answers_404_and_says_so_until_its_first_reading(make_app, prefix):
     app = make_app(prefix)

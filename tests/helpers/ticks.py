@@ -9,9 +9,10 @@ from app.points import DEFAULT_LINE
 from layouts import ids
 
 
-def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_version=None, line=DEFAULT_LINE) -> dict:
+def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_version=None, line=DEFAULT_LINE,
+                 lines_version=None) -> dict:
     """The body ``line``'s page posts to ``/_dash-update-component`` for tick ``n`` from ``cursor``, its
-    alarm bar showing the summary ``alarm_version`` (None: none yet)."""
+    alarm bar showing the summary ``alarm_version`` and its picker the lines ``lines_version`` (None: none yet)."""
     prop = "n_intervals" if trigger == ids.TICK_INTERVAL else "value"
     return {
         "output": f"{ids.TICK}.data",
@@ -21,7 +22,8 @@ def tick_request(n, cursor, window=1000, trigger=ids.TICK_INTERVAL, alarm_versio
         "changedPropIds": [f"{trigger}.{prop}"],
         "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
                   {"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version},
-                  {"id": ids.LINE_ID, "property": "data", "value": line}],
+                  {"id": ids.LINE_ID, "property": "data", "value": line},
+                  {"id": ids.LINES_VERSION, "property": "data", "value": lines_version}],
     }
 
 
