@@ -21,6 +21,7 @@ def overview_page(config: Config, labels: dict[str, str],
         dcc.Store(id=ids.OVERVIEW_PRIORITIES, data={str(p): priority_text(labels, p) for p in PRIORITIES}),
         alarm_bar(labels),
         html.H2(labels["overview"], className="lw-overview-title"),
-        html.Div(id=ids.OVERVIEW_TILES, className="lw-tiles", children=html.P(labels["status_waiting"])),
+        html.P(labels["status_waiting"], id=ids.OVERVIEW_MESSAGE, className="lw-overview-message"),
+        html.Div(id=ids.OVERVIEW_TILES, className="lw-tiles"),  # its tiles are drawn in the browser, in place
         alarm_panel(labels, shelve_max_minutes),
     ])

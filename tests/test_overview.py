@@ -7,11 +7,13 @@ import time
 
 import numpy as np
 import pytest
+from dash import Dash, html
 
 from app.config import Config
 from app.readings import validate_points
 from app.web import create_app
-from callbacks.overview import SPARK_POINTS, overview_tiles, sparkline
+from callbacks import overview
+from callbacks.overview import SHARED_FOR_S, SPARK_POINTS, overview_tiles, sparkline
 from layouts import ids
 from tests.helpers.ticks import overview_tick_request, render_request
 
@@ -77,6 +79,26 @@ def test_a_line_without_new_readings_is_stale_and_says_for_how_long(runtime, mon
     monkeypatch.setattr(store, "stats", lambda: store.__class__.stats(store)._replace(rate=0.0))
     [tile] = [t for t in overview_tiles(runtime, time.time() + 60) if t["id"] == "l-01"]
     assert tile["status"] == "stale" and tile["quiet_s"] >= 60
+
+
+def test_overview_ticks_within_half_a_second_share_one_reading_of_the_tiles(runtime):
+    clock = [100.0]
+    app = Dash(__name__)
+    app.layout = html.Div()
+    overview.register(app, runtime, timer=lambda: clock[0])
+    client = app.server.test_client()
+
+    def shown():
+        answer = client.post("/_dash-update-component", json=overview_tick_request(1)).get_json()
+        return [t["id"] for t in answer["response"][ids.OVERVIEW_TICK]["data"]["tiles"]]
+
+    feed(runtime, "l-01", [1.0])
+    first = shown()
+    feed(runtime, "l-02", [1.0])
+    clock[0] += SHARED_FOR_S * 0.9
+    assert shown() == first and "l-02" not in first  # another viewer's tick: the same reading
+    clock[0] += SHARED_FOR_S * 0.2
+    assert "l-02" in shown()  # a new reading once the span is over
 
 
 def test_sparkline_bars_span_the_range():
