@@ -66,16 +66,11 @@
     }
   }
 
-  /* A tile's elements; a click moves the page's address as the line picker does (no reload). */
+  /* A tile's elements: a plain link that loads the line's page.  (Moving the address in the page
+   * instead, as dcc.Link did, left the line page's tick stuck after two requests in Dash 4.4.) */
   function newTile(view) {
     const link = document.createElement("a");
     link.href = view.href;
-    link.addEventListener("click", function (event) {
-      if (event.button === 0 && !(event.ctrlKey || event.metaKey || event.shiftKey || event.altKey)) {
-        event.preventDefault();
-        root.dash_clientside.set_props("url", {pathname: link.getAttribute("href")});
-      }
-    });
     const parts = {link: link, name: child(link, "div", "lw-tile-name")};
     const value = child(link, "div", "lw-tile-value");
     parts.value = value.appendChild(document.createTextNode(""));

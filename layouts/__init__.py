@@ -74,5 +74,5 @@ def no_such_line(labels: dict[str, str], prefix: str) -> dbc.Alert:
     with a link to the overview (``prefix``: the app's URL prefix)."""
     return dbc.Alert(color="secondary", className="lw-no-line", children=[
         html.P(labels["no_such_line"]),
-        dcc.Link(labels["to_overview"], href=prefix, className="lw-to-overview"),
+        html.A(labels["to_overview"], href=prefix, className="lw-to-overview"),  # a page load, as the tiles
     ])
