@@ -37,12 +37,17 @@ unit = "kN"
 
 
 @pytest.fixture
-def runtime(tmp_path):
+def app(tmp_path):
     (tmp_path / "lines.toml").write_text(LINES, encoding="utf-8")
     app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
                                       "LINEWATCH_LINES_FILE": str(tmp_path / "lines.toml")}))
-    yield app.server.extensions["linewatch"]
+    yield app
     app.server.extensions["linewatch"].stop()
+
+
+@pytest.fixture
+def runtime(app):
+    return app.server.extensions["linewatch"]
 
 
 def feed(runtime, line, values):
@@ -51,9 +56,18 @@ def feed(runtime, line, values):
                                              for i, v in enumerate(values)], now))
 
 
-def test_twenty_lines_in_tiles_ordered_by_attention_and_a_new_line_appears(runtime):
+def post(client, line, values):
+    """``values`` for ``line`` over HTTP, as a gateway sends them."""
+    now = time.time()
+    answer = client.post("/api/v1/points", json=[{"line": line, "value": v, "ts": now - len(values) + i * 0.5}
+                                                 for i, v in enumerate(values)])
+    assert answer.status_code == 201
+
+
+def test_twenty_lines_fed_over_http_in_tiles_ordered_by_attention_and_a_new_line_appears(app, runtime):
+    client = app.server.test_client()
     for n in range(20):
-        feed(runtime, f"l-{n:02}", [1.0 + 0.01 * i for i in range(50)] + ([50.0] if n in (3, 5, 7) else []))
+        post(client, f"l-{n:02}", [1.0 + 0.01 * i for i in range(50)] + ([50.0] if n in (3, 5, 7) else []))
     [acked] = [r for r in runtime.alarm_book.open_alarms() if r.line == "l-03"]
     runtime.alarm_book.acknowledge(acked.id, "ann")
 
@@ -69,7 +83,7 @@ def test_twenty_lines_in_tiles_ordered_by_attention_and_a_new_line_appears(runti
     quiet = next(t for t in tiles if t["id"] == "l-10")
     assert quiet["status"] == "live" and 0 < len(quiet["spark"]) <= SPARK_POINTS and quiet["value"] == 1.49
 
-    feed(runtime, "l-20", [2.0])
+    post(client, "l-20", [2.0])
     assert "l-20" in [t["id"] for t in overview_tiles(runtime, time.time())]
 
 
