@@ -4,7 +4,8 @@ import sys
 import time
 import traceback
 
-from . import bigwindow, detection, ingest, memory, plant, redis_scale, report, scaling, soak, synthetic, viewer, websocket
+from . import (bigwindow, detection, ingest, memory, plant, redis_scale, report, scaling, soak, synthetic, viewer,
+               websocket)
 
 EXPERIMENTS = {"viewer": viewer, "scaling": scaling, "synthetic": synthetic, "ingest": ingest,
                "memory": memory, "websocket": websocket, "redis": redis_scale,

@@ -138,7 +138,8 @@ def overview_server_time(base):
     """(sum of seconds, count) of the overview ticks the server answered (its /metrics histogram)."""
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
         text = response.read().decode()
-    found = dict(line.rsplit(" ", 1) for line in text.splitlines() if 'page="overview"' in line and "_bucket" not in line)
+    found = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                 if 'page="overview"' in line and "_bucket" not in line)
     return (float(found['linewatch_tick_duration_seconds_sum{page="overview"}']),
             float(found['linewatch_tick_duration_seconds_count{page="overview"}']))
 
@@ -203,7 +204,8 @@ def measure(warmup, duration, every):
                 gateways.stop()
         missing, stored = lost(data, gateways.acked)
     intervals = [{"busy": (b["task_s"] - a["task_s"]) / (b["wall_s"] - a["wall_s"]),
-                  "fps": (b["frames"] - a["frames"]) / (b["wall_s"] - a["wall_s"])} for a, b in zip(samples, samples[1:])]
+                  "fps": (b["frames"] - a["frames"]) / (b["wall_s"] - a["wall_s"])}
+                 for a, b in zip(samples, samples[1:])]
     return {"tiles": tiles, "elapsed_s": elapsed, "server_cpu_s": cpu, "cpu_per_min": cpu / elapsed * 60,
             "overview_latency_s": overview, "line_latency_s": line_page,
             "overview_server_mean_s": served[0] / max(1, served[1]),
@@ -247,7 +249,8 @@ def run(quick):
              f"{wire:,.0f} / {body:,.0f}", f"{100 * r['busy']:.0f} %, {100 * r['busy_max']:.0f} %",
              f"{r['fps']:.0f}, {r['fps_min']:.0f}", f"{r['acknowledged']:,} / {r['lost']}",
              " → ".join(f"{x:.2f}" for x in r["load_1min"])]]
-    notes = [f"{LINES} lines x {RATE} readings/s POSTed to gunicorn (1 gthread worker, 8 threads, LINEWATCH_SOURCE=http, "
+    notes = [f"{LINES} lines x {RATE} readings/s POSTed to gunicorn (1 gthread worker, 8 threads, "
+             "LINEWATCH_SOURCE=http, "
              f"period 1 s) by {GATEWAYS} keep-alive gateway clients, each POSTing one batch of "
              f"{LINES // GATEWAYS * RATE} readings ({LINES // GATEWAYS} lines) a second; {OVERVIEW_TABS} headless "
              f"Chromium tabs on the overview and one on {line_id(0)}'s page. After a {warmup} s warm-up, "

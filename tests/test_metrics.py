@@ -72,7 +72,8 @@ def test_ticks_latency_and_viewers(client, dash_app):
     for agent in ("browser-a", "browser-b", "browser-a", "browser-a"):
         tick(client, agent)
     for n in (1, 2):  # the plant overview's ticks count apart
-        answer = client.post("/_dash-update-component", json=overview_tick_request(n), headers={"User-Agent": "browser-b"})
+        answer = client.post("/_dash-update-component", json=overview_tick_request(n),
+                             headers={"User-Agent": "browser-b"})
         assert answer.status_code == 200
     client.get("/_dash-layout")  # not a tick
     after = scrape(client)
@@ -181,7 +182,8 @@ def test_python_m_app_keeps_a_registry_of_its_own(start_server):
     assert status == 200
     figures = samples(body.decode())
     assert (figures[INGESTED], figures[LINE_TICKS], figures["linewatch_viewers"]) == (7, 1, 1)
-    assert 'linewatch_ticks_created{page="line"}' in figures  # a plain registry (multiprocess mode has no _created samples)
+    # a plain registry (multiprocess mode has no _created samples)
+    assert 'linewatch_ticks_created{page="line"}' in figures
 
 
 # --- LINEWATCH_STORE=redis in one process: viewers and the remote ingest worker's figures ----

@@ -82,8 +82,8 @@ def test_the_line_pages_tick_brings_the_pickers_lines_only_when_they_changed(mak
     runtime, client = app.server.extensions["linewatch"], app.server.test_client()
 
     def tick(lines_version):
-        answer = client.post("/_dash-update-component", json=tick_request(1, None, line="oven-3",
-                                                                         lines_version=lines_version))
+        body = tick_request(1, None, line="oven-3", lines_version=lines_version)
+        answer = client.post("/_dash-update-component", json=body)
         return answer.get_json()["response"][ids.TICK]["data"]
 
     first = tick(None)["lines"]
