@@ -191,7 +191,8 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     console = ConsoleLog(page)
     page.goto(server.url + "/")  # the plant overview: tile status in words, in Chinese
     tile = f"#{ids.OVERVIEW_TILES} a[href='/line/{DEFAULT_LINE}']"
-    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('实时')")
+    # its status in Chinese: live, or alarm once the simulator's spikes raised one
+    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('实时'), {tile} .lw-tile-status:text-is('报警')")
     assert "全厂总览" in page.inner_text(".lw-overview-title")
     assert page.evaluate(TILE_BACKGROUND) == "rgb(247, 248, 249)"  # the light theme's panel colour
     page.click(tile)  # to the line's page, without a reload
@@ -216,7 +217,7 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(28, 31, 35)"
     page.goto(server.url + "/")  # the overview, loaded afresh, keeps the theme picked
-    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('Live')")
+    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('Live'), {tile} .lw-tile-status:text-is('Alarm')")
     page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
     assert page.evaluate(TILE_BACKGROUND) == "rgb(37, 41, 46)"  # the dark theme's panel colour
     assert console.entries == []
