@@ -734,6 +734,7 @@
         const mode = dark ? "dark" : "light";
         document.documentElement.setAttribute("data-bs-theme", mode);
         document.documentElement.setAttribute("data-ag-theme-mode", mode);
+        return mode;
       },
     },
   });

@@ -76,6 +76,10 @@ def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LIN
     ])
 
 
-def no_such_line(labels: dict[str, str]) -> dbc.Alert:
-    """The page for an address whose line id cannot be one."""
-    return dbc.Alert(labels["no_such_line"], color="secondary", className="lw-no-line")
+def no_such_line(labels: dict[str, str], prefix: str) -> dbc.Alert:
+    """The page for an address that names no line (the HTTP policy answers its load with 404),
+    with a link to the overview (``prefix``: the app's URL prefix)."""
+    return dbc.Alert(color="secondary", className="lw-no-line", children=[
+        html.P(labels["no_such_line"]),
+        html.A(labels["to_overview"], href=prefix, className="lw-to-overview"),  # a page load, as the tiles
+    ])

@@ -190,6 +190,7 @@ def test_metrics_behind_the_proxy_count_ticks_viewers_and_the_feed(deployment):
     ingested = float(before["linewatch_readings_ingested_total"])
     after = wait_until(lambda: float((now := scrape())["linewatch_readings_ingested_total"]) >= ingested + 5 and now,
                        10, "the feed's next 5 points in the metrics")
-    assert float(after["linewatch_ticks_total"]) == float(before["linewatch_ticks_total"]) + 1
+    ticks = 'linewatch_ticks_total{page="line"}'
+    assert float(after[ticks]) == float(before[ticks]) + 1
     assert float(after["linewatch_viewers"]) >= 1
     assert float(after['linewatch_source_state{source="http",state="running"}']) == 1
