@@ -46,6 +46,10 @@ class DataDirUnusable(ConfigError):
     """LINEWATCH_DATA_DIR cannot hold the history at start-up; the message names it and the cause."""
 
 
+class HistoryUnreachable(ConfigError):
+    """The PostgreSQL history of ``LINEWATCH_HISTORY_URL`` cannot be reached at start-up."""
+
+
 class Retention(NamedTuple):
     """How much history to keep: points younger than ``days`` and at most ``points`` per line."""
 
@@ -109,9 +113,10 @@ class Recorder:
         return restored
 
     def check(self) -> None:
-        """Prove at start-up that the data dir can hold the history (created, opened, written to);
-        DataDirUnusable names LINEWATCH_DATA_DIR and the cause.  (A PostgreSQL history is not
-        needed to start: while it cannot be reached, ingest is refused and readiness says why.)"""
+        """Prove at start-up that the history can be written: the data dir (created, opened, written
+        to; DataDirUnusable names LINEWATCH_DATA_DIR and the cause) and, with a history URL, the
+        PostgreSQL database (HistoryUnreachable names the URL, password hidden, and the cause).
+        Once started, a database that goes away refuses ingest and readiness says why."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.path.parent):  # the OS's reason first (read-only, permissions)
@@ -122,6 +127,12 @@ class Recorder:
         except (*SqliteBackend.errors,) as exc:
             raise DataDirUnusable(f"LINEWATCH_DATA_DIR={self.path.parent} cannot hold the history "
                                   f"({self.path.name}): {_cause(exc)}") from None
+        if isinstance(self.backend, PostgresBackend):
+            try:
+                self.backend.connect_once()
+            except self.backend.errors as exc:
+                raise HistoryUnreachable(f"LINEWATCH_HISTORY_URL={self.backend.where} cannot be reached: "
+                                         f"{_cause(exc)}") from None
 
     def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Write readings before they are appended, with everything pending, in one transaction.

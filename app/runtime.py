@@ -23,7 +23,7 @@ from app.config import Config
 from app.ingest import Ingestor
 from app.notify import webhooks_from
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import DataDirUnusable, Recorder, Retention
+from app.recorder import DataDirUnusable, HistoryUnreachable, Recorder, Retention
 from app.sources import SourceHealth, make_source
 from app.sources.base import READY_STATES
 from app.store import LineStores, Store
@@ -121,8 +121,9 @@ class Runtime(Protocol):
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
-    With ``STORE=memory`` the data dir must hold the history: if not, DataDirUnusable (a
-    ConfigError: ``python -m app`` exits 2 with one line; under gunicorn the worker-boot error).
+    With ``STORE=memory`` the history must be writable at start: if not, DataDirUnusable or
+    HistoryUnreachable (ConfigErrors: ``python -m app`` exits 2 with one line; under gunicorn the
+    worker-boot error).
     """
     check_gunicorn_workers(config)
     if config.store == "redis":
@@ -132,7 +133,7 @@ def make_runtime(config: Config) -> Runtime:
     runtime = LocalRuntime(config)
     try:
         runtime.recorder.check()
-    except DataDirUnusable as exc:
+    except (DataDirUnusable, HistoryUnreachable) as exc:
         stop_gunicorn_boot(f"linewatch: {exc}")
         raise
     return runtime
@@ -169,7 +170,7 @@ class LocalRuntime:
             if self._started_pid == os.getpid():
                 return
             restored = self.recorder.restore(self.config.capacity)
-            log.info("restored %d points from %s", restored, self.recorder.path)
+            log.info("restored %d points from %s", restored, self.recorder.backend.where)
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()

@@ -10,6 +10,8 @@ import hashlib
 import io
 import logging
 import sqlite3
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -23,7 +25,7 @@ from app.recorder import HistoryUnavailable, Recorder
 from app.store import LineStores
 from app.web import create_app
 from tests.helpers import postgres
-from tests.helpers.processes import free_port
+from tests.helpers.processes import ROOT, free_port
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0
@@ -231,3 +233,14 @@ def test_a_bad_history_url_fails_fast_naming_it_without_its_password():
     with pytest.raises(ConfigError, match=r"^LINEWATCH_HISTORY_URL='mysql://lw:\*\*\*@db/lw': must look like"):
         Config.from_env({"LINEWATCH_HISTORY_URL": "mysql://lw:s3cret-pw@db/lw"})
     assert "s3cret-pw" not in repr(Config.from_env({"LINEWATCH_HISTORY_URL": "postgresql://lw:s3cret-pw@db/lw"}))
+
+
+def test_python_m_app_with_an_unreachable_postgresql_history_stops_with_one_line(tmp_path):
+    url = f"postgresql://lw:s3cret-pw@127.0.0.1:{free_port()}/lw"  # nothing listens there
+    result = subprocess.run([sys.executable, "-m", "app", "--port", str(free_port())], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path),
+                                                        "LINEWATCH_HISTORY_URL": url})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"linewatch: invalid configuration: LINEWATCH_HISTORY_URL={url.replace('s3cret-pw', '***')}"
+                           " cannot be reached: connection ")  # the cause psycopg gives ("connection failed: ...")

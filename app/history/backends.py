@@ -266,6 +266,13 @@ class PostgresBackend:
     def probe(self, db) -> None:
         db.execute("SELECT 1")
 
+    def connect_once(self) -> None:
+        """Open and close one connection outside the pool, so a failure tells its own cause
+        (the pool only says it timed out)."""
+        import psycopg
+
+        psycopg.connect(self._url, connect_timeout=5).close()
+
     def drop_writer(self) -> None:
         """Nothing kept: each transaction takes a pooled connection (the pool checks it)."""
 
