@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 
 import numpy as np
 import pandas as pd
@@ -76,17 +75,14 @@ def test_a_fast_replay_loses_nothing(tmp_path):
     assert recorded_seqs(recorder) == list(range(20_000)) and recorder.missed == {}
 
 
-def test_ingest_with_back_pressure_keeps_its_rate(tmp_path):
-    """The recorder writes as the buffer fills; in-process ingest stays above 50k readings/s."""
+def test_ingest_five_times_the_store_capacity_records_every_reading(tmp_path):
+    """The recorder writes as the store fills (the rate with detection on is the benchmark's:
+    ``python -m bench --only detection``), so readings overwritten in the store are in the history."""
     stores, recorder, ingestor = make(tmp_path, capacity=20_000)
-    batches = [readings(1000, start=1_800_000_000.0 + i * 10) for i in range(100)]
-    started = time.perf_counter()
-    for batch in batches:
-        ingestor.ingest(batch, durable=False)
-    rate = 100_000 / (time.perf_counter() - started)
+    for i in range(100):
+        ingestor.ingest(readings(1000, start=1_800_000_000.0 + i * 10), durable=False)
     recorder.flush()
     assert len(recorded_seqs(recorder)) == 100_000
-    assert rate > 50_000, f"{rate:.0f} readings/s"
 
 
 def test_readings_older_than_the_retention_are_refused():
