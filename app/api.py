@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import math
 import re
@@ -21,14 +20,17 @@ from app.policy import NotAnOperator, alarm_actor
 from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
 from app.points import DEFAULT_LINE
+from app.history import export
+from app.history.ranges import MAX_POINTS_DEFAULT, MAX_POINTS_RANGE
 from app.recorder import HistoryUnavailable, alerts_csv
 from app.store import StoreUnavailable
 
 MAX_LIMIT = 10_000
 MAX_POINTS_PER_REQUEST = 10_000
-MAX_EXPORT_ROWS = 1_000_000
+MAX_EXPORT_ROWS = 100_000_000  # exports stream in chunks: a month at 10 readings/s is 26 million
 MAX_COMMENT_CHARS = 1000
 MAX_FIGURES_HOURS = 31 * 24
+DEFAULT_RANGE_S = 3600.0  # range mode without ``from``: the hour before ``to`` (without ``to``: now)
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -103,7 +105,7 @@ def _json_body():
         return _error(400, "body is not valid JSON: nested too deeply")
 
 
-def _download(body: bytes | str, mimetype: str, filename: str) -> Response:
+def _download(body, mimetype: str, filename: str) -> Response:
     """An attachment; ``filename`` is quoted (RFC 6266) and made of line-id characters only."""
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -285,7 +287,7 @@ def create_api(runtime) -> Blueprint:
 
     @api.errorhandler(HistoryUnavailable)
     def history_unavailable(exc):
-        """The data dir refuses writes (full, read-only, broken): nothing was stored; retry later."""
+        """The history refuses writes (full, read-only, broken: nothing was stored) or cannot be read; retry later."""
         return jsonify(error=str(exc)), 503, {"Retry-After": "5"}
 
     @api.get("/healthz")
@@ -327,6 +329,10 @@ def create_api(runtime) -> Blueprint:
 
     @api.get("/api/v1/points")
     def points():
+        """Range mode (``from`` or ``to``): the history of ``line`` at most ``max_points`` readings, no
+        spike lost; else cursor mode: what the store holds after ``since``, at most ``limit``."""
+        if "from" in request.args or "to" in request.args:
+            return points_range()
         since = _int_arg("since", -1, -1, 2**62)
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)
         store = runtime.stores.find(_line_arg())
@@ -335,25 +341,33 @@ def create_api(runtime) -> Blueprint:
             return jsonify(cursor=since, points={"seq": [], "ts": [], "value": [], "prob": []})
         return jsonify(cursor=int(batch.seq[-1]), points=batch.to_columns())
 
+    def points_range():
+        line = _line_arg()
+        start, end = _float_arg("from"), _float_arg("to")
+        max_points = _int_arg("max_points", MAX_POINTS_DEFAULT, *MAX_POINTS_RANGE)
+        end = time.time() if end is None else end
+        start = end - DEFAULT_RANGE_S if start is None else start
+        if start > end:
+            raise BadRequest("from must not be after to")
+        return jsonify(runtime.history.points_range(line, start, end, max_points).to_dict())
+
     def _history(line: str):
+        """The range's recorded points as frames with a UTC time column, read chunk by chunk."""
         limit = _int_arg("limit", MAX_EXPORT_ROWS, 1, MAX_EXPORT_ROWS)
-        frame = runtime.recorder.history(line, _float_arg("from"), _float_arg("to"), limit)
-        frame.insert(0, "time_utc", pd.to_datetime(frame["ts"], unit="s", utc=True))
-        return frame
+        for frame in runtime.history.history(line, _float_arg("from"), _float_arg("to"), limit):
+            frame.insert(0, "time_utc", pd.to_datetime(frame["ts"], unit="s", utc=True))
+            yield frame
 
     @api.get("/api/v1/points.csv")
     def points_as_csv():
         line = _line_arg()
-        frame = _history(line)
-        frame["time_utc"] = frame["time_utc"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return _download(frame.to_csv(index=False), "text/csv", f"linewatch-{line}.csv")
+        return _download(export.csv_chunks(_history(line)), "text/csv", f"linewatch-{line}.csv")
 
     @api.get("/api/v1/points.parquet")
     def points_as_parquet():
         line = _line_arg()
-        buffer = io.BytesIO()
-        _history(line).to_parquet(buffer, index=False)
-        return _download(buffer.getvalue(), "application/vnd.apache.parquet", f"linewatch-{line}.parquet")
+        return _download(export.parquet_chunks(_history(line)), "application/vnd.apache.parquet",
+                         f"linewatch-{line}.parquet")
 
     def _alerts() -> list[dict]:
         limit = _int_arg("limit", 1000, 1, MAX_LIMIT)

@@ -8,7 +8,7 @@ message is one line naming the variable, so start-up fails fast and clearly.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ class Config:
     sim_rate: float = 5.0
     debug: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
+    history_url: str = field(default="", repr=False)  # postgresql://user@host/db ("": SQLite in data_dir)
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_topic: str = "linewatch/points"
     ingest_token: str = ""
@@ -105,7 +106,8 @@ class Config:
             try:
                 values[field_name] = parse(raw.strip())
             except ValueError as exc:
-                raise ConfigError(f"{key}={raw!r}: {exc}") from None
+                shown = redact_url(raw) if field_name == "history_url" else raw
+                raise ConfigError(f"{key}={shown!r}: {exc}") from None
         if values.get("lines_file") is not None:
             try:
                 values["lines"], values["replay_columns"] = load_lines(values["lines_file"])
@@ -194,6 +196,26 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs, errors and /readyz)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _history_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or "host=" in parts.query):
+        raise ValueError("must look like postgresql://user@host:5432/linewatch (empty: SQLite in the data dir)")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return raw
+
+
 def _networks(raw: str) -> str:
     try:
         networks = [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
@@ -245,6 +267,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "sim_rate": _float_range(0.1, 10_000.0),
     "debug": _flag,
     "redis_url": _redis_url,
+    "history_url": _history_url,
     "mqtt_url": _mqtt_url,
     "mqtt_topic": str,
     "ingest_token": str,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Mapping
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -35,20 +36,31 @@ SOURCE_STATES = ("starting", "running", "reconnecting", "error", "finished", "st
 
 
 class Metrics:
-    """What the request hooks (and app/websocket.py) count: ticks, their duration, failed callbacks, viewers."""
+    """What the request hooks (and app/websocket.py) count: ticks, their duration, failed callbacks, viewers.
 
-    def __init__(self, tick_output: str, viewers, registry: CollectorRegistry | None) -> None:
-        self.tick_output = tick_output
+    ``tick_outputs``: each tick callback's output (``id.property``) and the page it ticks for, the
+    ``page`` label of the tick figures (``line``: a line's page, ``overview``: the plant overview)."""
+
+    def __init__(self, tick_outputs: Mapping[str, str], viewers, registry: CollectorRegistry | None) -> None:
+        self.tick_outputs = dict(tick_outputs)
         self.viewers = viewers
-        self.ticks = Counter("linewatch_ticks_total", "Dashboard tick requests answered.", registry=registry)
+        self.ticks = Counter("linewatch_ticks_total", "Dashboard tick requests answered, per page kind.",
+                             ["page"], registry=registry)
         self.latency = Histogram("linewatch_tick_duration_seconds", "Server time of a tick request, received to "
-                                 "answered.", buckets=BUCKETS, registry=registry)
+                                 "answered, per page kind.", ["page"], buckets=BUCKETS, registry=registry)
+        for page in self.tick_outputs.values():  # every page kind shows from the start, at 0
+            self.ticks.labels(page)
+            self.latency.labels(page)
         self.callback_errors = Counter("linewatch_callback_errors_total", "Dash callback requests (ticks included) "
                                        "answered with a status >= 400.", registry=registry)
 
-    def tick(self, duration_s: float, viewer: str, now: float) -> None:
-        self.ticks.inc()
-        self.latency.observe(duration_s)
+    def page_of(self, output) -> str | None:
+        """The page a callback request with ``output`` ticks for, or None when it is not a tick."""
+        return self.tick_outputs.get(output) if isinstance(output, str) else None
+
+    def tick(self, page: str, duration_s: float, viewer: str, now: float) -> None:
+        self.ticks.labels(page).inc()
+        self.latency.labels(page).observe(duration_s)
         self.viewers.saw(viewer, now)
 
     def callback_error(self) -> None:
@@ -125,24 +137,24 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def build_registry(runtime, tick_output: str) -> tuple[CollectorRegistry, Metrics]:
-    """The registry a scrape reads, and the tick metrics to feed."""
+def build_registry(runtime, tick_outputs: Mapping[str, str]) -> tuple[CollectorRegistry, Metrics]:
+    """The registry a scrape reads, and the tick metrics to feed (``tick_outputs``: as ``Metrics``)."""
     registry = CollectorRegistry()
     viewers = RedisViewers(runtime.link) if runtime.config.store == "redis" else Viewers()
     shared = multiprocess_dir()
-    metrics = Metrics(tick_output, viewers, registry=None if shared else registry)
+    metrics = Metrics(tick_outputs, viewers, registry=None if shared else registry)
     counters = MultiProcessCollector(None, shared) if shared else runtime.ingestor.counters
     registry.register(WithPublished(counters, runtime.link) if runtime.config.store == "redis" else counters)
     registry.register(LiveGauges(runtime, viewers))
     return registry, metrics
 
 
-def install(server: Flask, runtime, prefix: str, tick_output: str) -> Metrics:
+def install(server: Flask, runtime, prefix: str, tick_outputs: Mapping[str, str]) -> Metrics:
     """The /metrics endpoint and the tick hooks on ``server``; returns what the hooks feed.
 
-    ``tick_output`` names the tick callback's output (``id.property``): requests for it are ticks.
+    ``tick_outputs``: the tick callbacks' outputs (``id.property``) and their pages: requests for them are ticks.
     """
-    registry, metrics = build_registry(runtime, tick_output)
+    registry, metrics = build_registry(runtime, tick_outputs)
     tick_path = prefix + "_dash-update-component"
 
     @server.before_request
@@ -159,9 +171,10 @@ def install(server: Flask, runtime, prefix: str, tick_output: str) -> Metrics:
             metrics.callback_error()
             return response
         body = request.get_json(silent=True)  # cached: Dash has parsed it
-        if isinstance(body, dict) and body.get("output") == metrics.tick_output:
+        page = metrics.page_of(body.get("output")) if isinstance(body, dict) else None
+        if page is not None:
             viewer = viewer_key(request.remote_addr, request.headers.get("User-Agent"))
-            metrics.tick(time.perf_counter() - started, viewer, time.time())
+            metrics.tick(page, time.perf_counter() - started, viewer, time.time())
         return response
 
     blueprint = Blueprint("linewatch_metrics", __name__)

@@ -7,8 +7,9 @@ may see the dashboard and write (``LINEWATCH_AUTH``; health and readiness stay o
 its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer), how often a
 client address or user name may fail to sign in, the 1 MiB body limit, the headers of every answer
 (CSP, frame options, nosniff, referrer policy, the ``?lang=`` cookie), what is gzipped, which Dash
-callback requests reach Dash (well-formed ones for a server callback), and the viewer key of the
-tick metrics.  README "Security" says why.
+callback requests reach Dash (well-formed ones for a server callback), which addresses are pages
+(``route``; a line's page answers 404 until the line is in the lines file or has readings), and the
+viewer key of the tick metrics.  README "Security" says why.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from werkzeug.security import check_password_hash
 
 from app.config import Config, ConfigError
 from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE_S, TEXT
+from app.readings import LINE_ID
 
 MAX_BODY_BYTES = 1 << 20
 GZIP_MIN_SIZE = 1024  # a 1-point tick (~130 B) is not compressed: it would only grow
@@ -83,7 +85,22 @@ class Refusal:
 
 TOO_LARGE = Refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
 CALLBACK_PATH = "_dash-update-component"  # Dash's callback requests over HTTP, under the prefix
+LINE_PATH = "line/"  # a line's page: <prefix>line/<id>
+OVERVIEW = ""  # route()'s answer for the overview
 SERVER_ERROR = Refusal(500, "internal server error")  # the traceback stays in the log
+
+
+def route(pathname: str | None, prefix: str) -> str | None:
+    """The line id an address shows, OVERVIEW for ``/``, or None when it names no page."""
+    path = (pathname or prefix).rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix):].rstrip("/")
+    if rest == "":
+        return OVERVIEW
+    if rest.startswith(LINE_PATH) and LINE_ID.fullmatch(rest[len(LINE_PATH):]):
+        return rest[len(LINE_PATH):]
+    return None
 
 
 def frame_ancestors_sources(raw: str) -> list[str]:
@@ -304,10 +321,13 @@ def too_many_logins(wait_s: int) -> Refusal:
 
 class Policy:
     """The policy of one app.  ``headers`` arguments are any case-insensitive mapping
-    (werkzeug's EnvironHeaders, starlette's Headers); ``peer`` is the connection's address."""
+    (werkzeug's EnvironHeaders, starlette's Headers); ``peer`` is the connection's address.
+    ``has_line(id)``: whether a line is in the lines file or has readings (its page exists)."""
 
-    def __init__(self, config: Config, script_hashes: Callable[[], list[str]], callbacks: Mapping) -> None:
+    def __init__(self, config: Config, script_hashes: Callable[[], list[str]], callbacks: Mapping,
+                 has_line: Callable[[str], bool]) -> None:
         self.config = config
+        self.has_line = has_line
         self.prefix = config.url_prefix  # with its trailing slash
         self.bare = self.prefix.rstrip("/")
         self.ancestors = frame_ancestors_sources(config.frame_ancestors)
@@ -371,6 +391,14 @@ class Policy:
     def client(self, peer: str, headers: Mapping) -> str:
         """The client's address: what a trusted proxy says, else the peer's."""
         return self.forwarded(peer, headers).get("client") or peer
+
+    def page_status(self, method: str, path: str) -> int | None:
+        """404 for loading the page of a line that does not exist (yet), else None: Dash answers every
+        path with its page and 200, and the page then says the line is unknown (callbacks/pages.py)."""
+        if method not in ("GET", "HEAD") or not path.startswith(self.prefix + LINE_PATH):
+            return None
+        line = route(path, self.prefix)
+        return 404 if not line or not self.has_line(line) else None
 
     def is_callback(self, method: str, path: str) -> bool:
         """A Dash callback request over HTTP: its body is checked (``callback_refusal``) before Dash reads it."""

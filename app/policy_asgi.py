@@ -90,10 +90,13 @@ class PolicyMiddleware:
 
     async def _http(self, app, scope, receive, send, headers: Headers) -> None:
         query = scope.get("query_string", b"").decode("latin1")
+        missing = self.policy.page_status(scope["method"], scope["path"][len(scope["root_path"]):])
         started = []
 
         async def headed_send(message):
             if message["type"] == "http.response.start":
+                if missing and message["status"] == 200:
+                    message = {**message, "status": missing}
                 started.append(message["status"])
                 answer = MutableHeaders(scope=message)
                 for name, value in self.policy.response_headers(answer.get("content-type"), query):

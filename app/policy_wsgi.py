@@ -46,7 +46,11 @@ class PolicyMiddleware:
             return self.app(environ, start_response)  # the host app's own path
         query = environ.get("QUERY_STRING", "")
 
+        missing = policy.page_status(environ.get("REQUEST_METHOD", "GET"), environ["PATH_INFO"])
+
         def start(status, headers, exc_info=None):
+            if missing and status.startswith("200"):
+                status = f"{missing} NOT FOUND"
             added = policy.response_headers(next((v for k, v in headers if k.lower() == "content-type"), None), query)
             replaced = {name.lower() for name, _ in added} - {"set-cookie"}
             return start_response(status, [h for h in headers if h[0].lower() not in replaced] + added, exc_info)

@@ -8,14 +8,13 @@ when they were recorded.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from typing import Iterator, NamedTuple, Sequence
 from pathlib import Path
 
@@ -24,61 +23,19 @@ import pandas as pd
 
 from app.alarms import ALARM_FIELDS, RaisedAlarm
 from app.config import ConfigError
+from app.history import ranges, rollups
+from app.history.backends import HistoryBackend, PostgresBackend, SqliteBackend
+from app.history.sql_ranges import SqlRanges
 from app.points import PointBatch, Thresholds, anomaly_mask
 from app.store import LineStores
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS points (
-    line TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    value REAL NOT NULL,
-    prob REAL NOT NULL,
-    PRIMARY KEY (line, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    seq INTEGER NOT NULL,
-    line TEXT NOT NULL,
-    ts REAL NOT NULL,
-    value REAL NOT NULL,
-    prob REAL NOT NULL,
-    prob_threshold REAL NOT NULL,
-    value_threshold REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_point ON alerts (line, seq);
-CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
-CREATE INDEX IF NOT EXISTS points_ts ON points (ts);
-CREATE TABLE IF NOT EXISTS alarms (
-    id TEXT PRIMARY KEY,
-    line TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    raised_ts REAL NOT NULL,
-    rule TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    value REAL NOT NULL,
-    message TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS alarms_line_seq ON alarms (line, seq);
-CREATE INDEX IF NOT EXISTS alarms_raised ON alarms (raised_ts);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    seqs TEXT NOT NULL
-) WITHOUT ROWID;
-"""
 KEY_TTL_S = 24 * 3600  # how long an Idempotency-Key's answer is kept (written with the request's points)
-PROBE = ("CREATE TABLE IF NOT EXISTS probe (bytes BLOB)", "DELETE FROM probe",
-         "INSERT INTO probe VALUES (zeroblob(16384))")  # a write that needs a few pages of room
 LOW_SPACE_BYTES = 64 * 1024  # below this the data dir counts as full
 RETENTION_EVERY_S = 60.0
-# The write-ahead log is cut back to this once checkpointed (SQLite's auto-checkpoint keeps it near
-# 1000 pages, about 4 MiB); without it the file keeps the size of its largest burst (a retention pass
-# while a reader held an old snapshot), so the history's footprint only ever steps up.
-WAL_LIMIT_BYTES = 4 * 1024 * 1024
 RETENTION_CHUNK = 5000
+LINES = "SELECT DISTINCT line FROM rollup_hour"  # the lines with points: a few rows a line and day, not every point
 
 
 class HistoryUnavailable(RuntimeError):
@@ -87,6 +44,10 @@ class HistoryUnavailable(RuntimeError):
 
 class DataDirUnusable(ConfigError):
     """LINEWATCH_DATA_DIR cannot hold the history at start-up; the message names it and the cause."""
+
+
+class HistoryUnreachable(ConfigError):
+    """The PostgreSQL history of ``LINEWATCH_HISTORY_URL`` cannot be reached at start-up."""
 
 
 class Retention(NamedTuple):
@@ -100,15 +61,17 @@ ALERT_COLUMNS = ("id", "seq", "line", "ts", "value", "prob", "prob_threshold", "
 
 
 class Recorder:
-    """Writes what the line stores receive to ``<data_dir>/linewatch.sqlite3``.
+    """Writes what the line stores receive to the history: ``<data_dir>/linewatch.sqlite3``, or the
+    PostgreSQL database of ``history_url`` (app/history/backends.py).
 
     A background thread flushes every ``interval`` seconds; ingest whose senders wait for
     an acknowledgement calls :meth:`ensure_recorded` before acknowledging.
     """
 
     def __init__(self, data_dir: Path, stores: LineStores, thresholds: Thresholds, interval: float = 1.0,
-                 retention: Retention = Retention()) -> None:
-        self.path = Path(data_dir) / "linewatch.sqlite3"
+                 retention: Retention = Retention(), history_url: str = "") -> None:
+        self.path = Path(data_dir) / "linewatch.sqlite3"  # the SQLite history (and the alarm ledger's file)
+        self.backend: HistoryBackend = PostgresBackend(history_url) if history_url else SqliteBackend(self.path)
         self.stores = stores
         self.thresholds = thresholds
         self.interval = interval
@@ -117,51 +80,32 @@ class Recorder:
         self.problem = ""  # why the last write failed, until one succeeds ("" while the history is writable)
         self.missed: dict[str, int] = {}  # per line: points overwritten in the store before being recorded
         self._behind: set[str] = set()  # lines whose last flush found such a gap (logged once per episode)
-        self._schema_ready = False
-        self._writer: sqlite3.Connection | None = None  # kept open: a flush a second is cheap
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _open(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
-            connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-            if not self._schema_ready:
-                connection.executescript(SCHEMA)
-                self._schema_ready = True
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection for reads and maintenance; commits on success."""
-        connection = self._open()
-        try:
-            with connection:
-                yield connection
-        finally:
-            connection.close()
+    def connect(self):
+        """A short-lived connection (a transaction) for reads and maintenance; commits on success.
+        Queries use ``self.backend.p`` as the placeholder."""
+        return self.backend.reading()
 
     def restore(self, n: int) -> int:
         """Load each line's newest ``n`` recorded points into its (empty) store; return how many."""
-        restored = 0
+        restored, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points")]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
-                rows = db.execute("SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?",
-                                  (line, n)).fetchall()
+                rows = db.execute(f"SELECT seq, ts, value, prob FROM points WHERE line = {p} ORDER BY seq DESC"
+                                  f" LIMIT {p}", (line, n)).fetchall()
+                if not rows:
+                    continue
                 data = np.array(rows[::-1])
                 seq = data[:, 0].astype(np.int64)
                 gaps = np.flatnonzero(np.diff(seq) != 1)
                 start = int(gaps[-1]) + 1 if len(gaps) else 0  # keep the newest contiguous run
                 alarms = [RaisedAlarm(*row) for row in db.execute(
-                    f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE line = ? AND seq >= ? ORDER BY seq",
-                    (line, int(seq[start])))]
+                    f"SELECT {', '.join(ALARM_FIELDS)} FROM alarms WHERE line = {p} AND seq >= {p} ORDER BY seq",
+                    (line, int(seq[start]))).fetchall()]
                 self.stores.get(line).load(PointBatch(seq[start:], data[start:, 1], data[start:, 2], data[start:, 3]),
                                            alarms)
                 self.cursors[line] = int(seq[-1])
@@ -169,18 +113,26 @@ class Recorder:
         return restored
 
     def check(self) -> None:
-        """Prove at start-up that the data dir can hold the history (created, opened, written to);
-        DataDirUnusable names LINEWATCH_DATA_DIR and the cause."""
+        """Prove at start-up that the history can be written: the data dir (created, opened, written
+        to; DataDirUnusable names LINEWATCH_DATA_DIR and the cause) and, with a history URL, the
+        PostgreSQL database (HistoryUnreachable names the URL, password hidden, and the cause).
+        Once started, a database that goes away refuses ingest and readiness says why."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.path.parent):  # the OS's reason first (read-only, permissions)
                 pass
-            with self.connect() as db:
-                for statement in PROBE:
-                    db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
+            if isinstance(self.backend, SqliteBackend):
+                with self.connect() as db:
+                    self.backend.probe(db)
+        except (*SqliteBackend.errors,) as exc:
             raise DataDirUnusable(f"LINEWATCH_DATA_DIR={self.path.parent} cannot hold the history "
                                   f"({self.path.name}): {_cause(exc)}") from None
+        if isinstance(self.backend, PostgresBackend):
+            try:
+                self.backend.connect_once()
+            except self.backend.errors as exc:
+                raise HistoryUnreachable(f"LINEWATCH_HISTORY_URL={self.backend.where} cannot be reached: "
+                                         f"{_cause(exc)}") from None
 
     def write_ahead(self, planned, keys: Sequence[str] = ()) -> None:
         """Write readings before they are appended, with everything pending, in one transaction.
@@ -192,14 +144,14 @@ class Recorder:
         refuses: then nothing is written, so nothing may be appended.
         """
         with self._flush_lock:
-            pending, alarms, ranges = *self._pending(), {}
+            pending, alarms, ids = *self._pending(), {}
             for part in planned:
                 first = part.store.stats().next_seq
                 pending.append((part.line, PointBatch(np.arange(first, first + len(part.ts), dtype=np.int64),
                                                       part.ts, part.value, part.prob)))
                 alarms += [draft.raised(first) for draft in part.alarms]
-                ranges[part.line] = list(range(first, first + len(part.ts)))
-            self._commit(pending, alarms, dict.fromkeys(keys, ranges))
+                ids[part.line] = list(range(first, first + len(part.ts)))
+            self._commit(pending, alarms, dict.fromkeys(keys, ids))
 
     def ensure_recorded(self, seqs: dict[str, list[int]], keys: Sequence[str] = ()) -> None:
         """Nothing left to do: ``write_ahead`` put these points (and keys) on disk before they were appended."""
@@ -220,12 +172,13 @@ class Recorder:
         """Each of ``keys`` recorded in the last 24 h, with the ids recorded with it (JSON)."""
         if not keys:
             return {}
-        query = (f"SELECT key, seqs FROM idempotency WHERE key IN ({', '.join('?' * len(keys))})"
-                 " AND created >= ?")
+        p = self.backend.p
+        query = f"SELECT key, seqs FROM idempotency WHERE key IN ({', '.join([p] * len(keys))}) AND created >= {p}"
         with self._flush_lock:
             try:
-                return dict(self._writer_connection().execute(query, (*keys, time.time() - KEY_TTL_S)).fetchall())
-            except (sqlite3.Error, OSError) as exc:
+                with self.backend.writing() as db:
+                    return dict(db.execute(query, (*keys, time.time() - KEY_TTL_S)).fetchall())
+            except self.backend.errors as exc:
                 self._failed(exc)
 
     def flush(self, keys: dict[str, dict[str, list[int]]] | None = None) -> int:
@@ -256,35 +209,35 @@ class Recorder:
                 keys: dict[str, dict[str, list[int]]]) -> None:
         """Write points, alarms and idempotency keys in one transaction and move the cursors;
         HistoryUnavailable if it fails."""
+        p = self.backend.p
         try:
-            with self._writer_connection() as db:
+            with self.backend.writing() as db:
                 for line, batch in pending:
                     self._write(db, line, batch)
-                db.executemany(f"INSERT OR IGNORE INTO alarms ({', '.join(ALARM_FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               alarms)
-                db.executemany("INSERT OR REPLACE INTO idempotency (key, created, seqs) VALUES (?, ?, ?)",
-                               [(key, time.time(), json.dumps({line: [ids[0], ids[-1]] for line, ids in seqs.items()
-                                                               if ids})) for key, seqs in keys.items()])
+                if alarms:
+                    db.cursor().executemany(f"INSERT INTO alarms ({', '.join(ALARM_FIELDS)}) VALUES"
+                                            f" ({', '.join([p] * len(ALARM_FIELDS))}) ON CONFLICT DO NOTHING", alarms)
+                if keys:
+                    db.cursor().executemany(
+                        f"INSERT INTO idempotency (key, created, seqs) VALUES ({p}, {p}, {p}) ON CONFLICT (key)"
+                        " DO UPDATE SET created = excluded.created, seqs = excluded.seqs",
+                        [(key, time.time(), json.dumps({line: [ids[0], ids[-1]] for line, ids in seqs.items() if ids}))
+                         for key, seqs in keys.items()])
                 if self.problem:
-                    for statement in PROBE:
-                        db.execute(statement)
-        except (sqlite3.Error, OSError) as exc:
+                    self.backend.probe(db)
+        except self.backend.errors as exc:
             self._failed(exc)
         if self.problem:
-            log.warning("history in %s is writable again", self.path)
+            log.warning("history in %s is writable again", self.backend.where)
             self.problem = ""
         for line, batch in pending:
             self.cursors[line] = int(batch.seq[-1])
 
-    def _writer_connection(self) -> sqlite3.Connection:
-        """The connection kept open for writes (and the idempotency lookups), opened on first use."""
-        if self._writer is None:
-            self._writer = self._open()
-        return self._writer
-
     def _describe(self, exc: Exception) -> str:
         """The error as one line, saying so when the data dir's filesystem is full (SQLite may only
         say "disk I/O error")."""
+        if not isinstance(self.backend, SqliteBackend):
+            return _cause(exc)
         try:
             full = shutil.disk_usage(self.path.parent).free < LOW_SPACE_BYTES
         except OSError:
@@ -292,13 +245,11 @@ class Recorder:
         return f"{_cause(exc)}; no space left in {self.path.parent}" if full else _cause(exc)
 
     def _failed(self, exc: Exception) -> None:
-        """Remember why writing failed (logged when it starts), drop the connection, raise HistoryUnavailable."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None  # the next try opens afresh (the file may have been replaced or repaired)
+        """Remember why writing failed (logged when it starts), raise HistoryUnavailable (the backend
+        dropped the connection: the next try opens afresh)."""
         problem = self._describe(exc)
         if not self.problem:
-            log.error("cannot write the history to %s: %s; ingest is refused until it can", self.path, problem)
+            log.error("cannot write the history to %s: %s; ingest is refused until it can", self.backend.where, problem)
         self.problem = problem
         raise HistoryUnavailable(f"history not writable: {problem}") from None
 
@@ -327,53 +278,80 @@ class Recorder:
         """The /readyz detail of the history: where it is, whether it is writable (and why not)
         and, per line, the points it never recorded."""
         state = {"state": "unwritable", "message": self.problem} if self.problem else {"state": "ok"}
-        return {"path": str(self.path), **state, "missed": dict(self.missed), "behind": sorted(self._behind)}
+        return {"path": self.backend.where, **state, "missed": dict(self.missed), "behind": sorted(self._behind)}
 
-    def _write(self, db: sqlite3.Connection, line: str, batch: PointBatch) -> None:
-        db.executemany(
-            "INSERT OR IGNORE INTO points (line, seq, ts, value, prob) VALUES (?, ?, ?, ?, ?)",
-            zip([line] * len(batch), batch.seq.tolist(), batch.ts.tolist(), batch.value.tolist(),
-                batch.prob.tolist()),
-        )
+    def _write(self, db, line: str, batch: PointBatch) -> None:
+        """A line's points with their rollups and alerts, in the caller's transaction."""
+        p, cursor = self.backend.p, db.cursor()
+        self.backend.insert_points(cursor, line, batch.seq, batch.ts, batch.value, batch.prob)
+        for level, table in rollups.TABLES.items():
+            cursor.executemany(rollups.upsert(table, p), rollups.rollup_rows(line, batch.ts, batch.value, batch.prob,
+                                                                             rollups.WIDTHS[level]))
         alerts = anomaly_mask(batch, self.thresholds)
-        db.executemany(
-            "INSERT OR IGNORE INTO alerts (seq, line, ts, value, prob, prob_threshold, value_threshold)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((int(s), line, float(t), float(v), float(p), self.thresholds.prob, self.thresholds.value)
-             for s, t, v, p in zip(batch.seq[alerts], batch.ts[alerts], batch.value[alerts], batch.prob[alerts])),
-        )
+        if alerts.any():
+            cursor.executemany(
+                "INSERT INTO alerts (seq, line, ts, value, prob, prob_threshold, value_threshold)"
+                f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING",
+                [(int(s), line, float(t), float(v), float(pr), self.thresholds.prob, self.thresholds.value)
+                 for s, t, v, pr in zip(batch.seq[alerts], batch.ts[alerts], batch.value[alerts], batch.prob[alerts])])
 
-    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
-        """Recorded points of ``line`` in a time range, oldest first."""
-        with self.connect() as db:
-            return pd.read_sql_query(
-                "SELECT seq, ts, value, prob FROM points WHERE line = ? AND ts >= ? AND ts <= ? ORDER BY seq LIMIT ?",
-                db, params=(line, since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit))
+    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> Iterator[pd.DataFrame]:
+        """Recorded points of ``line`` in a time range, oldest first, in frames of a chunk each (seq,
+        ts, value, prob): read as they are sent, never all at once.  HistoryUnavailable (before the
+        first frame) when the history cannot be read."""
+        p = self.backend.p
+        chunks = self.backend.stream(
+            f"SELECT seq, ts, value, prob FROM points WHERE line = {p} AND ts >= {p} AND ts <= {p} ORDER BY ts, seq"
+            f" LIMIT {p}", (line, since_ts or 0.0, float("inf") if until_ts is None else until_ts, limit))
+        try:
+            first = next(chunks, [])
+        except self.backend.errors as exc:
+            raise HistoryUnavailable(f"history unavailable: {_cause(exc)}") from None
+        return _frames(first, chunks)
+
+    def points_range(self, line: str, start: float, end: float, max_points: int) -> ranges.PointsRange:
+        """The readings of ``line`` with ``start <= ts <= end``, at most ``max_points`` of them, oldest
+        first (app/history/ranges.py); ValueError for a bad range, HistoryUnavailable when unreadable."""
+        ranges.check_range(start, end, max_points)
+        try:
+            with self.connect() as db:
+                return ranges.points_range(SqlRanges(db, self.backend.p), line, start, end, max_points)
+        except self.backend.errors as exc:
+            raise HistoryUnavailable(f"history unavailable: {_cause(exc)}") from None
 
     def enforce_retention(self, now: float) -> int:
         """Delete points and alerts past the retention, in small transactions; return the count."""
         cutoff_ts = now - self.retention.days * 86400
-        deleted = 0
+        deleted, p = 0, self.backend.p
         with self.connect() as db:
-            lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM points")]
+            lines = [row[0] for row in db.execute(LINES).fetchall()]
             for line in lines:
                 newest, first_recent = db.execute(
-                    "SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = ?1 AND ts >= ?2)"
-                    " FROM points WHERE line = ?1", (line, cutoff_ts)).fetchone()
+                    f"SELECT MAX(seq), (SELECT MIN(seq) FROM points WHERE line = {p} AND ts >= {p})"
+                    f" FROM points WHERE line = {p}", (line, cutoff_ts, line)).fetchone()
+                if newest is None:
+                    continue
                 keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
-                deleted += self._delete_chunked(
-                    db, "DELETE FROM points WHERE line = ?1 AND seq IN"
-                        " (SELECT seq FROM points WHERE line = ?1 AND seq < ?2 LIMIT ?3)", (line, keep_from))
+                removed = self._delete_chunked(
+                    db, f"DELETE FROM points WHERE line = {p} AND seq IN"
+                        f" (SELECT seq FROM points WHERE line = {p} AND seq < {p} LIMIT {p})", (line, line, keep_from))
+                deleted += removed
+                if removed:
+                    rollups.trim(db, line, db.execute(f"SELECT MIN(ts) FROM points WHERE line = {p}",
+                                                      (line,)).fetchone()[0], p)
+                    db.commit()
             deleted += self._delete_chunked(
-                db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < ?1 LIMIT ?2)", (cutoff_ts,))
+                db, f"DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE ts < {p} LIMIT {p})", (cutoff_ts,))
             deleted += self._delete_chunked(
-                db, "DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < ?1 LIMIT ?2)", (cutoff_ts,))
-            self._delete_chunked(db, "DELETE FROM idempotency WHERE key IN"
-                                     " (SELECT key FROM idempotency WHERE created < ?1 LIMIT ?2)", (now - KEY_TTL_S,))
+                db, f"DELETE FROM alarms WHERE id IN (SELECT id FROM alarms WHERE raised_ts < {p} LIMIT {p})",
+                (cutoff_ts,))
+            self._delete_chunked(db, f"DELETE FROM idempotency WHERE key IN"
+                                     f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})",
+                                 (now - KEY_TTL_S,))
         return deleted
 
     @staticmethod
-    def _delete_chunked(db: sqlite3.Connection, statement: str, params: tuple) -> int:
+    def _delete_chunked(db, statement: str, params: tuple) -> int:
         """Run a DELETE ... LIMIT until it deletes nothing; each chunk commits, so writers wait briefly."""
         total = 0
         while True:
@@ -385,7 +363,9 @@ class Recorder:
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         """Recorded alerts, newest first."""
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= ? AND ts <= ? ORDER BY ts DESC LIMIT ?"
+        p = self.backend.p
+        query = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE ts >= {p} AND ts <= {p}"
+                 f" ORDER BY ts DESC LIMIT {p}")
         with self.connect() as db:
             until = float("inf") if until_ts is None else until_ts
             rows = db.execute(query, (since_ts or 0.0, until, limit)).fetchall()
@@ -394,8 +374,9 @@ class Recorder:
     def start(self) -> None:
         if self._thread and self._thread.is_alive():
             return
-        with self.connect():  # fail here, visibly, if the data dir is unusable
-            pass
+        if isinstance(self.backend, SqliteBackend):
+            with self.connect():  # fail here, visibly, if the data dir is unusable
+                pass
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="linewatch-recorder", daemon=True)
         self._thread.start()
@@ -409,9 +390,7 @@ class Recorder:
         except HistoryUnavailable:
             log.error("stopping with points not recorded: %s", self.problem)
         with self._flush_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            self.backend.close()
 
     def _run(self) -> None:
         next_retention = time.monotonic()
@@ -432,6 +411,14 @@ class Recorder:
 def _cause(exc: Exception) -> str:
     """An OS or SQLite error as one short line (e.g. "database or disk is full")."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _frames(first: list[tuple], rest: Iterator[list[tuple]]) -> Iterator[pd.DataFrame]:
+    """Chunks of point rows as frames (seq int64; ts, value, prob float64); the first maybe empty."""
+    for rows in itertools.chain([first], rest):
+        data = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        yield pd.DataFrame({"seq": data[:, 0].astype(np.int64), "ts": data[:, 1], "value": data[:, 2],
+                            "prob": data[:, 3]})
 
 
 def alerts_csv(alerts: list[dict]) -> str:

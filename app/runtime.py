@@ -23,7 +23,7 @@ from app.config import Config
 from app.ingest import Ingestor
 from app.notify import webhooks_from
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import DataDirUnusable, Recorder, Retention
+from app.recorder import DataDirUnusable, HistoryUnreachable, Recorder, Retention
 from app.sources import SourceHealth, make_source
 from app.sources.base import READY_STATES
 from app.store import LineStores, Store
@@ -100,6 +100,7 @@ class Runtime(Protocol):
     stores: LineStores | RedisLineStores  # every line's store
     store: Store  # the line the dashboard shows
     recorder: Recorder | SharedHistory  # history, alerts, and what durable ingest waits for
+    history: Recorder | SharedHistory  # what every host reads back: ``points_range(line, start, end, max_points)``
     ingestor: Ingestor | WorkerIngestor  # where readings from outside go in
     source: object  # start(), stop(), health() -> SourceHealth (WorkerSource with STORE=redis)
     alarm_book: AlarmBook  # every line's alarms and their journal (app/alarm_book.py)
@@ -120,8 +121,9 @@ class Runtime(Protocol):
 def make_runtime(config: Config) -> Runtime:
     """The runtime ``config.store`` asks for (under gunicorn, the memory store only with one worker).
 
-    With ``STORE=memory`` the data dir must hold the history: if not, DataDirUnusable (a
-    ConfigError: ``python -m app`` exits 2 with one line; under gunicorn the worker-boot error).
+    With ``STORE=memory`` the history must be writable at start: if not, DataDirUnusable or
+    HistoryUnreachable (ConfigErrors: ``python -m app`` exits 2 with one line; under gunicorn the
+    worker-boot error).
     """
     check_gunicorn_workers(config)
     if config.store == "redis":
@@ -131,7 +133,7 @@ def make_runtime(config: Config) -> Runtime:
     runtime = LocalRuntime(config)
     try:
         runtime.recorder.check()
-    except DataDirUnusable as exc:
+    except (DataDirUnusable, HistoryUnreachable) as exc:
         stop_gunicorn_boot(f"linewatch: {exc}")
         raise
     return runtime
@@ -145,7 +147,9 @@ class LocalRuntime:
         self.stores = LineStores(config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)  # the line the dashboard shows
         self.recorder = Recorder(config.data_dir, self.stores, Thresholds(config.prob_threshold, config.value_threshold),
-                                 retention=Retention(config.retention_days, config.retention_points))
+                                 retention=Retention(config.retention_days, config.retention_points),
+                                 history_url=config.history_url)
+        self.history = self.recorder
         self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
@@ -166,7 +170,7 @@ class LocalRuntime:
             if self._started_pid == os.getpid():
                 return
             restored = self.recorder.restore(self.config.capacity)
-            log.info("restored %d points from %s", restored, self.recorder.path)
+            log.info("restored %d points from %s", restored, self.recorder.backend.where)
             for line, store in self.stores.items():  # detectors resume calibrated on the restored window
                 self.ingestor.warm_up(line, store.tail(self.config.capacity))
             self.recorder.start()

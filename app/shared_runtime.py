@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import pandas as pd
-
 from app import backpressure
 from app.alarm_book import AlarmBook
 from app.config import Config
+from app.history.ranges import PointsRange
 from app.points import DEFAULT_LINE, Thresholds
-from app.recorder import Recorder
+from app.recorder import HistoryUnavailable, Recorder
 from app.sources import SourceHealth
 from app.sources.base import READY_STATES
 from app.store import StoreUnavailable
@@ -31,6 +30,7 @@ from app.store.redis.stream import RedisLineStores
 
 RECORD_WAIT_S = 5.0  # HTTP ingest waits this long for the worker to take the readings, and as long to record them
 WORKER_HEALTH_CACHE_S = 0.5
+HISTORY_CHECK_S = 1.0  # how often a web process asks the shared history whether it answers
 CONTROL_LINES_CACHE_S = 0.5  # the worker publishes them as often; a tick does not ask Redis for them
 
 
@@ -43,6 +43,7 @@ class SharedRuntime:
         self.stores = RedisLineStores(self.link, config.capacity)
         self.store = self.stores.get(DEFAULT_LINE)
         self.recorder = SharedHistory(config, self.link, self.stores)
+        self.history = self.recorder
         self.source = WorkerSource(self.link)
         self.ingestor = WorkerIngestor(self.link, self.source)
         self.alarm_book = AlarmBook(RedisLedger(self.link), design=config.alarm_design,
@@ -52,33 +53,44 @@ class SharedRuntime:
         """Nothing to start: the ingest worker runs the source, the recorder and the alarm clock."""
 
     def stop(self) -> None:
-        """Nothing to stop: the ingest worker records."""
+        """Close this process's connections to the shared history (the ingest worker records)."""
+        self.recorder.stop()
 
     def source_status(self) -> SourceHealth:
-        return self.source.health()  # the worker's and every web process's refusals
+        """The worker's health and every web process's refusals; the history's problem is this host's
+        when it cannot read the shared history, else the worker's."""
+        health = self.source.health()
+        problem = self.recorder.unreadable()
+        return health._replace(history=problem) if problem else health
 
     def readiness(self) -> dict:
         """Ready when Redis answers (and is filled), the ingest worker's source is fine and HTTP ingest
         is not refused (app/backpressure.py)."""
         source = {"kind": self.config.source, "runs_in": "python -m app.ingest"}
         store = {"kind": "redis", "redis": self.link.where}
+        reads = self.recorder.unreadable()
         try:
             stats = self.store.stats()
             gaps = control.read_gaps(self.link)
             worker, waiting = self.source.heartbeat(), inbox.waiting(self.link)
         except StoreUnavailable as exc:
             store.update(state="unavailable", message=str(exc))
-            return {"ready": False, "source": source, "store": store}
+            readable = {"state": "unavailable", "message": reads} if reads else {"state": "ok"}
+            return {"ready": False, "source": source, "store": store, "history": readable}
         health = self.source.health()
         source.update(state=health.state, message=health.message, rejected=health.rejected)
         store.update(state="ok", points=stats.count, next_seq=stats.next_seq, rate=round(stats.rate, 2))
         if gaps:
             store["gaps"] = gaps
-        history = {"state": "unwritable", "message": health.history} if health.history else {"state": "ok"}
+        if reads:
+            history = {"state": "unavailable", "message": reads}
+        else:
+            history = {"state": "unwritable", "message": health.history} if health.history else {"state": "ok"}
         refused = backpressure.refusal(worker, waiting)
         ingest = {"state": "refused", "message": str(refused)} if refused else {"state": "ok"}
         ingest.update(waiting=waiting, limit=backpressure.INBOX_LIMIT)
-        return {"ready": health.state in READY_STATES and not health.history and not refused, "source": source,
+        return {"ready": health.state in READY_STATES and not health.history and not refused and not reads,
+                "source": source,
                 "store": store, "history": history, "ingest": ingest}
 
 
@@ -165,24 +177,51 @@ class WorkerIngestor:
 class SharedHistory:
     """What a web process asks of "the recorder"; the ingest worker does the recording.
 
-    - ``alerts``: from the alerts stream the worker publishes (alarms: the alarm book, in Redis).
-    - ``history``: from SQLite when this host sees the worker's data dir, else the points Redis holds.
+    With ``LINEWATCH_HISTORY_URL`` (PostgreSQL) every host reads ranges, exports and alerts from
+    the history they share.  Without it: alerts from the alerts stream the worker publishes, ranges
+    and exports from SQLite when this host sees the worker's data dir; otherwise HistoryUnavailable,
+    never the window Redis holds as if it were the history.
     """
 
     def __init__(self, config: Config, link: RedisLink, stores: RedisLineStores) -> None:
         self.link = link
-        self.stores = stores
-        self.capacity = config.capacity
+        self.shared = bool(config.history_url)
         self.path = Path(config.data_dir) / "linewatch.sqlite3"
-        self._sqlite = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold))
+        self._reader = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold),
+                                history_url=config.history_url)
+        self._checked: tuple[float, str] | None = None
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
+        if self.shared:
+            return self._reader.alerts(since_ts, until_ts, limit)
         return control.read_alerts(self.link, since_ts, until_ts, limit)
 
-    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int) -> pd.DataFrame:
-        if self.path.exists():
-            return self._sqlite.history(line, since_ts, until_ts, limit)
-        batch = self.stores.find(line).tail(self.capacity)
-        keep = (batch.ts >= (since_ts or 0.0)) & (batch.ts <= (until_ts if until_ts is not None else float("inf")))
-        return pd.DataFrame({"seq": batch.seq[keep], "ts": batch.ts[keep], "value": batch.value[keep],
-                             "prob": batch.prob[keep]}).head(limit)
+    def history(self, line: str, since_ts: float | None, until_ts: float | None, limit: int):
+        self._ensure_visible()
+        return self._reader.history(line, since_ts, until_ts, limit)
+
+    def points_range(self, line: str, start: float, end: float, max_points: int) -> PointsRange:
+        self._ensure_visible()
+        return self._reader.points_range(line, start, end, max_points)
+
+    def _ensure_visible(self) -> None:
+        if not self.shared and not self.path.exists():
+            raise HistoryUnavailable(f"history unavailable: this host does not see the ingest worker's history "
+                                     f"({self.path}); set LINEWATCH_HISTORY_URL to share one")
+
+    def unreadable(self) -> str:
+        """Why this host cannot read the shared history ("" when it can, or without one), checked at
+        most every ``HISTORY_CHECK_S``."""
+        now = time.monotonic()
+        if self.shared and (self._checked is None or now - self._checked[0] >= HISTORY_CHECK_S):
+            try:
+                with self._reader.connect() as db:
+                    db.execute("SELECT 1").fetchone()
+                problem = ""
+            except self._reader.backend.errors as exc:
+                problem = f"history unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            self._checked = (now, problem)
+        return self._checked[1] if self._checked else ""
+
+    def stop(self) -> None:
+        self._reader.backend.close()

@@ -72,11 +72,17 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         other = next(code for code in TEXT if code != lang)
         return layouts.build_layout(config, lang, labels(lang), other)
 
+    def has_line(line_id: str) -> bool:
+        """A line's page exists once the line is in the lines file or readings arrived for it."""
+        return (any(spec.id == line_id for spec in config.lines)
+                or any(line == line_id for line, _ in runtime.stores.items()))
+
     app.layout = layout
-    callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config))
+    callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config), has_line)
     _set_up_dash_before_any_request(app)
-    metrics.install(server, runtime, config.url_prefix, tick_output=f"{layouts.ids.TICK}.data")
-    policy = Policy(config, app.csp_hashes, app.callback_map)
+    metrics.install(server, runtime, config.url_prefix, tick_outputs={f"{layouts.ids.TICK}.data": "line",
+                                                                      f"{layouts.ids.OVERVIEW_TICK}.data": "overview"})
+    policy = Policy(config, app.csp_hashes, app.callback_map, has_line)
     if websocket:
         from app.websocket import install
 

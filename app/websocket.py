@@ -81,7 +81,7 @@ class LineWatchASGI:
         self.api = WSGIMiddleware(http_api)
         self.api_routes = http_api.url_map.bind("localhost")
         self.metrics = http_api.extensions["linewatch_metrics"]
-        self.tick_mark = f'"{self.metrics.tick_output}"'  # cheap test before parsing a message as JSON
+        self.tick_marks = [f'"{output}"' for output in self.metrics.tick_outputs]  # cheap tests before parsing JSON
         self.tick_path = runtime.config.url_prefix + "_dash-update-component"
         self._started_pid: int | None = None
 
@@ -146,34 +146,39 @@ class LineWatchASGI:
         await self.dash(scope, recording_receive, recording_send)
         if status and status[0] >= 400:
             self.metrics.callback_error()
-        elif self.tick_mark.encode() in b"".join(body):
+        elif self._may_be_tick(b"".join(body).decode("utf-8", "replace")):
             try:
-                output = json.loads(b"".join(body)).get("output")
+                page = self.metrics.page_of(json.loads(b"".join(body)).get("output"))
             except (ValueError, AttributeError):
                 return
-            if output == self.metrics.tick_output:
-                self.metrics.tick(time.perf_counter() - started, _viewer(scope), time.time())
+            if page is not None:
+                self.metrics.tick(page, time.perf_counter() - started, _viewer(scope), time.time())
+
+    def _may_be_tick(self, text: str) -> bool:
+        """Whether a message names a tick callback's output (to parse it only then)."""
+        return any(mark in text for mark in self.tick_marks)
 
     # -- ticks over the socket ---------------------------------------------------------------
 
     async def _websocket(self, scope, receive, send) -> None:
         """Dash's socket, with tick requests timed from arrival to answer for /metrics."""
         viewer = _viewer(scope)
-        waiting: dict[str, float] = {}
+        waiting: dict[str, tuple[str, float]] = {}  # request id: (page, started)
 
         async def timed_receive():
             message = await receive()
             text = message.get("text") if message["type"] == "websocket.receive" else None
-            if text and self.tick_mark in text:
+            if text and self._may_be_tick(text):
                 try:
                     request = json.loads(text)
                 except ValueError:
                     return message
-                if (isinstance(request, dict) and request.get("type") == "callback_request"
-                        and (request.get("payload") or {}).get("output") == self.metrics.tick_output):
+                page = (self.metrics.page_of((request.get("payload") or {}).get("output"))
+                        if isinstance(request, dict) and request.get("type") == "callback_request" else None)
+                if page is not None:
                     if len(waiting) >= MAX_TIMED_REQUESTS:
                         waiting.clear()
-                    waiting[request.get("requestId")] = time.perf_counter()
+                    waiting[request.get("requestId")] = (page, time.perf_counter())
             return message
 
         async def timed_send(message):
@@ -194,10 +199,11 @@ class LineWatchASGI:
         for message in messages if isinstance(messages, list) else [messages]:
             if not isinstance(message, dict) or message.get("type") != "callback_response":
                 continue
-            started = waiting.pop(message.get("requestId"), None)
-            if started is None:
+            asked = waiting.pop(message.get("requestId"), None)
+            if asked is None:
                 continue
             if (message.get("payload") or {}).get("status") == "error":
                 self.metrics.callback_error()
             else:
-                self.metrics.tick(now - started, viewer, time.time())
+                page, started = asked
+                self.metrics.tick(page, now - started, viewer, time.time())

@@ -40,11 +40,10 @@
     }
   }
 
-  /* Epoch seconds -> milliseconds of the same local wall-clock time read as UTC: plotly draws
-   * numbers on a date axis as UTC, so the axis and hover show the viewer's local time. */
+  /* Epoch seconds -> the chart's x: epoch milliseconds, which plotly's date axes read as the
+   * viewer's local time (axis and hover show local time; no shift of ours, or it counts twice). */
   function localMs(ts) {
-    const ms = ts * 1000;
-    return ms - new Date(ms).getTimezoneOffset() * 60000;
+    return ts * 1000;
   }
 
   /* Append readings `from`.. of the tick to the window's columns, keeping the last `state.window`. */
@@ -291,17 +290,24 @@
     return indices.map(function (i) { return column[i]; });
   }
 
-  /* A date-axis range end as the chart's x (local wall-clock ms): plotly gives numbers or
+  const AXIS_DATE = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?$/;
+
+  /* A date-axis range end as the chart's x (epoch ms): plotly gives numbers or local-time
    * "YYYY-MM-DD HH:MM:SS.ffff" strings; NaN when unreadable. */
   function axisMs(end) {
     if (typeof end === "number") {
       return end;
     }
-    const text = String(end).trim().replace(" ", "T");
-    return Date.parse(text.length <= 10 ? text : text.slice(0, 23) + "Z");
+    const m = AXIS_DATE.exec(String(end).trim());
+    if (!m) {
+      return NaN;
+    }
+    const part = function (i) { return Number(m[i] || 0); };
+    const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, "0")) : 0;
+    return new Date(part(1), part(2) - 1, part(3), part(4), part(5), part(6), ms).getTime();
   }
 
-  /* The x range the operator zoomed to (local wall-clock ms), or null while the axis autoranges. */
+  /* The x range the operator zoomed to (epoch ms), or null while the axis autoranges. */
   function zoomedRange(xaxis) {
     if (!xaxis || xaxis.autorange !== false || !Array.isArray(xaxis.range)) {
       return null;
@@ -608,6 +614,7 @@
 
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
+    localMs: localMs, SEVERITY_COLOR: SEVERITY_COLOR, severityText: severityText,
     ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
     alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
     valueRange: valueRange,
@@ -632,10 +639,11 @@
    * change, and when the operator zooms or pans (the readings to draw depend on the x range).
    * Until dcc.Graph has drawn its figure once (plotly loads after the page), the next tick draws. */
   let chartInputs = null;
+  let liveShown = true;  // false while the chart shows a range of the history (assets/linewatch_range.js)
 
   function drawChart() {
     const plot = document.querySelector("#chart .js-plotly-plot");
-    if (!chartInputs || !plot || !plot.data || !root.Plotly) {
+    if (!liveShown || !chartInputs || !plot || !plot.data || !root.Plotly) {
       return;
     }
     const c = chartInputs;
@@ -651,6 +659,15 @@
       });
     }
   }
+
+  /* Live streaming in the chart on or off; the window keeps taking ticks meanwhile, so it comes
+   * back as it would have been. */
+  api.showLive = function (on) {
+    if (on !== liveShown) {
+      liveShown = on;
+      guarded(0, drawChart)();
+    }
+  };
 
   /* Run a view; on an exception, show it in the banner and leave the outputs as they are. */
   function guarded(outputs, fn) {
@@ -675,7 +692,7 @@
         chartInputs = {template: figure, thresholds: thresholdsOf(probThreshold, valueThreshold), dark: dark,
                        labels: labels, unit: line.unit};
         drawChart();
-        return [view.seq.length > 0];  // the "waiting for data" overlay hides
+        return [view.seq.length > 0 || !liveShown];  // the "waiting for data" overlay hides
       }),
       alarms: guarded(2, function (tick, labels) {
         ingest(view, tick, Date.now());
@@ -704,6 +721,9 @@
       },
       historyLinks: guarded(2, function (tick, csvHref, parquetHref) {
         ingest(view, tick, Date.now());
+        if (!liveShown) {
+          return [noUpdate(), noUpdate()];  // they export the range the chart shows
+        }
         return [historyHref(view, csvHref), historyHref(view, parquetHref)];
       }),
       pause: function (clicks, labels) {
@@ -714,6 +734,7 @@
         const mode = dark ? "dark" : "light";
         document.documentElement.setAttribute("data-bs-theme", mode);
         document.documentElement.setAttribute("data-ag-theme-mode", mode);
+        return mode;
       },
     },
   });

@@ -31,7 +31,8 @@ def tick_request(window, n, cursor):
             "changedPropIds": [changed], "parsedChangedPropsIds": [changed],
             "state": [{"id": ids.CURSOR, "property": "data", "value": cursor},
                       {"id": ids.ALARM_VERSION, "property": "data", "value": None},
-                      {"id": ids.LINE_ID, "property": "data", "value": "line-1"}]}
+                      {"id": ids.LINE_ID, "property": "data", "value": "line-1"},
+                      {"id": ids.LINES_VERSION, "property": "data", "value": None}]}
 
 
 class Bench:

@@ -1,17 +1,21 @@
 """Callback registration: functions that receive the app and what the callbacks need."""
 
-from callbacks import alarm_actions, alarm_list, overview, pages, tick, views
+from callbacks import alarm_actions, alarm_list, overview, pages, tick, time_range, views
+from layouts.line_picker import line_options
 
 __all__ = ["register_all"]
 
 
-def register_all(app, runtime, control_lines, actor) -> None:
+def register_all(app, runtime, control_lines, actor, has_line) -> None:
     """``runtime``: store of every line, source, alarm book (app/runtime.py); ``control_lines(line)``:
-    the line's SPC control lines; ``actor()``: who acts on alarms in the current request."""
+    the line's SPC control lines; ``actor()``: who acts on alarms in the current request;
+    ``has_line(id)``: whether a line's page exists (the HTTP policy's 404 asks the same)."""
     config, stores, book = runtime.config, runtime.stores, runtime.alarm_book
-    pages.register(app, config, lambda: [line for line, _ in stores.items()], book.shelve_max_minutes)
+    pages.register(app, config, lambda: [line for line, _ in stores.items()], has_line, book.shelve_max_minutes)
     overview.register(app, runtime)
-    tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary)
+    tick.register(app, stores, runtime.source_status, config.window, control_lines, book.summary,
+                  lambda: line_options(pages.known_lines(config, [line for line, _ in stores.items()])))
     views.register(app)
+    time_range.register(app)
     alarm_actions.register(app, book, actor)
     alarm_list.register(app, book)

@@ -6,6 +6,7 @@ overview's every line's tail (callbacks/overview.py)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Callable, Iterable
 
 from dash import ClientsideFunction, Dash, Input, Output, State
@@ -14,24 +15,9 @@ import layouts
 from app.config import Config
 from app.i18n import labels
 from app.lines import LineSpec
-from app.readings import LINE_ID
+from app.policy import OVERVIEW, route
+from app.time_range import range_choice
 from layouts import ids
-
-LINE_PATH = "line/"
-OVERVIEW = ""  # route()'s answer for the overview
-
-
-def route(pathname: str | None, prefix: str) -> str | None:
-    """The line id an address shows, OVERVIEW for ``/``, or None when it names no page."""
-    path = (pathname or prefix).rstrip("/") + "/"
-    if not path.startswith(prefix):
-        return None
-    rest = path[len(prefix):].rstrip("/")
-    if rest == "":
-        return OVERVIEW
-    if rest.startswith(LINE_PATH) and LINE_ID.fullmatch(rest[len(LINE_PATH):]):
-        return rest[len(LINE_PATH):]
-    return None
 
 
 def known_lines(config: Config, with_readings: Iterable[str]) -> list[LineSpec]:
@@ -40,18 +26,30 @@ def known_lines(config: Config, with_readings: Iterable[str]) -> list[LineSpec]:
     return [config.line(line_id) for line_id in [*listed, *sorted(set(with_readings) - set(listed))]]
 
 
-def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], shelve_max_minutes: float) -> None:
-    """``line_ids()``: the ids of the lines that have a store (readings arrived for them)."""
-    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), State(ids.LANG, "data"))
-    def render(pathname, lang):
+def register(app: Dash, config: Config, line_ids: Callable[[], Iterable[str]], has_line: Callable[[str], bool],
+             shelve_max_minutes: float) -> None:
+    """``line_ids()``: the ids of the lines that have a store (readings arrived for them);
+    ``has_line(id)``: whether a line's page exists (in the lines file or with readings)."""
+    @app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), State(ids.URL, "search"),
+                  State(ids.LANG, "data"))
+    def render(pathname, search, lang):
+        """The page the address names; a line page opens in the time range its query names."""
         text = labels(lang)
         line_id = route(pathname, config.url_prefix)
-        if line_id is None:
-            return layouts.no_such_line(text)
+        if line_id is None or (line_id != OVERVIEW and not has_line(line_id)):
+            return layouts.no_such_line(text, config.url_prefix)
         if line_id == OVERVIEW:
             return layouts.overview_page(config, text, shelve_max_minutes)
-        return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes)
+        return layouts.line_page(config, text, line_id, known_lines(config, line_ids()), shelve_max_minutes,
+                                 range_choice(search, text), date.today())
 
+    app.clientside_callback(  # the tick brings the picker's lines when they changed (callbacks/tick.py)
+        ClientsideFunction(namespace="linewatchPages", function_name="pickerLines"),
+        Output(ids.LINE_PICKER, "options"),
+        Output(ids.LINES_VERSION, "data"),
+        Input(ids.TICK, "data"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(  # the picker moves the address; the page follows without a reload
         ClientsideFunction(namespace="linewatchPages", function_name="lineAddress"),
         Output(ids.URL, "pathname"),

@@ -90,9 +90,14 @@ def alarm_bar(summary: dict, seen: str | None) -> dict | None:
         parts = parse(newest["message"])
         newest = {**{key: newest[key] for key in NEWEST_KEYS}, "ts": newest["last_raised_ts"],
                   "announced": newest["announced_at"], **(dict(zip(("key", "figures"), parts)) if parts else {})}
-    bar = {"unacknowledged": summary["unacknowledged"], "newest": newest}
-    version = format(zlib.crc32(json.dumps(bar, sort_keys=True).encode()), "08x")
-    return None if version == seen else {**bar, "version": version}
+    return versioned({"unacknowledged": summary["unacknowledged"], "newest": newest}, seen)
+
+
+def versioned(part: dict, seen: str | None) -> dict | None:
+    """A rarely-changing part of a tick with its version (a digest), or None when the page shows
+    version ``seen`` already: the page sends back the version it shows, so nothing is kept per browser."""
+    version = format(zlib.crc32(json.dumps(part, sort_keys=True).encode()), "08x")
+    return None if version == seen else {**part, "version": version}
 
 
 def error_tick(cursor: int | None, message: str, now: float) -> dict:
@@ -120,9 +125,10 @@ def waiting_tick(cursor: int | None, health: SourceHealth, now: float) -> dict:
 
 def register(app: Dash, stores, source_status: Callable[[], SourceHealth], default_window: int,
              control_lines: Callable[[str], tuple[float, float, float] | None],
-             alarm_summary: Callable[[], dict]) -> None:
+             alarm_summary: Callable[[], dict], picker_options: Callable[[], list[dict]]) -> None:
     """``stores``: every line's store (``find(line)``); the page says which line it shows.
-    ``alarm_summary``: the alarm book's summary (the alarm bar rides on the tick, no request of its own)."""
+    ``alarm_summary``: the alarm book's summary, ``picker_options()``: the line picker's options (both ride
+    on the tick when they changed, no request of their own)."""
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
@@ -130,8 +136,9 @@ def register(app: Dash, stores, source_status: Callable[[], SourceHealth], defau
         State(ids.CURSOR, "data"),
         State(ids.ALARM_VERSION, "data"),
         State(ids.LINE_ID, "data"),
+        State(ids.LINES_VERSION, "data"),
     )
-    def tick(_n_intervals, window_value, cursor, alarm_version, line):
+    def tick(_n_intervals, window_value, cursor, alarm_version, line, lines_version):
         now = time.time()
         try:
             window = valid_window(window_value, default_window)
@@ -144,6 +151,9 @@ def register(app: Dash, stores, source_status: Callable[[], SourceHealth], defau
             bar = alarm_bar(alarm_summary(), alarm_version)
             if bar is not None:
                 payload["alarm_bar"] = bar
+            lines = versioned({"options": picker_options()}, lines_version if isinstance(lines_version, str) else None)
+            if lines is not None:
+                payload["lines"] = lines
             return payload
         except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
             return store_unavailable_tick(cursor, str(exc), now)

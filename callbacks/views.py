@@ -96,8 +96,9 @@ def register(app: Dash) -> None:
         Input(ids.PERIOD, "value"),
         prevent_initial_call=True,
     )
-    app.clientside_callback(
+    app.clientside_callback(  # with an output on the page, it also runs when the page appears (a remembered theme)
         _clientside("theme"),
+        Output(ids.THEME, "data"),
         Input(ids.THEME_SWITCH, "value"),
     )
     app.clientside_callback(

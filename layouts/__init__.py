@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
@@ -10,6 +12,7 @@ from app.alarm_lifecycle import DEFAULT_SHELVE_MAX_MINUTES
 from app.config import Config
 from app.lines import LineSpec
 from app.points import DEFAULT_LINE, Thresholds
+from app.time_range import RangeChoice
 from layouts import ids
 from layouts.alarm_bar import alarm_bar
 from layouts.alarm_panel import alarm_panel
@@ -19,6 +22,7 @@ from layouts.kpis import kpi_row
 from layouts.line_picker import line_picker
 from layouts.overview import overview_page
 from layouts.sidebar import control_panel
+from layouts.time_range import time_range_bar
 
 __all__ = ["build_layout", "line_page", "no_such_line", "overview_page"]
 
@@ -40,9 +44,11 @@ def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: 
 
 
 def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LINE, lines: list[LineSpec] = (),
-              shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES) -> html.Div:
+              shelve_max_minutes: float = DEFAULT_SHELVE_MAX_MINUTES, choice: RangeChoice = RangeChoice(),
+              today: date | None = None) -> html.Div:
     """One line's dashboard (chart, KPIs, alarm table, controls) with a picker offering ``lines``;
-    ``shelve_max_minutes`` is the alarm book's longest shelf."""
+    ``shelve_max_minutes`` is the alarm book's longest shelf; ``choice``: the time range the address
+    names (Live by default), ``today`` the calendar's last day until it names others."""
     line = config.line(line_id)
     thresholds = Thresholds(config.prob_threshold,
                             config.value_threshold if line.value_threshold is None else line.value_threshold)
@@ -61,6 +67,7 @@ def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LIN
             control_panel(labels, config, line, thresholds),
             html.Main(className="lw-main", children=[
                 kpi_row(labels, config.source, line.unit),
+                time_range_bar(labels, choice, today or date.today()),
                 chart_panel(labels, thresholds, line),
                 alerts_panel(labels, line.unit, config.url_prefix, line.id),
             ]),
@@ -69,6 +76,10 @@ def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LIN
     ])
 
 
-def no_such_line(labels: dict[str, str]) -> dbc.Alert:
-    """The page for an address whose line id cannot be one."""
-    return dbc.Alert(labels["no_such_line"], color="secondary", className="lw-no-line")
+def no_such_line(labels: dict[str, str], prefix: str) -> dbc.Alert:
+    """The page for an address that names no line (the HTTP policy answers its load with 404),
+    with a link to the overview (``prefix``: the app's URL prefix)."""
+    return dbc.Alert(color="secondary", className="lw-no-line", children=[
+        html.P(labels["no_such_line"]),
+        html.A(labels["to_overview"], href=prefix, className="lw-to-overview"),  # a page load, as the tiles
+    ])

@@ -41,7 +41,7 @@ def alerts_panel(labels: dict[str, str], unit: str = "", prefix: str = "/", line
             html.H2(labels["alerts"], className="lw-panel-title"),
             html.Div(className="lw-exports", children=[
                 dbc.Button(labels["export_csv"], id=ids.EXPORT_BUTTON, size="sm", color="secondary", outline=True),
-                html.Span(labels["history"], className="lw-exports-label"),
+                html.Span(labels["history"], id=ids.EXPORT_HISTORY_LABEL, className="lw-exports-label"),
                 html.A("CSV", id=ids.EXPORT_HISTORY_CSV, href=prefix + HISTORY_CSV + query, download=True),
                 html.A("Parquet", id=ids.EXPORT_HISTORY_PARQUET, href=prefix + HISTORY_PARQUET + query, download=True),
             ]),

@@ -12,6 +12,7 @@ VALUE_THRESHOLD = "value-threshold"
 PERIOD = "period"
 PAUSE_BUTTON = "pause-button"
 THEME_SWITCH = "theme-switch"
+THEME = "theme"  # the theme applied, "light" or "dark"
 CHART = "chart"
 WAITING_OVERLAY = "waiting-overlay"
 ALERTS = "alerts"
@@ -71,13 +72,23 @@ ALARM_FIGURES_REFRESH = "alarm-figures-refresh"
 ALARM_COUNTS = {1: ALARM_COUNT_P1, 2: ALARM_COUNT_P2, 3: ALARM_COUNT_P3, 4: ALARM_COUNT_P4}
 ALARM_BADGES = {1: ALARM_BADGE_P1, 2: ALARM_BADGE_P2, 3: ALARM_BADGE_P3, 4: ALARM_BADGE_P4}
 # pages (layouts/__init__.py, callbacks/pages.py)
-URL = "url"  # the page's address: /line/<id> shows that line
+URL = "url"  # the page's address: /line/<id> shows that line (assets/linewatch_pages.js names it too)
 PAGE = "page"  # the shown page, rendered from the address
 LINE_ID = "line-id"  # the id of the line the page shows: the tick reads that line's store
 LINE_PICKER = "line-picker"
+LINES_VERSION = "lines-version"  # the picker's lines this page shows: the tick sends them only when they changed
 URL_PREFIX = "url-prefix"  # LINEWATCH_URL_PREFIX, for links the browser makes
+# looking back on a line's page (layouts/time_range.py, callbacks/time_range.py, assets/linewatch_range.js)
+RANGE_BAR = "range-bar"  # rendered again when the browser's back or forward changes the address's range
+RANGE_PICK = "range-pick"  # Live, a last-N preset, or the calendar
+RANGE_DATES = "range-dates"  # the calendar's first and last day
+RANGE_DATES_BOX = "range-dates-box"  # shown only while the calendar is picked
+RANGE = "range"  # the picked range, as the address says it: {"mode", "start", "end"}
+RANGE_STATUS = "range-status"  # what the chart shows: Live, or the range's resolution and count
+EXPORT_HISTORY_LABEL = "export-history-label"  # "History of the window:" or "... of the range:"
 # the plant overview (layouts/overview.py, callbacks/overview.py)
 OVERVIEW_INTERVAL = "overview-interval"
 OVERVIEW_TICK = "overview-tick"  # every line's tile, one server request per tick
-OVERVIEW_TILES = "overview-tiles"
+OVERVIEW_TILES = "overview-tiles"  # drawn in place by assets/linewatch_pages.js, which names it too
+OVERVIEW_MESSAGE = "overview-message"  # waiting for lines, or the tick's error
 OVERVIEW_PRIORITIES = "overview-priorities"  # each priority in words and shape, for the tiles

@@ -9,15 +9,16 @@ from layouts import ids
 
 
 def line_picker(labels: dict[str, str], shown: LineSpec, lines: list[LineSpec]) -> html.Div:
-    """``lines``: the lines to offer (the shown one is offered even before its first reading)."""
-    offered = lines if any(line.id == shown.id for line in lines) else [*lines, shown]
+    """``lines``: the lines to offer (the shown one among them); the line page's tick brings
+    new ones (callbacks/tick.py) when readings arrive for another line."""
     return html.Div(className="lw-line-bar", children=[
+        dcc.Store(id=ids.LINES_VERSION),
         html.Label(labels["line_picker"], htmlFor=ids.LINE_PICKER, className="lw-line-label"),
         dcc.Dropdown(id=ids.LINE_PICKER, value=shown.id, clearable=False, searchable=True, className="lw-line-picker",
-                     options=[{"label": _label(line), "value": line.id} for line in offered]),
+                     options=line_options(lines)),
     ])
 
 
-def _label(line: LineSpec) -> str:
-    """``Oven 3 (°C)``: the line's name with its unit, or its id."""
-    return f"{line.title} ({line.unit})" if line.unit else line.title
+def line_options(lines: list[LineSpec]) -> list[dict[str, str]]:
+    """The picker's options: ``Oven 3 (°C)`` (the line's name with its unit, or its id) for each line."""
+    return [{"label": f"{line.title} ({line.unit})" if line.unit else line.title, "value": line.id} for line in lines]

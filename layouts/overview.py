@@ -9,6 +9,7 @@ from app.config import Config
 from layouts import ids
 from layouts.alarm_bar import alarm_bar, priority_text
 from layouts.alarm_panel import alarm_panel
+from layouts.sidebar import theme_switch
 
 
 def overview_page(config: Config, labels: dict[str, str],
@@ -20,7 +21,9 @@ def overview_page(config: Config, labels: dict[str, str],
         dcc.Store(id=ids.LABELS, data=labels),
         dcc.Store(id=ids.OVERVIEW_PRIORITIES, data={str(p): priority_text(labels, p) for p in PRIORITIES}),
         alarm_bar(labels),
-        html.H2(labels["overview"], className="lw-overview-title"),
-        html.Div(id=ids.OVERVIEW_TILES, className="lw-tiles", children=html.P(labels["status_waiting"])),
+        html.Div(className="lw-overview-bar", children=[
+            html.H2(labels["overview"], className="lw-overview-title"), theme_switch(labels)]),
+        html.P(labels["status_waiting"], id=ids.OVERVIEW_MESSAGE, className="lw-overview-message"),
+        html.Div(id=ids.OVERVIEW_TILES, className="lw-tiles"),  # its tiles are drawn in the browser, in place
         alarm_panel(labels, shelve_max_minutes),
     ])

@@ -33,6 +33,15 @@ def control_panel(labels: dict[str, str], config: Config, line: LineSpec, thresh
         ])),
         dbc.Button(labels["pause"], id=ids.PAUSE_BUTTON, color="secondary", outline=True,
                    className="lw-pause w-100", n_clicks=0),
+        theme_switch(labels),
+    ])
+
+
+def theme_switch(labels: dict[str, str]) -> html.Div:
+    """Light or dark, on every page (the line page's controls, the overview): remembered by the browser.
+    THEME holds the theme applied: an output beside the switch, so a remembered theme applies on load."""
+    return html.Div([
+        dcc.Store(id=ids.THEME),
         dbc.Switch(id=ids.THEME_SWITCH, label=labels["dark_theme"], value=False, persistence=True,
                    className="lw-theme-switch"),
     ])

@@ -11,11 +11,19 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v openssl >/dev/null || missing+=(openssl)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# the history's PostgreSQL tests use the machine's server (127.0.0.1:5432, role postgres; each test
+# module creates and drops its database): start Debian's service when it is installed but not running
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd service postgresql start >/dev/null || echo "PostgreSQL did not start: its tests will be skipped"
 fi
 
 # constraints.txt pins every package (the lock; README "Dependencies"): a fresh machine installs what CI tested

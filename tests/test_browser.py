@@ -182,12 +182,22 @@ def test_an_alarm_counted_in_the_bar_acknowledged_there_then_shelved_from_the_li
     page.close()
 
 
+TILE_BACKGROUND = "getComputedStyle(document.querySelector('.lw-tile')).backgroundColor"
+
+
 @pytest.mark.server
-def test_chinese_page_renders_and_dark_theme_applies(server, browser):
+def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 720}, locale="zh-CN")
     console = ConsoleLog(page)
-    page.goto(line_url(server.url))
+    page.goto(server.url + "/")  # the plant overview: tile status in words, in Chinese
+    tile = f"#{ids.OVERVIEW_TILES} a[href='/line/{DEFAULT_LINE}']"
+    # its status in Chinese: live, or alarm once the simulator's spikes raised one
+    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('实时'), {tile} .lw-tile-status:text-is('报警')")
+    assert "全厂总览" in page.inner_text(".lw-overview-title")
+    assert page.evaluate(TILE_BACKGROUND) == "rgb(247, 248, 249)"  # the light theme's panel colour
+    page.click(tile)  # to the line's page, without a reload
     wait_text(page, ids.KPI_STATUS, "实时")
+    assert page.url == line_url(server.url)
     assert "实时缺陷监测" in page.inner_text("header")
     assert text(page, ids.PAUSE_BUTTON) == "停止监控"
     assert text(page, ids.ALARM_OPEN) == "报警列表" and text(page, ids.ALARM_ACK_NEWEST) == "确认"
@@ -196,12 +206,20 @@ def test_chinese_page_renders_and_dark_theme_applies(server, browser):
     width = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');
         c.font = '20px "Noto Sans CJK SC"'; return c.measureText('实时缺陷').width; }""")
     assert width > 60
+    post_points(server.url, [{"value": 0.4, "line": "kiln-7"}])  # a new line joins the open page's picker
+    page.click(f"#{ids.LINE_PICKER}")
+    page.wait_for_selector("text='kiln-7'")  # the opened picker's options (drawn outside the picker)
+    page.keyboard.press("Escape")
     page.click("a.lw-lang")  # the header link switches language and it sticks
     wait_text(page, ids.PAUSE_BUTTON, "Pause")
     assert "Live defect monitoring" in page.inner_text("header")
     page.click(f"label[for={ids.THEME_SWITCH}]")
     page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(28, 31, 35)"
+    page.goto(server.url + "/")  # the overview, loaded afresh, keeps the theme picked
+    page.wait_for_selector(f"{tile} .lw-tile-status:text-is('Live'), {tile} .lw-tile-status:text-is('Alarm')")
+    page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
+    assert page.evaluate(TILE_BACKGROUND) == "rgb(37, 41, 46)"  # the dark theme's panel colour
     assert console.entries == []
     page.close()
 

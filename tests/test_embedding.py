@@ -9,6 +9,7 @@ import sys
 import threading
 import urllib.request
 from types import SimpleNamespace
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -70,16 +71,18 @@ def deployment(tmp_path_factory):
         strip.close()
 
 
-def chart_points(target) -> int:
-    return target.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data?.[0].x.length ?? 0")
+def newest_x(target) -> float:
+    """The chart's newest reading (its x), 0 before the chart is drawn."""
+    return target.evaluate(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data?.[0].x.at(-1) ?? 0")
 
 
 def wait_live(target, status: str = "Live") -> None:
-    """The status card says ``status`` and points keep arriving."""
+    """The status card says ``status`` and points keep arriving (a newer one is drawn: once the
+    window is full, the count of points drawn stays)."""
     wait_for_function(target, "([id, text]) => document.getElementById(id)?.innerText.trim() === text",
                       [ids.KPI_STATUS, status], timeout=20_000)
-    before = chart_points(target)
-    wait_for_function(target, f"(n) => document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.length > n",
+    before = newest_x(target)
+    wait_for_function(target, f"(x) => document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.at(-1) > x",
                       before, timeout=10_000)
 
 
@@ -127,6 +130,10 @@ def test_the_portal_frames_linewatch_from_another_origin_in_embed_mode(deploymen
     assert frame.locator("header.lw-header").is_hidden()  # embed mode: no header chrome
     for control in (ids.PROB_THRESHOLD, ids.PAUSE_BUTTON, ids.PERIOD):  # the controls stay
         assert frame.locator(f"#{control}").is_visible()
+    # a range in the tile: loaded through the proxy under the prefix; the frame's address keeps embed and lang
+    frame.locator(f"#{ids.RANGE_PICK} label", has_text="最近 1 小时").click()
+    wait_for_function(inner, "(id) => document.getElementById(id)?.innerText.includes('个读数')", ids.RANGE_STATUS)
+    assert parse_qs(inner.evaluate("location.search")[1:]) == {"embed": ["1"], "lang": ["zh"], "range": ["1h"]}
     page.screenshot(path="/tmp/portal.png")
     assert console.entries == []
     page.close()
@@ -183,6 +190,7 @@ def test_metrics_behind_the_proxy_count_ticks_viewers_and_the_feed(deployment):
     ingested = float(before["linewatch_readings_ingested_total"])
     after = wait_until(lambda: float((now := scrape())["linewatch_readings_ingested_total"]) >= ingested + 5 and now,
                        10, "the feed's next 5 points in the metrics")
-    assert float(after["linewatch_ticks_total"]) == float(before["linewatch_ticks_total"]) + 1
+    ticks = 'linewatch_ticks_total{page="line"}'
+    assert float(after[ticks]) == float(before[ticks]) + 1
     assert float(after["linewatch_viewers"]) >= 1
     assert float(after['linewatch_source_state{source="http",state="running"}']) == 1

@@ -87,7 +87,7 @@ def test_a_users_file_hash_no_login_could_check_stops_start_up_naming_file_and_l
     users.write_text(f"# viewers\n{entry}\n")
     config = Config.from_env({"LINEWATCH_AUTH": "basic", "LINEWATCH_AUTH_USERS_FILE": str(users)})
     with pytest.raises(ConfigError) as refused:
-        Policy(config, list, {})
+        Policy(config, list, {}, lambda line: True)
     message = str(refused.value)
     assert str(users) in message and "line 2 is not user:hash" in message and "\n" not in message
 

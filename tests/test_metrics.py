@@ -22,11 +22,12 @@ from app.store.redis.link import RETRY_S, RedisLink
 from app.web import create_app
 from tests.helpers.processes import ServerProcess, free_port
 from tests.helpers.redis_server import RedisServer
-from tests.helpers.ticks import tick_request
+from tests.helpers.ticks import overview_tick_request, tick_request
 from tests.helpers.waiting import wait_until
 
 INGESTED = "linewatch_readings_ingested_total"
 REJECTED = "linewatch_readings_rejected_total"
+LINE_TICKS, OVERVIEW_TICKS = 'linewatch_ticks_total{page="line"}', 'linewatch_ticks_total{page="overview"}'
 
 
 def samples(text: str) -> dict[str, float]:
@@ -67,15 +68,21 @@ def tick(client, user_agent="browser-a"):
 
 def test_ticks_latency_and_viewers(client, dash_app):
     before = scrape(client)
-    assert before["linewatch_ticks_total"] == 0 and before["linewatch_viewers"] == 0
+    assert before[LINE_TICKS] == before[OVERVIEW_TICKS] == 0 and before["linewatch_viewers"] == 0
     for agent in ("browser-a", "browser-b", "browser-a", "browser-a"):
         tick(client, agent)
+    for n in (1, 2):  # the plant overview's ticks count apart
+        answer = client.post("/_dash-update-component", json=overview_tick_request(n),
+                             headers={"User-Agent": "browser-b"})
+        assert answer.status_code == 200
     client.get("/_dash-layout")  # not a tick
     after = scrape(client)
-    assert after["linewatch_ticks_total"] == 4
-    assert after["linewatch_tick_duration_seconds_count"] == 4
-    assert 0 < after["linewatch_tick_duration_seconds_sum"] < 4
-    buckets = [value for key, value in after.items() if key.startswith("linewatch_tick_duration_seconds_bucket")]
+    assert (after[LINE_TICKS], after[OVERVIEW_TICKS]) == (4, 2)
+    assert after['linewatch_tick_duration_seconds_count{page="line"}'] == 4
+    assert after['linewatch_tick_duration_seconds_count{page="overview"}'] == 2
+    assert 0 < after['linewatch_tick_duration_seconds_sum{page="line"}'] < 4
+    buckets = [value for key, value in after.items()
+               if key.startswith("linewatch_tick_duration_seconds_bucket") and 'page="line"' in key]
     assert buckets == sorted(buckets) and buckets[-1] == 4  # cumulative, +Inf holds all
     assert after["linewatch_viewers"] == 2  # two browsers (address + User-Agent), one ticked thrice
     metrics = dash_app.server.extensions["linewatch_metrics"]
@@ -90,7 +97,7 @@ def test_failed_callback_requests_are_counted_apart(client, dash_app, monkeypatc
     assert client.post("/_dash-update-component", json=tick_request(1, None)).status_code == 500
     assert client.post("/_dash-update-component", json={}).status_code == 400  # the policy's refusal: not Dash's
     figures = scrape(client)
-    assert figures["linewatch_callback_errors_total"] == 1 and figures["linewatch_ticks_total"] == 0
+    assert figures["linewatch_callback_errors_total"] == 1 and figures[LINE_TICKS] == 0
 
 
 def test_readings_ingested_and_rejected(client, dash_app):
@@ -153,8 +160,8 @@ def test_each_app_has_its_own_registry_and_metrics_live_under_the_prefix(tmp_pat
         other_client = other.server.test_client()
         assert other_client.post("/tools/lw/api/v1/points", json=[{"value": 0.1}]).status_code == 201
         theirs = scrape(other_client, "/tools/lw/metrics")
-        assert theirs["linewatch_ticks_total"] == 0 and theirs[INGESTED] == 1
-        assert scrape(client)["linewatch_ticks_total"] == 1
+        assert theirs[LINE_TICKS] == 0 and theirs[INGESTED] == 1
+        assert scrape(client)[LINE_TICKS] == 1
     finally:
         other.server.extensions["linewatch"].stop()
 
@@ -174,8 +181,9 @@ def test_python_m_app_keeps_a_registry_of_its_own(start_server):
     status, body = request(server.url + "/metrics")
     assert status == 200
     figures = samples(body.decode())
-    assert (figures[INGESTED], figures["linewatch_ticks_total"], figures["linewatch_viewers"]) == (7, 1, 1)
-    assert "linewatch_ticks_created" in figures  # a plain registry (multiprocess mode has no _created samples)
+    assert (figures[INGESTED], figures[LINE_TICKS], figures["linewatch_viewers"]) == (7, 1, 1)
+    # a plain registry (multiprocess mode has no _created samples)
+    assert 'linewatch_ticks_created{page="line"}' in figures
 
 
 # --- LINEWATCH_STORE=redis in one process: viewers and the remote ingest worker's figures ----
@@ -335,7 +343,7 @@ def test_four_workers_add_up_ingested_readings_and_do_not_multiply_gauges(deploy
     for _ in range(4):
         final = deployment.scrape()
         assert final["linewatch_viewers"] == 1
-        assert final["linewatch_ticks_total"] == final["linewatch_tick_duration_seconds_count"] == 12
+        assert final[LINE_TICKS] == final['linewatch_tick_duration_seconds_count{page="line"}'] == 12
 
     assert deployment.stop() == (0, 0)
     assert list(temp.glob("linewatch-metrics-*")) == []  # the master removed its directory

@@ -7,13 +7,15 @@ import time
 
 import numpy as np
 import pytest
+from dash import Dash, html
 
 from app.config import Config
 from app.readings import validate_points
 from app.web import create_app
-from callbacks.overview import SPARK_POINTS, overview_tiles, sparkline
+from callbacks import overview
+from callbacks.overview import SHARED_FOR_S, SPARK_POINTS, overview_tiles, sparkline
 from layouts import ids
-from tests.helpers.ticks import render_request
+from tests.helpers.ticks import overview_tick_request, render_request
 
 LINES = """
 [lines.l-03]
@@ -35,12 +37,17 @@ unit = "kN"
 
 
 @pytest.fixture
-def runtime(tmp_path):
+def app(tmp_path):
     (tmp_path / "lines.toml").write_text(LINES, encoding="utf-8")
     app = create_app(Config.from_env({"LINEWATCH_DATA_DIR": str(tmp_path / "data"), "LINEWATCH_SOURCE": "http",
                                       "LINEWATCH_LINES_FILE": str(tmp_path / "lines.toml")}))
-    yield app.server.extensions["linewatch"]
+    yield app
     app.server.extensions["linewatch"].stop()
+
+
+@pytest.fixture
+def runtime(app):
+    return app.server.extensions["linewatch"]
 
 
 def feed(runtime, line, values):
@@ -49,9 +56,18 @@ def feed(runtime, line, values):
                                              for i, v in enumerate(values)], now))
 
 
-def test_twenty_lines_in_tiles_ordered_by_attention_and_a_new_line_appears(runtime):
+def post(client, line, values):
+    """``values`` for ``line`` over HTTP, as a gateway sends them."""
+    now = time.time()
+    answer = client.post("/api/v1/points", json=[{"line": line, "value": v, "ts": now - len(values) + i * 0.5}
+                                                 for i, v in enumerate(values)])
+    assert answer.status_code == 201
+
+
+def test_twenty_lines_fed_over_http_in_tiles_ordered_by_attention_and_a_new_line_appears(app, runtime):
+    client = app.server.test_client()
     for n in range(20):
-        feed(runtime, f"l-{n:02}", [1.0 + 0.01 * i for i in range(50)] + ([50.0] if n in (3, 5, 7) else []))
+        post(client, f"l-{n:02}", [1.0 + 0.01 * i for i in range(50)] + ([50.0] if n in (3, 5, 7) else []))
     [acked] = [r for r in runtime.alarm_book.open_alarms() if r.line == "l-03"]
     runtime.alarm_book.acknowledge(acked.id, "ann")
 
@@ -67,7 +83,7 @@ def test_twenty_lines_in_tiles_ordered_by_attention_and_a_new_line_appears(runti
     quiet = next(t for t in tiles if t["id"] == "l-10")
     assert quiet["status"] == "live" and 0 < len(quiet["spark"]) <= SPARK_POINTS and quiet["value"] == 1.49
 
-    feed(runtime, "l-20", [2.0])
+    post(client, "l-20", [2.0])
     assert "l-20" in [t["id"] for t in overview_tiles(runtime, time.time())]
 
 
@@ -77,6 +93,26 @@ def test_a_line_without_new_readings_is_stale_and_says_for_how_long(runtime, mon
     monkeypatch.setattr(store, "stats", lambda: store.__class__.stats(store)._replace(rate=0.0))
     [tile] = [t for t in overview_tiles(runtime, time.time() + 60) if t["id"] == "l-01"]
     assert tile["status"] == "stale" and tile["quiet_s"] >= 60
+
+
+def test_overview_ticks_within_half_a_second_share_one_reading_of_the_tiles(runtime):
+    clock = [100.0]
+    app = Dash(__name__)
+    app.layout = html.Div()
+    overview.register(app, runtime, timer=lambda: clock[0])
+    client = app.server.test_client()
+
+    def shown():
+        answer = client.post("/_dash-update-component", json=overview_tick_request(1)).get_json()
+        return [t["id"] for t in answer["response"][ids.OVERVIEW_TICK]["data"]["tiles"]]
+
+    feed(runtime, "l-01", [1.0])
+    first = shown()
+    feed(runtime, "l-02", [1.0])
+    clock[0] += SHARED_FOR_S * 0.9
+    assert shown() == first and "l-02" not in first  # another viewer's tick: the same reading
+    clock[0] += SHARED_FOR_S * 0.2
+    assert "l-02" in shown()  # a new reading once the span is over
 
 
 def test_sparkline_bars_span_the_range():
@@ -96,12 +132,8 @@ def test_the_overview_is_the_first_page_and_its_tick_one_request_for_every_tile(
         assert ids.OVERVIEW_TILES in json.dumps(page["response"][ids.PAGE]["children"])
         feed(runtime, "l-05", [1.0, 50.0])
         def overview_tick(alarm_version):
-            body = {"output": f"{ids.OVERVIEW_TICK}.data", "outputs": {"id": ids.OVERVIEW_TICK, "property": "data"},
-                    "inputs": [{"id": ids.OVERVIEW_INTERVAL, "property": "n_intervals", "value": 1}],
-                    "changedPropIds": [f"{ids.OVERVIEW_INTERVAL}.n_intervals"],
-                    "state": [{"id": ids.ALARM_VERSION, "property": "data", "value": alarm_version}]}
-            answer = client.post(prefix + "_dash-update-component", json=body).get_json()
-            return answer["response"][ids.OVERVIEW_TICK]["data"]
+            answer = client.post(prefix + "_dash-update-component", json=overview_tick_request(1, alarm_version))
+            return answer.get_json()["response"][ids.OVERVIEW_TICK]["data"]
         tick = overview_tick(None)
         assert tick["tiles"][0]["id"] == "l-05" and tick["tiles"][0]["name"] == "Oven 5"
         assert {t["id"] for t in tick["tiles"]} == {"l-03", "l-05", "l-07", "press-9", "line-1"}

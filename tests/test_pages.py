@@ -9,8 +9,9 @@ import pytest
 
 from app.config import Config
 from app.readings import validate_points
+from app.policy import OVERVIEW, route
 from app.web import create_app
-from callbacks.pages import OVERVIEW, known_lines, route
+from callbacks.pages import known_lines
 from layouts import ids
 from tests.helpers.ticks import render_request, tick_request
 
@@ -74,3 +75,40 @@ def test_a_line_page_by_address_shows_that_line_and_its_tick_reads_its_store(mak
     assert tick["response"][ids.TICK]["data"]["value"] == [71.5, 72.5]
     waiting = client.post(prefix + "_dash-update-component", json=tick_request(1, None, line="line-9")).get_json()
     assert waiting["response"][ids.TICK]["data"]["ts"] == []  # no readings yet: the page waits
+
+
+def test_the_line_pages_tick_brings_the_pickers_lines_only_when_they_changed(make_app):
+    app = make_app()
+    runtime, client = app.server.extensions["linewatch"], app.server.test_client()
+
+    def tick(lines_version):
+        body = tick_request(1, None, line="oven-3", lines_version=lines_version)
+        answer = client.post("/_dash-update-component", json=body)
+        return answer.get_json()["response"][ids.TICK]["data"]
+
+    first = tick(None)["lines"]
+    assert first["options"] == [{"label": "Oven 3 temperature (°C)", "value": "oven-3"},
+                                {"label": "line-1", "value": "line-1"}]
+    assert "lines" not in tick(first["version"])  # unchanged: not sent again
+    runtime.ingestor.ingest(validate_points([{"line": "kiln-4", "value": 0.3}], time.time()))
+    update = tick(first["version"])["lines"]  # a line with its first reading joins the picker at the next tick
+    assert update["version"] != first["version"] and update["options"][1:] == [
+        {"label": "kiln-4", "value": "kiln-4"}, {"label": "line-1", "value": "line-1"}]
+
+
+@pytest.mark.parametrize("prefix", ["/", "/linewatch/"])
+def test_an_unknown_line_answers_404_and_says_so_until_its_first_reading(make_app, prefix):
+    app = make_app(prefix)
+    runtime, client = app.server.extensions["linewatch"], app.server.test_client()
+    assert [client.get(prefix + path).status_code for path in ("", "line/oven-3", "api/v1/lines")] == [200] * 3
+    missing = client.get(prefix + "line/kiln-4")
+    assert missing.status_code == 404 and b"_dash-config" in missing.data  # Dash's page, which says why
+    assert client.get(prefix + "line/a%20b").status_code == client.get(prefix + "line/").status_code == 404
+    shown = render(client, prefix, prefix + "line/kiln-4")
+    assert "not in the lines file" in shown and f'"href": "{prefix}"' in shown  # a link to the overview
+    assert ids.LINE_ID not in shown
+    assert "前往全厂总览" in render(client, prefix, prefix + "line/kiln-4", "zh")
+
+    runtime.ingestor.ingest(validate_points([{"line": "kiln-4", "value": 0.3}], time.time()))
+    assert client.get(prefix + "line/kiln-4").status_code == 200  # reachable from its first reading on
+    assert '"data": "kiln-4"' in render(client, prefix, prefix + "line/kiln-4")

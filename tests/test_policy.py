@@ -31,7 +31,7 @@ def make_policy(**settings) -> tuple[Policy, list]:
     """A policy from LINEWATCH_* settings, and the list of times it asked for the page's script hashes."""
     asked = []
     config = Config.from_env({f"LINEWATCH_{key.upper()}": str(value) for key, value in settings.items()})
-    return Policy(config, lambda: asked.append(1) or ["'sha256-abc='"], {}), asked
+    return Policy(config, lambda: asked.append(1) or ["'sha256-abc='"], {}, lambda line: True), asked
 
 
 basic = basic_auth

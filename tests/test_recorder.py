@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 
 from app.points import Thresholds
-from app.recorder import WAL_LIMIT_BYTES, Recorder, alerts_csv
+from app.history.backends import WAL_LIMIT_BYTES
+from app.recorder import Recorder, alerts_csv
 from app.store import LineStores
 
 VALUES = np.array([0.4, 0.7, 0.45, 0.8, 0.3])
@@ -119,6 +120,9 @@ def test_retention_drops_old_and_excess_points_per_line(tmp_path):
     assert db.execute("SELECT MIN(seq), COUNT(*) FROM points WHERE line = 'line-1'").fetchone() == (300, 500)
     assert db.execute("SELECT seq FROM points WHERE line = 'line-2'").fetchall() == [(1,)]
     assert db.execute("SELECT MIN(ts) FROM alerts").fetchone()[0] == now - 3600
+    for table in ("rollup_minute", "rollup_hour"):  # the buckets of the dropped days go with them
+        assert db.execute(f"SELECT MIN(bucket) FROM {table} WHERE line = 'line-2'").fetchone()[0] == now
+        assert db.execute(f"SELECT SUM(n) FROM {table} WHERE line = 'line-1'").fetchone()[0] == 500  # recounted
     assert recorder.enforce_retention(now) == 0
 
 
@@ -126,6 +130,6 @@ def test_history_of_a_time_range(tmp_path):
     store, recorder = make(tmp_path)
     store.append(np.arange(5.0) + 1000, VALUES, PROBS)
     recorder.flush()
-    frame = recorder.history("line-1", 1001, 1003, limit=10)
+    frame = pd.concat(recorder.history("line-1", 1001, 1003, limit=10))
     assert frame["seq"].tolist() == [1, 2, 3] and frame["value"].tolist() == VALUES[1:4].tolist()
-    assert len(recorder.history("line-1", None, None, limit=2)) == 2
+    assert len(pd.concat(recorder.history("line-1", None, None, limit=2))) == 2

@@ -86,7 +86,7 @@ def declared_body_status(server, path: str, length: int) -> int:
 
 def ticks_total(server) -> int:
     text = fetch(server.url + PREFIX + "metrics")[2].decode()
-    return int(float(re.search(r"^linewatch_ticks_total (\S+)$", text, re.M).group(1)))
+    return int(float(re.search(r'^linewatch_ticks_total\{page="line"\} (\S+)$', text, re.M).group(1)))
 
 
 def wait_streaming(page) -> None:

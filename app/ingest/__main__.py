@@ -68,18 +68,18 @@ RECORD_INTERVAL_S = 0.25  # the recorder follows the streams this often (durable
 SUPERVISE_S = 0.5  # heartbeat, refill check and sending what waits, this often
 INBOX_BLOCK_S = 1.0  # the inbox reader waits this long for a request (below the socket timeout)
 INBOX_BATCH = 32  # requests taken at once
-NEWEST_POINTS = "SELECT seq, ts, value, prob FROM points WHERE line = ? ORDER BY seq DESC LIMIT ?"
+NEWEST_POINTS = "SELECT seq, ts, value, prob FROM points WHERE line = {p} ORDER BY seq DESC LIMIT {p}"
 # The highest id handed out per line, as last seen in Redis: after Redis and this worker were
 # both lost, the refill still goes on after it (ids are never given to two points).
-HANDED_OUT_SCHEMA = "CREATE TABLE IF NOT EXISTS handed_out (line TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)"
+HANDED_OUT_SCHEMA = "CREATE TABLE IF NOT EXISTS handed_out (line TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)"
 
 
 class StreamRecorder(Recorder):
     """The SQLite recorder following the Redis streams; it also refills them and publishes progress."""
 
     def __init__(self, data_dir, stores: RedisLineStores, buffer: BufferedLineStores, thresholds: Thresholds,
-                 retention: Retention, interval: float = RECORD_INTERVAL_S) -> None:
-        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention)
+                 retention: Retention, interval: float = RECORD_INTERVAL_S, history_url: str = "") -> None:
+        super().__init__(data_dir, stores, thresholds, interval=interval, retention=retention, history_url=history_url)
         self.link = stores.link
         self.buffer = buffer
         self._alerts_published = 0
@@ -89,10 +89,10 @@ class StreamRecorder(Recorder):
     def load_cursors(self) -> None:
         """Start after what SQLite has, per line (before the first flush)."""
         with self.connect() as db:
-            for line, last in db.execute("SELECT line, MAX(seq) FROM points GROUP BY line"):
+            for line, last in db.execute("SELECT line, MAX(seq) FROM points GROUP BY line").fetchall():
                 self.cursors[line] = max(self.cursors.get(line, -1), int(last))
             db.execute(HANDED_OUT_SCHEMA)
-            self._handed_out = dict(db.execute("SELECT line, last_seq FROM handed_out"))
+            self._handed_out = dict(db.execute("SELECT line, last_seq FROM handed_out").fetchall())
 
     def remember_handed_out(self, last_ids: dict[str, int]) -> None:
         """Keep the highest ids seen in Redis on disk (only when they changed)."""
@@ -100,8 +100,10 @@ class StreamRecorder(Recorder):
         if changed:
             with self.connect() as db:
                 db.execute(HANDED_OUT_SCHEMA)
-                db.executemany("INSERT INTO handed_out (line, last_seq) VALUES (?, ?) ON CONFLICT (line) DO UPDATE"
-                               " SET last_seq = MAX(last_seq, excluded.last_seq)", changed.items())
+                p, greatest = self.backend.p, self.backend.greatest
+                db.cursor().executemany(f"INSERT INTO handed_out (line, last_seq) VALUES ({p}, {p}) ON CONFLICT (line)"
+                                        f" DO UPDATE SET last_seq = {greatest}(handed_out.last_seq, excluded.last_seq)",
+                                        list(changed.items()))
             self._handed_out.update(changed)
 
     def record(self, keys: dict[str, dict[str, list[int]]] | None = None) -> int:
@@ -123,7 +125,8 @@ class StreamRecorder(Recorder):
             return 0
 
     def _publish_alerts(self) -> None:
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id > ? ORDER BY id LIMIT ?"
+        p = self.backend.p
+        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id > {p} ORDER BY id LIMIT {p}"
         while True:
             with self.connect() as db:
                 rows = db.execute(query, (self._alerts_published, ALERTS_CAPACITY)).fetchall()
@@ -148,14 +151,14 @@ class StreamRecorder(Recorder):
                 known[line] = max(known.get(line, -1), seq)
             with self.connect() as db:
                 recorded = {line: int(last) for line, last in
-                            db.execute("SELECT line, MAX(seq) FROM points GROUP BY line")}
+                            db.execute("SELECT line, MAX(seq) FROM points GROUP BY line").fetchall()}
                 for line in sorted(set(recorded) | set(unrecorded) | set(known) | set(self.stores.lines())):
                     last_recorded = recorded.get(line, -1)
                     self.cursors[line] = max(self.cursors.get(line, -1), last_recorded)
                     store = self.stores.get(line)
                     if store.held():
                         continue
-                    rows = db.execute(NEWEST_POINTS, (line, self.stores.capacity)).fetchall()
+                    rows = db.execute(NEWEST_POINTS.format(p=self.backend.p), (line, self.stores.capacity)).fetchall()
                     try:
                         loaded += self._refill(store, line, rows[::-1], last_recorded, unrecorded.get(line),
                                                known.get(line, -1))
@@ -191,7 +194,7 @@ class StreamRecorder(Recorder):
         return len(batch)
 
     def _publish_newest_alerts(self) -> None:
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts ORDER BY id DESC LIMIT ?"
+        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts ORDER BY id DESC LIMIT {self.backend.p}"
         with self.connect() as db:
             rows = db.execute(query, (ALERTS_CAPACITY,)).fetchall()
         if rows:
@@ -248,7 +251,8 @@ class IngestWorker:
         self.buffer = BufferedLineStores(self.stores)
         self.recorder = StreamRecorder(config.data_dir, self.stores, self.buffer,
                                        Thresholds(config.prob_threshold, config.value_threshold),
-                                       Retention(config.retention_days, config.retention_points))
+                                       Retention(config.retention_days, config.retention_points),
+                                       history_url=config.history_url)
         alarm_ledger = RedisLedger(self.link)
         self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)

@@ -1,0 +1,1 @@
+"""The history: what every host reads back (ranges at any zoom, exports), whatever holds it."""

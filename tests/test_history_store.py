@@ -1,0 +1,246 @@
+"""The history store on both backends (SQLite file, PostgreSQL database), from one parametrised fixture.
+
+PostgreSQL: the machine's server (tests/helpers/postgres.py); each module creates and drops its
+database; skipped, with the reason, when no server answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from app.config import Config
+from app.points import Thresholds
+from app.recorder import HistoryUnavailable, Recorder
+from app.store import LineStores
+from app.web import create_app
+from tests.helpers import postgres
+from tests.helpers.processes import ROOT, free_port
+
+T0 = 1_700_000_000.0
+DAY = 86_400.0
+TABLES = ("points", "alerts", "alarms", "idempotency", "rollup_minute", "rollup_hour")
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    reason = postgres.available()
+    if reason:
+        pytest.skip(reason)
+    with postgres.database() as name:
+        yield name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_url(request, tmp_path):
+    """"" (SQLite in the data dir) or an emptied PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return ""
+    url = postgres.url_of(request.getfixturevalue("pg_database"))
+    empty(url)
+    return url
+
+
+def empty(url: str) -> None:
+    """Empty the history tables of the database (when they are there)."""
+    with psycopg.connect(url) as db:
+        if db.execute("SELECT to_regclass('points')").fetchone()[0]:
+            db.execute(f"TRUNCATE {', '.join(TABLES)}")
+
+
+def make_recorder(tmp_path, history_url: str, capacity: int = 100_000):
+    stores = LineStores(capacity)
+    recorder = Recorder(tmp_path / "data", stores, Thresholds(0.5, 0.5), history_url=history_url)
+    recorder.check()  # as the runtime does at start: the data dir made
+    return stores, recorder
+
+
+def test_points_rollups_alerts_and_keys_round_trip(tmp_path, history_url):
+    """A day at a reading every 2 s with a value spike: ranges at every source, exact counts, the spike
+    in each; alerts and idempotency keys kept; a restart restores the newest points."""
+    stores, recorder = make_recorder(tmp_path, history_url)
+    n = 43_200
+    ts = T0 + 0.5 + 2 * np.arange(n, dtype=np.float64)
+    value = np.cos(np.arange(n) / 500.0)
+    prob = np.full(n, 0.1)
+    value[20_000], prob[20_000] = 7.5, 0.9  # a spike, and the only alert
+    for chunk in range(0, n, 21_600):  # two commits: buckets merged across them
+        stores.get("line-1").append(ts[chunk:chunk + 21_600], value[chunk:chunk + 21_600], prob[chunk:chunk + 21_600])
+        recorder.flush(keys={"key-1": {"line-1": [0, 1]}} if chunk else None)
+    for (start, end, max_points), source in [((ts[19_990], ts[20_010], 100), "raw"), ((ts[0], ts[-1], 3000), "minute"),
+                                             ((ts[0], ts[-1], 100), "hour")]:
+        answer = recorder.points_range("line-1", start, end, max_points)
+        assert (answer.source, answer.readings) == (source, int(((ts >= start) & (ts <= end)).sum()))
+        assert 7.5 in answer.value and ts[20_000] in answer.ts and len(answer.ts) <= max_points
+    assert [alert["seq"] for alert in recorder.alerts()] == [20_000]
+    assert recorder.answered(["key-1"]) == {"line-1": [0, 1]} and recorder.answered(["key-2"]) is None
+    recorder.stop()
+    fresh_stores, fresh = make_recorder(tmp_path, history_url, capacity=1000)
+    assert fresh.restore(1000) == 1000 and fresh_stores.get("line-1").since(-1).seq[-1] == n - 1
+    fresh.stop()
+
+
+def test_retention_drops_old_points_and_their_rollups(tmp_path, history_url):
+    stores, recorder = make_recorder(tmp_path, history_url)
+    recorder.retention = recorder.retention._replace(days=1.0)
+    ts = T0 + np.arange(0, 3 * DAY, 60.0)
+    stores.get("line-1").append(ts, np.ones(len(ts)), np.zeros(len(ts)))
+    recorder.flush()
+    deleted = recorder.enforce_retention(T0 + 3 * DAY)
+    assert deleted == int((ts < T0 + 2 * DAY).sum())
+    answer = recorder.points_range("line-1", T0, T0 + 3 * DAY, 50)
+    assert answer.readings == len(ts) - deleted and answer.ts[0] >= T0 + 2 * DAY
+    recorder.stop()
+
+
+def test_exports_stream_a_month_exactly_as_csv_and_parquet(tmp_path, history_url):
+    """A month at one reading every 5 minutes, exported in chunks: every reading once, in time order."""
+    stores, recorder = make_recorder(tmp_path, history_url)
+    start = float(int(time.time() - 29.9 * DAY))  # within the retention of the app that exports it
+    ts = start + np.arange(0, 29.8 * DAY, 300.0)
+    value = np.round(np.sin(np.arange(len(ts)) / 7.0), 6)
+    stores.get("line-1").append(ts, value, np.zeros(len(ts)))
+    recorder.flush()
+    recorder.stop()
+    app = create_app(Config.from_env({"LINEWATCH_SOURCE": "http", "LINEWATCH_DATA_DIR": str(tmp_path / "data"),
+                                      "LINEWATCH_HISTORY_URL": history_url}))
+    client = app.server.test_client()
+    try:
+        query = f"line=line-1&from={start}&to={ts[-1]}"
+        csv = pd.read_csv(io.StringIO(client.get(f"/api/v1/points.csv?{query}").get_data(as_text=True)))
+        parquet = pd.read_parquet(io.BytesIO(client.get(f"/api/v1/points.parquet?{query}").get_data()))
+    finally:
+        app.server.extensions["linewatch"].stop()
+    for frame in (csv, parquet):
+        assert len(frame) == len(ts) and frame["ts"].tolist() == ts.tolist()
+        assert checksum(frame) == checksum(pd.DataFrame({"seq": np.arange(len(ts)), "ts": ts, "value": value}))
+
+
+def checksum(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(frame[["seq", "ts", "value"]].to_numpy(dtype=np.float64).tobytes()).hexdigest()
+
+
+def test_the_postgresql_schema_has_a_version_and_the_password_is_never_logged(tmp_path, pg_database, caplog):
+    url = postgres.url_of(pg_database, password="s3cret-pw")  # trust auth ignores it; the logs must not show it
+    caplog.set_level(logging.DEBUG)
+    stores, recorder = make_recorder(tmp_path, url)
+    stores.get("line-1").append([T0], [1.0], [0.0])
+    recorder.flush()
+    assert "s3cret-pw" not in recorder.health()["path"] and ":***@" in recorder.health()["path"]
+    recorder.stop()
+    unreachable = url.replace(url.split("@")[1].split("/")[0], f"127.0.0.1:{free_port()}")
+    stores, recorder = make_recorder(tmp_path, unreachable)
+    stores.get("line-1").append([T0], [1.0], [0.0])
+    with pytest.raises(HistoryUnavailable, match="history not writable"):
+        recorder.flush()
+    assert recorder.health()["state"] == "unwritable" and "s3cret-pw" not in str(recorder.health())
+    recorder.stop()
+    assert "s3cret-pw" not in caplog.text and "history" in caplog.text
+    with psycopg.connect(postgres.url_of(pg_database)) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_path, pg_database, redis_server):
+    """STORE=redis, a data dir of its own: a month's export from PostgreSQL, exact; with the database
+    away, /readyz and the page's status say "history unavailable" and ranges answer 503."""
+    url = postgres.url_of(pg_database)
+    stores, recorder = make_recorder(tmp_path / "worker", url)  # the ingest worker's host
+    ts = 1_750_000_000.0 + np.arange(0, 30 * DAY, 600.0)
+    stores.get("line-7").append(ts, np.arange(len(ts), dtype=np.float64), np.zeros(len(ts)))
+    recorder.flush()
+    recorder.stop()
+
+    def web_host(history_url: str):
+        return create_app(Config.from_env({"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis_server.url,
+                                           "LINEWATCH_DATA_DIR": str(tmp_path / "web"),
+                                           "LINEWATCH_HISTORY_URL": history_url}))
+    app = web_host(url)
+    client, runtime = app.server.test_client(), app.server.extensions["linewatch"]
+    try:
+        csv = client.get(f"/api/v1/points.csv?line=line-7&from={ts[0]}&to={ts[-1]}")
+        frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)))
+        assert frame["value"].tolist() == list(range(len(ts))) and frame["ts"].tolist() == ts.tolist()
+        assert client.get("/readyz").get_json()["history"] == {"state": "ok"}
+    finally:
+        runtime.stop()
+    app = web_host(url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}"))
+    client, runtime = app.server.test_client(), app.server.extensions["linewatch"]
+    try:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.get_json()["history"]["state"] == "unavailable"
+        assert runtime.source_status().history.startswith("history unavailable:")
+        answer = client.get(f"/api/v1/points?line=line-7&from={ts[0]}&to={ts[-1]}")
+        assert answer.status_code == 503 and answer.get_json()["error"].startswith("history unavailable:")
+    finally:
+        runtime.stop()
+
+
+def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again_adds_nothing(tmp_path, pg_database,
+                                                                                              capsys):
+    from app.alarms import RaisedAlarm
+    from app.history.__main__ import main
+
+    stores, recorder = make_recorder(tmp_path, "")
+    rng = np.random.default_rng(7)
+    for line in ("line-1", "line-2"):
+        ts = T0 + np.sort(rng.uniform(0, 3 * DAY, 5_000))
+        stores.get(line).append(ts, rng.normal(0.4, 0.2, len(ts)), rng.uniform(0, 1, len(ts)))
+    recorder.flush(keys={"key-1": {"line-1": [0, 9]}})
+    with recorder.backend.writing() as db:
+        db.execute("INSERT INTO alarms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   tuple(RaisedAlarm("line-1:spike:5", "line-1", 5, T0 + 5, "spike", "warning", 9.0, "value 9.0")))
+    recorder.stop()
+    url = postgres.url_of(pg_database)
+    empty(url)
+    sqlite = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3")
+    for run in range(2):  # a re-run adds nothing
+        assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "data")]) == 0
+        with psycopg.connect(url) as db:
+            for table, columns in [("points", "line, seq, ts, value, prob"), ("alerts", "line, seq, ts, value, prob"),
+                                   ("alarms", "id, line, seq, raised_ts, message"), ("idempotency", "key, seqs"),
+                                   ("rollup_minute", "line, bucket, n, total, max_ts, max_value, top_prob"),
+                                   ("rollup_hour", "line, bucket, n, total, min_ts, min_value, first_ts, last_ts")]:
+                query = f"SELECT {columns} FROM {table} ORDER BY {columns}"
+                assert rows_digest(db.execute(query).fetchall()) == rows_digest(sqlite.execute(query).fetchall()), table
+    assert "points 10000 read, 10000 held" in capsys.readouterr().out
+    away = url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
+    assert main(["migrate", "--to", away, "--data-dir", str(tmp_path / "data")]) == 2
+    assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "nowhere")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0].startswith("linewatch: cannot migrate to postgresql://") and errors[1].startswith(
+        "linewatch: no SQLite history at")
+
+
+def rows_digest(rows: list[tuple]) -> tuple[int, str]:
+    """Count and checksum of rows (floats to 9 significant digits: sums may differ in the last bits)."""
+    text = "\n".join("|".join(f"{v:.9g}" if isinstance(v, float) else str(v) for v in row) for row in rows)
+    return len(rows), hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_bad_history_url_fails_fast_naming_it_without_its_password():
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^LINEWATCH_HISTORY_URL='mysql://lw:\*\*\*@db/lw': must look like"):
+        Config.from_env({"LINEWATCH_HISTORY_URL": "mysql://lw:s3cret-pw@db/lw"})
+    assert "s3cret-pw" not in repr(Config.from_env({"LINEWATCH_HISTORY_URL": "postgresql://lw:s3cret-pw@db/lw"}))
+
+
+def test_python_m_app_with_an_unreachable_postgresql_history_stops_with_one_line(tmp_path):
+    url = f"postgresql://lw:s3cret-pw@127.0.0.1:{free_port()}/lw"  # nothing listens there
+    result = subprocess.run([sys.executable, "-m", "app", "--port", str(free_port())], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "LINEWATCH_DATA_DIR": str(tmp_path),
+                                                        "LINEWATCH_HISTORY_URL": url})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"linewatch: invalid configuration: LINEWATCH_HISTORY_URL={url.replace('s3cret-pw', '***')}"
+                           " cannot be reached: connection ")  # the cause psycopg gives ("connection failed: ...")
