@@ -14,6 +14,13 @@ THRESHOLD_COLOR = "#b26b00"
 LIMIT_COLOR = "#7d858d"  # specification limits: thin and neutral, they are not an abnormal state
 ALARM_OUTLINE = "#2b2f33"
 ANOMALY_COLORSCALE = [[0.0, "#f4b183"], [0.5, "#e0542e"], [1.0, "#8b0000"]]
+# The time axis's labels slide on every tick, and plotly caches each label's measured box keyed by
+# its text *and position* (up to 10,000 boxes, then it starts over).  An axis title (which moves
+# clear of the labels), automargin and the check for labels overflowing the page each measured every
+# label on every redraw: the tab's heap grew by ~10 boxes a tick.  So the axis has none of them: its
+# title is an annotation below the labels and a fixed bottom margin holds both (the labels cannot
+# overflow the page inside the plot's margins).  The labels are then measured only when they might overlap.
+X_TICK_LABELS = {"automargin": False, "ticklabeloverflow": "allow"}
 
 
 def build_figure(labels: dict[str, str], thresholds: Thresholds, line: LineSpec | None = None) -> dict:
@@ -46,26 +53,32 @@ def build_figure(labels: dict[str, str], thresholds: Thresholds, line: LineSpec 
         ],
         "layout": {
             "uirevision": "stream",  # keep the operator's zoom while points stream in
-            "margin": {"l": 56, "r": 96, "t": 28, "b": 40},
+            "margin": {"l": 56, "r": 96, "t": 28, "b": 64},
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"family": "system-ui, 'Noto Sans CJK SC', 'Noto Sans SC', sans-serif", "size": 13},
             "legend": {"orientation": "h", "y": 1.08, "x": 0},
             "hovermode": "x unified",
-            "xaxis": {"type": "date", "title": {"text": labels["axis_time"]}, "gridcolor": "rgba(128,128,128,0.2)",
-                      "automargin": True},  # room for the two-line date ticks and the title
+            "xaxis": {"type": "date", "gridcolor": "rgba(128,128,128,0.2)", **X_TICK_LABELS},
             "yaxis": {"title": {"text": value_axis_title(labels, line.unit)}, "gridcolor": "rgba(128,128,128,0.2)"},
             "yaxis2": {"title": {"text": labels["axis_prob"]}, "overlaying": "y", "side": "right",
                        "range": [0, 1.05], "tickmode": "array", "tickvals": [0, 0.25, 0.5, 0.75, 1],
                        "showgrid": False},
             "shapes": threshold_shapes(thresholds) + limit_shapes(line),
-            "annotations": threshold_annotations(labels, thresholds, line.unit) + limit_annotations(labels, line),
+            "annotations": threshold_annotations(labels, thresholds, line.unit) + limit_annotations(labels, line)
+            + [time_axis_title(labels)],
         },
     }
 
 
 def value_axis_title(labels: dict[str, str], unit: str) -> str:
     return f"{labels['axis_value']} ({unit})" if unit else labels["axis_value"]
+
+
+def time_axis_title(labels: dict[str, str]) -> dict:
+    """The time axis's title, below its two-line labels (an annotation: see X_TICK_LABELS)."""
+    return {"name": "time-axis-title", "text": labels["axis_time"], "xref": "paper", "x": 0.5, "xanchor": "center",
+            "yref": "paper", "y": 0, "yshift": -36, "yanchor": "top", "showarrow": False, "font": {"size": 16}}
 
 
 def _value_text(value: float, unit: str) -> str:

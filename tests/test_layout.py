@@ -67,6 +67,7 @@ def test_figure_has_streaming_traces_on_two_axes_and_threshold_lines():
     assert (prob_line["name"], prob_line["yref"], prob_line["y0"]) == ("prob-threshold", "y2", 0.7)
     assert layout["annotations"][0]["text"] == "value threshold 0.400"
     assert layout["annotations"][1]["text"] == "probability threshold 0.70"
+    assert layout["annotations"][-1]["text"] == "Time" and "title" not in layout["xaxis"]  # see X_TICK_LABELS
 
 
 def test_figure_of_a_line_with_a_unit_and_limits():
@@ -78,7 +79,8 @@ def test_figure_of_a_line_with_a_unit_and_limits():
     assert all(s["yref"] == "y" and s["line"]["width"] <= 1 for s in limits.values())  # thin
     assert limits["lsl"]["line"]["color"] == limits["usl"]["line"]["color"] != layout["shapes"][0]["line"]["color"]
     assert [a["text"] for a in layout["annotations"]] == [
-        "value threshold 95.00 °C", "probability threshold 0.50", "LSL 70.00 °C", "USL 100.0 °C", "target 85.00 °C"]
+        "value threshold 95.00 °C", "probability threshold 0.50", "LSL 70.00 °C", "USL 100.0 °C", "target 85.00 °C",
+        "Time"]
     assert build_figure(TEXT["zh"], Thresholds(0.5, 95), OVEN)["layout"]["yaxis"]["title"]["text"] == "检测值 (°C)"
 
 

@@ -96,6 +96,21 @@ def set_slider(page, element_id: str, value: str) -> None:
     box.press("Tab")  # Dash 4's slider number box commits on blur
 
 
+# Counts plotly's measurements of time labels (a clone in its hidden "js-plotly-tester" SVG reading
+# "HH:MM"): false when this plotly has no such SVG, so the count would say nothing.
+COUNT_TIME_LABEL_MEASUREMENTS = """() => {
+  const tester = document.getElementById('js-plotly-tester');
+  if (!tester) { return false; }
+  const measure = Element.prototype.getBoundingClientRect;
+  window.lwTimeLabelMeasurements = 0;
+  Element.prototype.getBoundingClientRect = function () {
+    if (this.ownerSVGElement === tester && /\\d:\\d\\d/.test(this.textContent)) { window.lwTimeLabelMeasurements += 1; }
+    return measure.call(this);
+  };
+  return true;
+}"""
+
+
 def check_live_page(server, browser, tmp_path) -> None:
     """Live points, thresholds, alarm table, CSV exports, zoom, pause and a clean console, on a fresh
     server (``server.url``) that restored ``seed_history`` and streams about 10 points/s."""
@@ -108,8 +123,12 @@ def check_live_page(server, browser, tmp_path) -> None:
     # restored history shows at once, then points stream in
     wait_text(page, ids.KPI_STATUS, "Live")
     page.wait_for_function(f"{CHART_POINTS} >= {SEEDED}")
+    assert page.evaluate(COUNT_TIME_LABEL_MEASUREMENTS)
     before = chart_points(page)
-    wait_points(page, before + 9, timeout=10_000)  # 10 more points: it streams
+    wait_points(page, before + 29, timeout=10_000)  # 30 more points: it streams
+    # the time labels slide on every tick; plotly keeps each measured label box keyed by its position,
+    # so measuring them every tick grew the tab's heap by ~10 boxes a tick (layouts/chart.py X_TICK_LABELS)
+    assert page.evaluate("window.lwTimeLabelMeasurements") <= 3
     assert page.is_hidden(f"#{ids.WAITING_OVERLAY}")
     assert float(text(page, ids.KPI_VALUE)) > 0
     assert float(text(page, ids.KPI_THROUGHPUT)) > 0
