@@ -21,7 +21,7 @@ import pytest
 
 from app.config import Config
 from app.points import Thresholds
-from app.recorder import HistoryUnavailable, Recorder
+from app.recorder import HistoryUnavailable, HistoryUnreachable, Recorder
 from app.store import LineStores
 from app.web import create_app
 from tests.helpers import postgres
@@ -139,7 +139,11 @@ def test_the_postgresql_schema_has_a_version_and_the_password_is_never_logged(tm
     assert "s3cret-pw" not in recorder.health()["path"] and ":***@" in recorder.health()["path"]
     recorder.stop()
     unreachable = url.replace(url.split("@")[1].split("/")[0], f"127.0.0.1:{free_port()}")
-    stores, recorder = make_recorder(tmp_path, unreachable)
+    with pytest.raises(HistoryUnreachable, match="cannot be reached: connection failed") as refused:
+        make_recorder(tmp_path, unreachable)  # at start: refused with one line
+    assert "s3cret-pw" not in str(refused.value)
+    stores = LineStores(100)  # gone once started: writes refused, health says so
+    recorder = Recorder(tmp_path / "data", stores, Thresholds(0.5, 0.5), history_url=unreachable)
     stores.get("line-1").append([T0], [1.0], [0.0])
     with pytest.raises(HistoryUnavailable, match="history not writable"):
         recorder.flush()
