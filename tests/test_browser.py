@@ -183,6 +183,15 @@ def test_an_alarm_counted_in_the_bar_acknowledged_there_then_shelved_from_the_li
 
 
 TILE_BACKGROUND = "getComputedStyle(document.querySelector('.lw-tile')).backgroundColor"
+# the tile's panel colour by theme and status (assets/linewatch.css: --lw-panel, --lw-alarm-bg)
+TILE_COLOURS = {("light", False): "rgb(247, 248, 249)", ("light", True): "rgb(251, 227, 225)",
+                ("dark", False): "rgb(37, 41, 46)", ("dark", True): "rgb(74, 34, 32)"}
+
+
+def tile_colour_is_the_themes(page, theme: str) -> bool:
+    """The first tile has its theme's colour for the status it shows (the simulator may raise an alarm)."""
+    alarm = page.evaluate("document.querySelector('.lw-tile').classList.contains('lw-tile-alarm')")
+    return page.evaluate(TILE_BACKGROUND) == TILE_COLOURS[theme, alarm]
 
 
 @pytest.mark.server
@@ -194,7 +203,7 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     # its status in Chinese: live, or alarm once the simulator's spikes raised one
     page.wait_for_selector(f"{tile} .lw-tile-status:text-is('实时'), {tile} .lw-tile-status:text-is('报警')")
     assert "全厂总览" in page.inner_text(".lw-overview-title")
-    assert page.evaluate(TILE_BACKGROUND) == "rgb(247, 248, 249)"  # the light theme's panel colour
+    assert tile_colour_is_the_themes(page, "light")
     page.click(tile)  # to the line's page, without a reload
     wait_text(page, ids.KPI_STATUS, "实时")
     assert page.url == line_url(server.url)
@@ -219,7 +228,7 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     page.goto(server.url + "/")  # the overview, loaded afresh, keeps the theme picked
     page.wait_for_selector(f"{tile} .lw-tile-status:text-is('Live'), {tile} .lw-tile-status:text-is('Alarm')")
     page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
-    assert page.evaluate(TILE_BACKGROUND) == "rgb(37, 41, 46)"  # the dark theme's panel colour
+    assert tile_colour_is_the_themes(page, "dark")
     assert console.entries == []
     page.close()
 
