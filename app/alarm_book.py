@@ -25,6 +25,8 @@ import time
 from collections import deque
 from typing import Callable, Iterable, Protocol, Sequence
 
+from cachetools import TTLCache, cachedmethod
+
 from app.alarm_figures import AlarmFigures, alarm_figures
 from app.alarm_lifecycle import (DEFAULT_SHELVE_MAX_MINUTES, PRIORITIES, AlarmDesign, AlarmRecord,
                                  ImpossibleTransition, JournalEntry, State, Step, acknowledge, due, raise_alarm,
@@ -103,7 +105,7 @@ class AlarmBook:
         self._waiting_lock = threading.Lock()
         self._dropped = 0  # in this episode of refusals
         self._refused = False  # the last try to book failed (logged once per episode)
-        self._open: tuple[float, list[AlarmRecord]] | None = None  # (monotonic time read, the ledger's open records)
+        self._open = TTLCache(maxsize=1, ttl=SUMMARY_CACHE_S)  # the ledger's open records, as last read
         self._open_lock = threading.Lock()
 
     def listen(self, listener: Callable[[Step], None]) -> None:
@@ -231,21 +233,18 @@ class AlarmBook:
             return change(current)
         return self._committed([self.ledger.change(alarm_id, guarded)])[0]
 
+    @cachedmethod(lambda self: self._open, lock=lambda self: self._open_lock)
     def _open_records(self) -> list[AlarmRecord]:
         """The ledger's open records, shared by every viewer's tick (the alarm bar, the overview's
         tiles): read at most every SUMMARY_CACHE_S, and at once after a change this book committed
         (another process's shows within that time)."""
-        with self._open_lock:
-            now = time.monotonic()
-            if self._open is None or now - self._open[0] >= SUMMARY_CACHE_S:
-                self._open = (now, self.ledger.open_records())
-            return self._open[1]
+        return self.ledger.open_records()
 
     def _committed(self, steps: Sequence[Step | None]) -> list[Step]:
         steps = [step for step in steps if step is not None]
         if steps:
             with self._open_lock:
-                self._open = None
+                self._open.clear()
         for step in steps:
             for listener in self._listeners:
                 listener(step)

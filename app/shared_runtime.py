@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+from cachetools import TTLCache, cachedmethod
 
 from app import backpressure
 from app.alarm_book import AlarmBook
@@ -99,9 +101,10 @@ class WorkerSource:
 
     name = "worker"
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, timer: Callable[[], float] = time.monotonic) -> None:
         self.link = link
-        self._cached: tuple[float, tuple[dict[str, str], int]] | None = None
+        self._heartbeats = TTLCache(maxsize=1, ttl=WORKER_HEALTH_CACHE_S, timer=timer)
+        self._heartbeats_lock = threading.Lock()
 
     def start(self) -> None:
         pass
@@ -124,12 +127,10 @@ class WorkerSource:
         """The worker's last heartbeat ({} when none is fresh); StoreUnavailable."""
         return self._read()[0]
 
+    @cachedmethod(lambda self: self._heartbeats, lock=lambda self: self._heartbeats_lock)
     def _read(self) -> tuple[dict[str, str], int]:
         """The heartbeat and the web processes' refusals, read at most every ``WORKER_HEALTH_CACHE_S``."""
-        now = time.monotonic()
-        if self._cached is None or now - self._cached[0] >= WORKER_HEALTH_CACHE_S:
-            self._cached = (now, control.read_worker(self.link))
-        return self._cached[1]
+        return control.read_worker(self.link)
 
 
 class WorkerIngestor:
@@ -137,13 +138,14 @@ class WorkerIngestor:
     records and counts them (app/store/redis/inbox.py); refusals are counted here and in Redis for
     every process to show.  While the worker cannot take them, they are refused (app/backpressure.py)."""
 
-    def __init__(self, link: RedisLink, worker: WorkerSource) -> None:
+    def __init__(self, link: RedisLink, worker: WorkerSource, timer: Callable[[], float] = time.monotonic) -> None:
         self.link = link
         self.worker = worker
         self.rejected = 0
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
-        self._control: dict[str, tuple[float, tuple[float, float, float] | None]] = {}  # line -> (read at, lines)
+        self._control = TTLCache(maxsize=4096, ttl=CONTROL_LINES_CACHE_S, timer=timer)  # line -> its lines
+        self._control_lock = threading.Lock()
 
     def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
@@ -163,15 +165,11 @@ class WorkerIngestor:
         except StoreUnavailable:
             pass
 
+    @cachedmethod(lambda self: self._control, lock=lambda self: self._control_lock)
     def control_lines(self, line: str) -> tuple[float, float, float] | None:
         """The SPC control lines the worker's detector of ``line`` published, if it has SPC rules
         (read from Redis at most every ``CONTROL_LINES_CACHE_S``)."""
-        now = time.monotonic()
-        read_at, lines = self._control.get(line, (-CONTROL_LINES_CACHE_S, None))
-        if now - read_at >= CONTROL_LINES_CACHE_S:
-            lines = control.read_control_lines(self.link, line)
-            self._control[line] = (now, lines)
-        return lines
+        return control.read_control_lines(self.link, line)
 
 
 class SharedHistory:
@@ -189,7 +187,8 @@ class SharedHistory:
         self.path = Path(config.data_dir) / "linewatch.sqlite3"
         self._reader = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold),
                                 history_url=config.history_url)
-        self._checked: tuple[float, str] | None = None
+        self._checks = TTLCache(maxsize=1, ttl=HISTORY_CHECK_S)
+        self._checks_lock = threading.Lock()
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         if self.shared:
@@ -210,18 +209,18 @@ class SharedHistory:
                                      f"({self.path}); set LINEWATCH_HISTORY_URL to share one")
 
     def unreadable(self) -> str:
-        """Why this host cannot read the shared history ("" when it can, or without one), checked at
-        most every ``HISTORY_CHECK_S``."""
-        now = time.monotonic()
-        if self.shared and (self._checked is None or now - self._checked[0] >= HISTORY_CHECK_S):
-            try:
-                with self._reader.connect() as db:
-                    db.execute("SELECT 1").fetchone()
-                problem = ""
-            except self._reader.backend.errors as exc:
-                problem = f"history unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            self._checked = (now, problem)
-        return self._checked[1] if self._checked else ""
+        """Why this host cannot read the shared history ("" when it can, or without one)."""
+        return self._shared_history_problem() if self.shared else ""
+
+    @cachedmethod(lambda self: self._checks, lock=lambda self: self._checks_lock)
+    def _shared_history_problem(self) -> str:
+        """Asked of the shared history at most every ``HISTORY_CHECK_S``."""
+        try:
+            with self._reader.connect() as db:
+                db.execute("SELECT 1").fetchone()
+            return ""
+        except self._reader.backend.errors as exc:
+            return f"history unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
     def stop(self) -> None:
         self._reader.backend.close()

@@ -627,13 +627,12 @@ def test_a_condition_posted_concurrently_to_every_web_worker_is_one_alarm_acknow
     assert sent() == journal[:5]  # each once, though 4 web workers and the ingest worker made them
 
 
-def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link, monkeypatch):
+def test_web_processes_read_the_workers_spc_control_lines_at_most_twice_a_second(link):
     from app.shared_runtime import CONTROL_LINES_CACHE_S, WorkerIngestor, WorkerSource
     from app.store.redis.control import publish_control_lines
 
     clock = [100.0]
-    monkeypatch.setattr("app.shared_runtime.time.monotonic", lambda: clock[0])
-    web = WorkerIngestor(link, WorkerSource(link))
+    web = WorkerIngestor(link, WorkerSource(link), timer=lambda: clock[0])
     assert web.control_lines("oven-3") is None  # no SPC rules (yet)
     publish_control_lines(link, {"oven-3": (85.0, 81.1, 88.9)})
     assert web.control_lines("oven-3") is None  # still the value read a moment ago
