@@ -60,7 +60,7 @@ def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LIN
         dcc.Store(id=ids.LABELS, data=labels),
         dcc.Store(id=ids.LINE_ID, data=line.id),
         dcc.Store(id=ids.LINE, data={"unit": line.unit, "lsl": line.lsl, "usl": line.usl}),
-        line_picker(labels, line, list(lines)),
+        line_picker(labels, line, list(lines), config.url_prefix),
         alarm_bar(labels),
         dbc.Alert(id=ids.ERROR_BANNER, color="danger", is_open=False, className="lw-error", dismissable=False),
         html.Div(className="lw-body", children=[

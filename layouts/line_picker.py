@@ -8,11 +8,13 @@ from app.lines import LineSpec
 from layouts import ids
 
 
-def line_picker(labels: dict[str, str], shown: LineSpec, lines: list[LineSpec]) -> html.Div:
+def line_picker(labels: dict[str, str], shown: LineSpec, lines: list[LineSpec], prefix: str) -> html.Div:
     """``lines``: the lines to offer (the shown one among them); the line page's tick brings
-    new ones (callbacks/tick.py) when readings arrive for another line."""
+    new ones (callbacks/tick.py) when readings arrive for another line.  A link leads back to
+    the plant overview (``prefix``: the app's URL prefix)."""
     return html.Div(className="lw-line-bar", children=[
         dcc.Store(id=ids.LINES_VERSION),
+        html.A(f"← {labels['overview']}", href=prefix, className="lw-to-overview"),  # a page load, as the tiles
         html.Label(labels["line_picker"], htmlFor=ids.LINE_PICKER, className="lw-line-label"),
         dcc.Dropdown(id=ids.LINE_PICKER, value=shown.id, clearable=False, searchable=True, className="lw-line-picker",
                      options=line_options(lines)),

@@ -157,3 +157,17 @@ def test_a_language_picked_on_the_page_sticks_for_the_layout_request(client):
     client.get("/?lang=zh", headers={"Accept-Language": "en"})
     page = client.get("/_dash-layout", headers={"Accept-Language": "en"}).get_json()
     assert page["props"]["lang"] == "zh"
+
+
+def test_a_line_page_links_back_to_the_overview_under_the_prefix():
+    def links(component) -> list:
+        found = [component] if getattr(component, "href", None) is not None else []
+        children = getattr(component, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if isinstance(child, Component):
+                found += links(child)
+        return found
+
+    page = line_page(Config(url_prefix="/plant/linewatch/"), TEXT["zh"])
+    back = [a for a in links(page) if getattr(a, "className", None) == "lw-to-overview"]
+    assert [(a.href, a.children) for a in back] == [("/plant/linewatch/", "← 全厂总览")]
