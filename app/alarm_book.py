@@ -106,7 +106,8 @@ class AlarmBook:
         self._dropped = 0  # in this episode of refusals
         self._refused = False  # the last try to book failed (logged once per episode)
         self._open = TTLCache(maxsize=1, ttl=SUMMARY_CACHE_S)  # the ledger's open records, as last read
-        self._open_lock = threading.Lock()
+        self._open_reading = threading.Condition()  # one read at a time: the others wait for it
+        self._commits = 0  # the open records' cache key: a read begun before a commit never answers after it
 
     def listen(self, listener: Callable[[Step], None]) -> None:
         """Call ``listener`` with every step this book commits."""
@@ -233,7 +234,8 @@ class AlarmBook:
             return change(current)
         return self._committed([self.ledger.change(alarm_id, guarded)])[0]
 
-    @cachedmethod(lambda self: self._open, lock=lambda self: self._open_lock)
+    @cachedmethod(lambda self: self._open, key=lambda self: self._commits,
+                  condition=lambda self: self._open_reading)
     def _open_records(self) -> list[AlarmRecord]:
         """The ledger's open records, shared by every viewer's tick (the alarm bar, the overview's
         tiles): read at most every SUMMARY_CACHE_S, and at once after a change this book committed
@@ -243,8 +245,8 @@ class AlarmBook:
     def _committed(self, steps: Sequence[Step | None]) -> list[Step]:
         steps = [step for step in steps if step is not None]
         if steps:
-            with self._open_lock:
-                self._open.clear()
+            with self._open_reading:
+                self._commits += 1
         for step in steps:
             for listener in self._listeners:
                 listener(step)

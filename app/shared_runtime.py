@@ -104,7 +104,7 @@ class WorkerSource:
     def __init__(self, link: RedisLink, timer: Callable[[], float] = time.monotonic) -> None:
         self.link = link
         self._heartbeats = TTLCache(maxsize=1, ttl=WORKER_HEALTH_CACHE_S, timer=timer)
-        self._heartbeats_lock = threading.Lock()
+        self._heartbeats_reading = threading.Condition()  # one read at a time: the others wait for it
 
     def start(self) -> None:
         pass
@@ -127,7 +127,7 @@ class WorkerSource:
         """The worker's last heartbeat ({} when none is fresh); StoreUnavailable."""
         return self._read()[0]
 
-    @cachedmethod(lambda self: self._heartbeats, lock=lambda self: self._heartbeats_lock)
+    @cachedmethod(lambda self: self._heartbeats, condition=lambda self: self._heartbeats_reading)
     def _read(self) -> tuple[dict[str, str], int]:
         """The heartbeat and the web processes' refusals, read at most every ``WORKER_HEALTH_CACHE_S``."""
         return control.read_worker(self.link)
@@ -145,7 +145,7 @@ class WorkerIngestor:
         self.counters = ReadingCounters()  # only refusals: the worker counts what it stores
         self._lock = threading.Lock()
         self._control = TTLCache(maxsize=4096, ttl=CONTROL_LINES_CACHE_S, timer=timer)  # line -> its lines
-        self._control_lock = threading.Lock()
+        self._control_reading = threading.Condition()  # one read at a time: the others wait for it
 
     def ingest(self, readings: Readings, durable: bool = True, keys: Sequence[str] = ()) -> dict[str, list[int]]:
         """Stored and on disk (in the worker) on return, whatever ``durable`` says; the ids per line.
@@ -165,7 +165,7 @@ class WorkerIngestor:
         except StoreUnavailable:
             pass
 
-    @cachedmethod(lambda self: self._control, lock=lambda self: self._control_lock)
+    @cachedmethod(lambda self: self._control, condition=lambda self: self._control_reading)
     def control_lines(self, line: str) -> tuple[float, float, float] | None:
         """The SPC control lines the worker's detector of ``line`` published, if it has SPC rules
         (read from Redis at most every ``CONTROL_LINES_CACHE_S``)."""
@@ -188,7 +188,7 @@ class SharedHistory:
         self._reader = Recorder(config.data_dir, stores, Thresholds(config.prob_threshold, config.value_threshold),
                                 history_url=config.history_url)
         self._checks = TTLCache(maxsize=1, ttl=HISTORY_CHECK_S)
-        self._checks_lock = threading.Lock()
+        self._checks_reading = threading.Condition()  # one read at a time: the others wait for it
 
     def alerts(self, since_ts: float | None = None, until_ts: float | None = None, limit: int = 1000) -> list[dict]:
         if self.shared:
@@ -212,7 +212,7 @@ class SharedHistory:
         """Why this host cannot read the shared history ("" when it can, or without one)."""
         return self._shared_history_problem() if self.shared else ""
 
-    @cachedmethod(lambda self: self._checks, lock=lambda self: self._checks_lock)
+    @cachedmethod(lambda self: self._checks, condition=lambda self: self._checks_reading)
     def _shared_history_problem(self) -> str:
         """Asked of the shared history at most every ``HISTORY_CHECK_S``."""
         try:

@@ -77,7 +77,8 @@ def register(app: Dash, runtime, timer: Callable[[], float] = time.monotonic) ->
 
     Reading 100 lines' tiles takes milliseconds (bench/plant.py): the viewers of one process share
     a reading for SHARED_FOR_S (``timer``: the clock of that span)."""
-    @cached(TTLCache(maxsize=1, ttl=SHARED_FOR_S, timer=timer), lock=threading.Lock())
+    @cached(TTLCache(maxsize=1, ttl=SHARED_FOR_S, timer=timer),
+            condition=threading.Condition())  # one reading at a time: the other viewers wait for it
     def shared_tiles() -> tuple[float, list[dict]]:
         now = time.time()
         return now, overview_tiles(runtime, now)

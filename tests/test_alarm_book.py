@@ -310,3 +310,32 @@ def test_every_viewers_tick_shares_one_read_of_the_open_alarms_and_a_change_show
     [step] = book.raised([raised()])
     assert book.summary()["newest"]["id"] == step.record.id and book.ledger.reads == 2
     assert [r.id for r in book.open_alarms()] == [step.record.id] and book.ledger.reads == 2  # the overview's too
+
+
+class SlowLedger(CountingLedger):
+    """A ledger whose read of the open records takes a while, as Redis's HVALS+MGET under load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def open_records(self):
+        self.reading.set()
+        self.release.wait(5)
+        return super().open_records()
+
+
+def test_ticks_that_ask_at_once_wait_for_one_read_and_a_commit_during_it_is_not_hidden(clock):
+    book = AlarmBook(SlowLedger(), design, clock=clock)
+    ticks = [threading.Thread(target=book.summary) for _ in range(8)]
+    for tick in ticks:
+        tick.start()
+    assert book.ledger.reading.wait(5)
+    [step] = book.raised([raised()])  # committed while that read is under way
+    book.ledger.release.set()
+    for tick in ticks:
+        tick.join(5)
+    assert book.ledger.reads == 1  # eight ticks at once, one read
+    assert book.summary()["newest"]["id"] == step.record.id  # not the read begun before the raise
+    assert book.ledger.reads == 2
