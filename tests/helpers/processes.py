@@ -64,7 +64,9 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signal the process group and wait; SIGKILL only after ``timeout``, which outlasts
+        gunicorn.conf.py's graceful_timeout (20 s) so gunicorn's own shutdown is what a test sees."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
             try:
