@@ -207,3 +207,19 @@ def test_alarm_raises_once_per_episode_and_again_after_a_quiet_spell():
     assert (raised.tolist(), returned.tolist()) == ([5, 30], [27])  # 45 holds the second one
     alarm = Alarm(Delay(1), Delay(15))
     assert alarm.update(ts[:20], fire[:20])[0].tolist() + (20 + alarm.update(ts[20:], fire[20:])[0]).tolist() == [5, 30]
+
+
+def test_a_sustained_excursion_does_not_hide_a_later_spike():
+    """The spike detector's record holds spikes only: a 40-sigma excursion of 12 readings (a burst of
+    traffic, a level that comes back) is a shift, so a 12-sigma spike 190 readings later still raises
+    an alarm; after a single 40-sigma reading the same spike is within the signal's routine spikes."""
+    rng = np.random.default_rng(7)
+    n = 800
+    ts = 1.7e9 + 300.0 * np.arange(n)
+    x = 10.0 + rng.normal(0.0, 1.0, n)
+    x[600] += 12.0
+    sustained, single = x.copy(), x.copy()
+    sustained[400:412] += 40.0
+    single[400] += 40.0
+    assert [e.index for e in run(ts, sustained)[1]] == [400, 600]
+    assert [e.index for e in run(ts, single)[1]] == [400]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config import Config
+from app.detectors import DetectorConfig
 from app.readings import InvalidPoint, validate_points
 
 NOW = 1_800_000_000.0
@@ -96,22 +97,23 @@ def test_the_alarms_a_request_raises_open_one_alarm_each_in_the_book(client, das
 
 
 def test_returns_reach_the_book_in_reading_order_after_the_readings_are_stored(client, dash_app):
-    """One request: a defect, 150 quiet readings (the default off-delay), a defect again: the book
+    """One request: a defect, the default off-delay of quiet readings, a defect again: the book
     hears raise, return, raise, so the alarm is raised again (were the return told last, it would
     end returned with one raise)."""
     T0 = time.time() - 3600
+    off = DetectorConfig().clear_after
     runtime = dash_app.server.extensions["linewatch"]
     heard = []
     runtime.alarm_book.listen(lambda step: heard.append((step.entry.action, step.entry.reading_ts,
                                                          stored(dash_app))))
     defect, quiet = {"value": 0.9, "defect_prob": 0.95}, {"value": 0.9, "defect_prob": 0.05}
-    points = [{**point, "ts": T0 + k} for k, point in enumerate([defect] + [quiet] * 150 + [defect])]
+    points = [{**point, "ts": T0 + k} for k, point in enumerate([defect] + [quiet] * off + [defect])]
     assert post(client, points).status_code == 201
-    assert heard == [("raise", T0, 152), ("return", T0 + 150, 152), ("raise", T0 + 151, 152)]
+    assert heard == [("raise", T0, off + 2), ("return", T0 + off, off + 2), ("raise", T0 + off + 1, off + 2)]
     [alarm] = runtime.alarm_book.query(state="open")
     assert (alarm.state, alarm.count, alarm.returned_ts) == ("unacknowledged", 2, None)
-    post(client, [{"value": 0.9, "defect_prob": 0.05, "ts": T0 + 152 + k} for k in range(150)])
-    assert heard[-1][:2] == ("return", T0 + 301)
+    post(client, [{"value": 0.9, "defect_prob": 0.05, "ts": T0 + off + 2 + k} for k in range(off)])
+    assert heard[-1][:2] == ("return", T0 + 2 * off + 1)
     assert runtime.alarm_book.get(alarm.id)[0].state == "returned-unacknowledged"
 
 

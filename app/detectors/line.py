@@ -41,7 +41,7 @@ class DetectorConfig:
     value_threshold: float = -np.inf
     usl: float | None = None
     lsl: float | None = None
-    clear_after: int = 150
+    clear_after: int = 90  # the slow detectors' EWMAs (rate 0.05) forget an episode to 1 % in ~90 readings
     alarms: tuple[tuple[str, Hysteresis], ...] = ()
 
     def rules(self) -> tuple[str, ...]:

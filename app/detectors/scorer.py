@@ -11,8 +11,10 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    absolute deviation, started from the median / MAD of the first readings), give the instant
    surprise of a reading: a spike or a step.
 3. **Three detectors** turn surprises into an excess ``u`` (1 = the anomaly threshold):
-   *spike*: the surprise against ``spike_ratio`` times the largest surprise of recent memory (a
-   decaying record), so the routine spikes of a spiky signal stop alarming;
+   *spike*: the surprise against ``spike_ratio`` times the largest spike of recent memory (a
+   decaying record), so the routine spikes of a spiky signal stop alarming; only a short excursion
+   (at most ``spike_run`` readings in a row above ``spike``) enters the record: a sustained one is a
+   shift or a burst, not a spike, and must not blind the spike detector to the next real spike;
    *burst*: the local rate of surprises above ``burst_level`` against its long-run rate (a binomial
    z-score), for bursts and variance changes;
    *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
@@ -63,6 +65,7 @@ class ScorerConfig:
     spike: float = 4.5  # smallest surprise that is a spike
     spike_ratio: float = 1.55  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
+    spike_run: int = 8  # an excursion longer than this (readings above ``spike``) does not enter the record
     burst_level: float = 5.0  # surprises above this count towards a burst
     burst_rate: float = 0.05  # EWMA rate of the local burst rate
     burst_z: float = 7.0  # binomial z-score of the local rate that is a burst
@@ -106,6 +109,7 @@ class StreamScorer:
         # detector state: record, local and long-run burst rate, shift EWMA and its mean square
         # (started at cautious values, which weigh as ``long_prior`` readings in the long-run ones)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
+        self._run_peak, self._run_length = 0.0, 0  # the excursion in progress (readings above ``spike``)
         self._judged = 0  # readings the detectors have seen (after ``init``)
         self._recent, self._u_mean, self._u_ms = 0.0, 0.2, 0.1  # gate: recent excess, long-run mean and mean square
 
@@ -132,14 +136,8 @@ class StreamScorer:
     def _excess(self, surprise: np.ndarray, residual_z: np.ndarray) -> np.ndarray:
         """The three detectors, vectorised over a batch with their state carried between batches."""
         cfg = self.config
-        # spike: the record before each reading, a decaying running max (in logs: a cumulative max)
-        log_decay = np.log(cfg.record_decay)
-        steps = np.arange(len(surprise)) * log_decay
-        log_s = np.log(np.maximum(surprise, 1e-300))
-        carried = np.log(max(self._record, 1e-300)) + log_decay
-        record = np.exp(steps + np.maximum.accumulate(np.maximum(log_s - steps, carried)))
-        before = np.concatenate(([self._record], record[:-1]))
-        u_spike = surprise / np.maximum(cfg.spike, cfg.spike_ratio * before)
+        # spike: against the record before each reading (and the peak of the excursion in progress)
+        u_spike = surprise / np.maximum(cfg.spike, cfg.spike_ratio * self._spike_record(surprise))
         # burst: local rate of large surprises against the long-run rate before it
         large = (surprise > cfg.burst_level).astype(float)
         burst = _ewma(large, cfg.burst_rate, self._burst)
@@ -171,10 +169,34 @@ class StreamScorer:
         else:
             u = total
         self._recent, self._u_mean, self._u_ms = float(recent[-1]), float(u_mean[-1]), float(u_ms[-1])
-        self._record, self._burst, self._burst_long = float(record[-1]), float(burst[-1]), float(long_run[-1])
+        self._burst, self._burst_long = float(burst[-1]), float(long_run[-1])
         self._shift, self._shift_ms = float(shift[-1]), float(mean_square[-1])
         self._judged += len(surprise)
         return u
+
+    def _spike_record(self, surprise: np.ndarray) -> np.ndarray:
+        """The decaying record of surprises before each reading, at least the peak of the excursion
+        in progress (readings above ``spike``): an excursion enters the record when it ends, if it
+        lasted at most ``spike_run`` readings."""
+        cfg = self.config
+        decay, level, longest = cfg.record_decay, cfg.spike, cfg.spike_run
+        record, peak, length = self._record, self._run_peak, self._run_length
+        before = []
+        for s in surprise.tolist():
+            before.append(record if record > peak else peak)
+            record *= decay
+            peak *= decay
+            if s > level:
+                length += 1
+                peak = s if s > peak else peak
+                continue
+            if length:
+                if length <= longest and peak > record:
+                    record = peak
+                peak, length = 0.0, 0
+            record = s if s > record else record
+        self._record, self._run_peak, self._run_length = record, peak, length
+        return np.array(before)
 
     def _surprises(self, ts: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Instant surprise and signed residual (scale units) of each reading, updating the models."""
