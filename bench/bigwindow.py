@@ -135,7 +135,10 @@ def earlier_runs(quick):
 def run(quick):
     """Measure each size in turn; the record is saved after each one, so a size that fails or a run
     cut short keeps the sizes measured before it (and those of an earlier run not measured now)."""
-    settings = (15, 40, 10) if quick else (30, 600, 30)
+    # (warm-up, duration, every) in s.  Full: the heap is compared once V8 has compiled the page's hot
+    # code: heap snapshots of a 1k window showed V8 code growing ~2.6 MB in its first 8 minutes
+    # and JS objects ~0.2 MB (bench/README.md), so a 30 s warm-up measured the JIT, not the page.
+    settings = (15, 40, 10) if quick else (300, 600, 30)
     runs, failures = earlier_runs(quick), {}
     with chromium() as browser:
         for size in sizes():
