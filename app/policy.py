@@ -8,8 +8,8 @@ its bearer token when ``LINEWATCH_INGEST_TOKEN`` is set, else a signed-in viewer
 client address or user name may fail to sign in, the 1 MiB body limit, the headers of every answer
 (CSP, frame options, nosniff, referrer policy, the ``?lang=`` cookie), what is gzipped, which Dash
 callback requests reach Dash (well-formed ones for a server callback), which addresses are pages
-(``route``; a line's page answers 404 until the line is in the lines file or has readings), and the
-viewer key of the tick metrics.  README "Security" says why.
+(``route``; any other address but the app's own answers 404, and so does a line's page until the line
+is in the lines file or has readings), and the viewer key of the tick metrics.  README "Security" says why.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ class Refusal:
 TOO_LARGE = Refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes")
 CALLBACK_PATH = "_dash-update-component"  # Dash's callback requests over HTTP, under the prefix
 LINE_PATH = "line/"  # a line's page: <prefix>line/<id>
+# The app's own addresses under the prefix that are not pages: Dash's routes and assets, the HTTP
+# API, health, readiness and metrics.  Any other address is no page: 404 (``page_status``).
+APP_PATH = re.compile(r"(?:assets/|_dash-|api/).*|_favicon\.ico|_reload-hash|healthz|readyz|metrics", re.DOTALL)
 OVERVIEW = ""  # route()'s answer for the overview
 SERVER_ERROR = Refusal(500, "internal server error")  # the traceback stays in the log
 
@@ -393,12 +396,15 @@ class Policy:
         return self.forwarded(peer, headers).get("client") or peer
 
     def page_status(self, method: str, path: str) -> int | None:
-        """404 for loading the page of a line that does not exist (yet), else None: Dash answers every
-        path with its page and 200, and the page then says the line is unknown (callbacks/pages.py)."""
-        if method not in ("GET", "HEAD") or not path.startswith(self.prefix + LINE_PATH):
+        """404 for loading an address that is no page (neither ``route``'s nor one of APP_PATH) or the
+        page of a line that does not exist (yet), else None: Dash answers every path it does not route
+        with its page and 200, and the page then says there is no such line (callbacks/pages.py)."""
+        if method not in ("GET", "HEAD") or not path.startswith(self.prefix):
+            return None
+        if APP_PATH.fullmatch(path[len(self.prefix):]):
             return None
         line = route(path, self.prefix)
-        return 404 if not line or not self.has_line(line) else None
+        return 404 if line is None or (line != OVERVIEW and not self.has_line(line)) else None
 
     def is_callback(self, method: str, path: str) -> bool:
         """A Dash callback request over HTTP: its body is checked (``callback_refusal``) before Dash reads it."""

@@ -342,7 +342,8 @@
 
   /* The figure to draw from the window state, on every tick and zoom: the `template` figure's
    * traces (layouts/chart.py) filled with the readings of the window, or of `view.range` when the
-   * operator zoomed, at most a few per pixel column of `view.columns`; markers only where marked.
+   * operator zoomed, at most a few per pixel column of `view.columns`; markers only where marked,
+   * anomaly markers at most one per marker width.
    * Shapes and annotations named "value-threshold" and "prob-threshold" follow the sliders, those
    * named "spc-*" are the tick's control lines, the others (specification limits) stay. */
   function chartFigure(template, state, thresholds, dark, labels, unit, view) {
@@ -356,7 +357,10 @@
       to = Math.min(n, after + (state.x[after] === view.range[1] ? 2 : 1));
     }
     const drawn = drawnIndices(state, from, to, columns);
-    const anomalies = anomalyIndices(state, thresholds, from, to, columns);
+    // anomaly markers no closer than their size: closer ones overlap, and plotly styles each one
+    // on every redraw (a 10,000-point window had ~570, the tab's costliest part of a tick)
+    const markerSlots = Math.max(1, Math.floor(columns / template.data[ANOMALIES].marker.size));
+    const anomalies = anomalyIndices(state, thresholds, from, to, markerSlots);
     const alarms = alarmMarkers(state, from, to, labels);
     const columnsOf = {};
     columnsOf[VALUE] = {x: pick(state.x, drawn), y: pick(state.value, drawn), color: [], text: []};

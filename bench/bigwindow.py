@@ -1,9 +1,12 @@
 """Big windows in the browser: main-thread busy, frames/s and JS heap of one Chromium tab showing a
 full 1k, 10k or 100k-point window while 10 readings/s stream in at the 1 s tick."""
+import datetime as dt
+import json
 import os
 import statistics
 import tempfile
 import time
+import traceback
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from .browsers import chromium
 from .memory import growth
 
 SIZES = (1_000, 10_000, 100_000)
+SIZES_ENV = "BIGWINDOW_SIZES"  # e.g. "10000" or "1000,100000": measure only these (bench/README.md)
 RATE = 10            # readings per second (simulator)
 MAX_BUSY = 0.25      # share of wall time the renderer's main thread runs tasks
 MIN_FPS = 30
@@ -106,14 +110,54 @@ def measure(browser, size, warmup, duration, every):
             "cpu": statistics.median(i["cpu"] for i in intervals),
             "fps": statistics.median(i["fps"] for i in intervals),
             "fps_min": min(i["fps"] for i in intervals),
-            "js_heap_growth": growth(samples, "js_heap"), "load_1min": load, "console_errors": errors[:20]}
+            "js_heap_growth": growth(samples, "js_heap"), "load_1min": load, "console_errors": errors[:20],
+            "measured_at": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+def sizes():
+    """The window sizes to measure: BIGWINDOW_SIZES (comma-separated), else all of SIZES."""
+    raw = os.environ.get(SIZES_ENV, "")
+    return tuple(int(part) for part in raw.split(",") if part.strip()) or SIZES
+
+
+def earlier_runs(quick):
+    """The sizes measured by an earlier run of this mode (kept when a run measures only some sizes)."""
+    try:
+        with open(os.path.join(report.RESULTS, "bigwindow.json")) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return []
+    if record["mode"] != ("quick" if quick else "full"):
+        return []
+    return [{"measured_at": record["finished"], **r} for r in record["data"].get("runs", [])]
 
 
 def run(quick):
-    warmup, duration, every = (15, 40, 10) if quick else (30, 600, 30)
+    """Measure each size in turn; the record is saved after each one, so a size that fails or a run
+    cut short keeps the sizes measured before it (and those of an earlier run not measured now)."""
+    # (warm-up, duration, every) in s.  Full: the heap is compared once V8 has compiled the page's hot
+    # code: heap snapshots of a 1k window showed V8 code growing ~2.6 MB in its first 8 minutes
+    # and JS objects ~0.2 MB (bench/README.md), so a 30 s warm-up measured the JIT, not the page.
+    settings = (15, 40, 10) if quick else (300, 600, 30)
+    runs, failures = earlier_runs(quick), {}
     with chromium() as browser:
-        runs = [measure(browser, size, warmup, duration, every) for size in SIZES]
-    checks = []
+        for size in sizes():
+            runs = [r for r in runs if r["size"] != size]
+            try:
+                runs = sorted(runs + [measure(browser, size, *settings)], key=lambda r: r["size"])
+                failures.pop(size, None)
+            except Exception as exc:  # recorded as this size's failure; the other sizes still run
+                traceback.print_exc()
+                failures[size] = f"{type(exc).__name__}: {exc}"
+            report.save(record(quick, runs, failures, *settings))
+            report.render()
+    return record(quick, runs, failures, *settings)
+
+
+def record(quick, runs, failures, warmup, duration, every):
+    """The experiment's record from the sizes measured (``runs``) and those that failed."""
+    checks = [report.check(f"bigwindow ran, {size:,}-point window", error, "no error", False)
+              for size, error in sorted(failures.items())]
     for r in runs:
         n = f"{r['size']:,}"
         checks += [
@@ -125,9 +169,11 @@ def run(quick):
                          f"{100 * r['js_heap_growth']:+.1f}%", f"within ±{100 * MAX_GROWTH:g}%",
                          abs(r["js_heap_growth"]) <= MAX_GROWTH),
         ]
-    columns = ["window (points)", "points in first tick", "first tick to chart drawn (s)", "main thread busy (median, max)", "main thread CPU (median)",
+    columns = ["window (points)", "measured at", "points in first tick", "first tick to chart drawn (s)",
+               "main thread busy (median, max)", "main thread CPU (median)",
                "frames/s (median, min)", "JS heap MB (first → last)", "JS heap growth", "load avg 1 min (start → end)"]
-    rows = [[f"{r['size']:,}", r["first_tick_points"], f"{r['first_draw_s']:.1f}", f"{100 * r['busy']:.1f} %, {100 * r['busy_max']:.1f} %", f"{100 * r['cpu']:.1f} %",
+    rows = [[f"{r['size']:,}", r["measured_at"], r["first_tick_points"], f"{r['first_draw_s']:.1f}",
+             f"{100 * r['busy']:.1f} %, {100 * r['busy_max']:.1f} %", f"{100 * r['cpu']:.1f} %",
              f"{r['fps']:.0f}, {r['fps_min']:.0f}",
              f"{r['samples'][0]['js_heap'] / 1e6:.1f} → {r['samples'][-1]['js_heap'] / 1e6:.1f}",
              f"{100 * r['js_heap_growth']:+.1f} %", " → ".join(f"{x:.2f}" for x in r["load_1min"])] for r in runs]

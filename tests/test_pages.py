@@ -97,6 +97,20 @@ def test_the_line_pages_tick_brings_the_pickers_lines_only_when_they_changed(mak
 
 
 @pytest.mark.parametrize("prefix", ["/", "/linewatch/"])
+def test_an_address_that_is_no_page_answers_404_and_the_apps_own_addresses_answer(make_app, prefix):
+    client = make_app(prefix).server.test_client()
+    for path in ("some/other/path", "other", "line", "lines/oven-3", "healthz/x", "favicon.ico", "static/x.css"):
+        for method in ("GET", "HEAD"):
+            missing = client.open(prefix + path, method=method)
+            assert missing.status_code == 404, (method, path)
+    assert b"_dash-config" in client.get(prefix + "some/other/path").data  # Dash's page: it says there is no such page
+    known = ("", "line/oven-3", "line/oven-3/", "assets/linewatch.js", "_dash-layout", "_dash-dependencies",
+             "_favicon.ico", "healthz", "readyz", "metrics", "api/v1/lines")
+    assert {path: client.get(prefix + path).status_code for path in known} == dict.fromkeys(known, 200)
+    assert client.post(prefix + "some/other/path").status_code == 405  # only loading a page is answered 404
+
+
+@pytest.mark.parametrize("prefix", ["/", "/linewatch/"])
 def test_an_unknown_line_answers_404_and_says_so_until_its_first_reading(make_app, prefix):
     app = make_app(prefix)
     runtime, client = app.server.extensions["linewatch"], app.server.test_client()

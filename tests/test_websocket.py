@@ -268,9 +268,18 @@ def test_api_health_and_security_headers_under_the_prefix(server):
     assert declared_body_status(server, PREFIX + CALLBACK_PATH, 2 << 20) == 413  # answered before the body is read
     metrics = fetch(server.url + PREFIX + "metrics")[2].decode()
     assert "linewatch_store_up 1.0" in metrics and "linewatch_ready 1.0" in metrics
-    for path in ("/docs", "/openapi.json"):  # no OpenAPI pages (Swagger UI comes from a CDN): the dashboard
+    for path in ("/docs", "/openapi.json"):  # no OpenAPI pages (Swagger UI comes from a CDN): the dashboard's 404
         status, headers, body = fetch(server.url + path)
-        assert status == 200 and b"_dash-config" in body and b"swagger" not in body.lower()
+        assert status == 404 and b"_dash-config" in body and b"swagger" not in body.lower()
+
+
+def test_only_the_pages_and_the_apps_own_addresses_answer_under_the_prefix(server):
+    wait_until(lambda: fetch(server.url + PREFIX + "line/line-1")[0] == 200, 15, "line-1's page")  # its first reading
+    for path in ("some/other/path", "line/no-such-line", "x"):
+        status, _, body = fetch(server.url + PREFIX + path)
+        assert status == 404 and b"_dash-config" in body, path  # Dash's page, which says there is no such page
+    for path in ("", "_favicon.ico", "assets/linewatch.js", "_dash-layout", "healthz", "metrics", "api/v1/lines"):
+        assert fetch(server.url + PREFIX + path)[0] == 200, path
 
 
 def layout_text(server, headers: dict) -> str:

@@ -9,7 +9,7 @@ const LABELS = {delta: "Δ", of_window: "of {n} points", status_live: "Live", st
   severity_warning: "Warning", severity_critical: "Critical", rule_score: "Anomaly score", rule_we: "Western Electric",
   line_spc_centre: "CL", line_spc_lcl: "LCL", line_spc_ucl: "UCL"};
 const TH = lw.thresholdsOf(0.5, 0.5);
-const FIGURE = {data: [{}, {}, {}, {}], layout: {font: {},
+const FIGURE = {data: [{}, {}, {marker: {size: 4}}, {}], layout: {font: {},
   shapes: [{name: "value-threshold"}, {name: "prob-threshold"}, {name: "lsl", y0: 70, y1: 70}],
   annotations: [{name: "value-threshold"}, {name: "prob-threshold"}, {name: "lsl", text: "LSL 70"}]}};
 
@@ -125,10 +125,30 @@ test("a big window draws at most a few readings per pixel column and keeps every
   assert.equal(value.x[0], state.x[0]);
   assert.equal(value.x[value.x.length - 1], state.x[state.x.length - 1]);
   assert.ok(value.x.every((x, i) => i === 0 || x > value.x[i - 1]));  // in time order, no reading twice
-  // anomalies (value and probability above) more than columns: the most probable one per column
+  // anomalies (value and probability above) more than fit: the most probable one per marker width (4 px)
   const all = Array.from(state.value).filter((v, i) => v > 0.5 && state.prob[i] > 0.5).length;
-  assert.ok(all > 200 && anomalies.x.length <= 200, [all, anomalies.x.length]);
+  assert.ok(all > 50 && anomalies.x.length <= 200 / 4, [all, anomalies.x.length]);
   assert.ok(anomalies.marker.color.filter((p) => p === 0.99).length >= 20);
+});
+
+test("anomaly markers are at most one per marker width, the most probable of each, however few the columns hold", () => {
+  // 500 anomalies in a 10,000-point window: fewer than the 1,000 pixel columns, yet most would overlap
+  const n = 10000;
+  const seq = Array.from({length: n}, (_, i) => i);
+  const probs = seq.map((i) => (i % 20 === 0 ? 0.6 + (i % 7) / 20 : 0.1));
+  const state = lw.newWindowState();
+  lw.ingest(state, Object.assign(tick(seq, seq.map(() => 1), probs, {reset: true}), {window: n}), 0);
+  const template = Object.assign({}, FIGURE, {data: [{}, {}, {marker: {size: 9}}, {}]});
+  const anomalies = lw.chartFigure(template, state, TH, false, LABELS, "", {range: null, columns: 1000}).data[2];
+  assert.ok(anomalies.x.length > 100 && anomalies.x.length <= Math.floor(1000 / 9), anomalies.x.length);
+  const width = (state.x[n - 1] - state.x[0]) / Math.floor(1000 / 9);  // one marker's span of time
+  for (let k = 0; k < anomalies.x.length; k++) {
+    const slot = Math.min(Math.floor(1000 / 9) - 1, Math.floor((anomalies.x[k] - state.x[0]) / width));
+    const inSlot = seq.filter((i) => probs[i] > 0.5 &&
+      Math.min(Math.floor(1000 / 9) - 1, Math.floor((state.x[i] - state.x[0]) / width)) === slot);
+    assert.equal(anomalies.marker.color[k], Math.max(...inSlot.map((i) => probs[i])));
+  }
+  assert.ok(anomalies.x.every((x, i) => i === 0 || x > anomalies.x[i - 1]));  // one per slot, in time order
 });
 
 test("zoomed in, the figure draws every reading of the range, one beyond each end", () => {
