@@ -235,12 +235,12 @@ def run(quick: bool) -> dict:
         """Run one backend; a failure is reported and the other backend still runs."""
         try:
             results.append(run_backend(backend, url, days, quick))
+            print(f"  {backend}: {results[-1]}", flush=True)  # seen even if the next backend never ends
         except Exception as exc:
             checks.append(report.check(f"{backend}: the benchmark ran", f"{type(exc).__name__}: {exc}", "no error",
                                        False))
 
-    measure("sqlite", "")
-    database = postgres_database()
+    database = postgres_database()  # first: the shared history the targets are about
     if database is None:
         notes.append(f"PostgreSQL: no server at {ADMIN_URL}, not measured")
     else:
@@ -248,6 +248,7 @@ def run(quick: bool) -> dict:
             measure("postgresql", database[1])
         finally:
             drop_database(database[0])
+    measure("sqlite", "")
     notes.append(f"load average after: {os.getloadavg()[0]:.1f}")
     rows = []
     for r in results:
