@@ -308,6 +308,18 @@ def test_a_redis_ledger_without_redis_is_unavailable_as_the_ledger_and_as_the_st
         assert isinstance(refused.value, StoreUnavailable)  # the page's tick says "store unavailable"
 
 
+def test_a_postgresql_ledger_without_its_server_is_unavailable_and_says_why(clock):
+    ledger = PostgresLedger(PostgresBackend(f"postgresql://postgres@127.0.0.1:{free_port()}/lw"))
+    book = AlarmBook(ledger, design, clock=clock)
+    try:
+        assert book.raised([raised()]) == [] and book.waiting == 1  # the raise waits
+        with pytest.raises(LedgerUnavailable, match="^alarm history unavailable: "):
+            book.acknowledge("oven/1/score", "alice")
+        assert ledger.problem  # the alarms' readiness says why
+    finally:
+        ledger.close()
+
+
 class CountingLedger(MemoryLedger):
     def __init__(self) -> None:
         super().__init__()
