@@ -5,8 +5,8 @@ shelve and unshelve, and the clock's shelf expiry and re-alarm all go through it
 records live is a :class:`Ledger`'s business; a ledger makes each change atomic (read the
 record, apply the lifecycle function, write the record, its open-alarm index and the journal
 entry in one step), so concurrent raises of one (line, rule) from several processes make one
-alarm.  ``MemoryLedger`` is the in-process one; app/alarm_ledger.py keeps them in the SQLite
-history, app/store/redis/alarm_ledger.py in Redis.
+alarm.  ``MemoryLedger`` is the in-process one; app/alarm_ledger.py keeps them in the history
+(SQLite or PostgreSQL), app/store/redis/alarm_ledger.py in Redis.
 
 When the ledger cannot store (LedgerUnavailable: the disk or Redis refuses), the detectors'
 raises and returns wait in this process, in order, and are booked by the next ``raised``,

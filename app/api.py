@@ -16,6 +16,7 @@ from app.alarm_book import QUERY_STATES, LedgerUnavailable, UnknownAlarm
 from app.alarm_export import alarms_csv
 from app.alarm_lifecycle import ImpossibleTransition
 from app.alarms import seq_of
+from app.detectors.messages import template_fields
 from app.policy import NotAnOperator, alarm_actor
 from app.backpressure import Overloaded
 from app.readings import LINE_ID, InvalidPoint, validate_points
@@ -111,8 +112,10 @@ def _download(body, mimetype: str, filename: str) -> Response:
 
 
 def _alarm_json(record) -> dict:
-    """An alarm book record as the API shows it: the lifecycle's fields and the raising reading's ``seq``."""
-    return {**record.to_dict(), "seq": seq_of(record.id)}
+    """An alarm book record as the API shows it: the lifecycle's fields, the raising reading's ``seq`` and
+    the message's template key and figures when the detectors wrote it (the range chart words it in the
+    page's language)."""
+    return {**record.to_dict(), "seq": seq_of(record.id), **template_fields(record.message)}
 
 
 def _alarm_query(book) -> list:

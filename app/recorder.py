@@ -332,9 +332,7 @@ class Recorder:
                 if newest is None:
                     continue
                 keep_from = max(newest - self.retention.points + 1, newest + 1 if first_recent is None else first_recent)
-                removed = self._delete_chunked(
-                    db, f"DELETE FROM points WHERE line = {p} AND seq IN"
-                        f" (SELECT seq FROM points WHERE line = {p} AND seq < {p} LIMIT {p})", (line, line, keep_from))
+                removed = self._delete_points(db, line, keep_from)
                 deleted += removed
                 if removed:
                     rollups.trim(db, line, db.execute(f"SELECT MIN(ts) FROM points WHERE line = {p}",
@@ -349,6 +347,18 @@ class Recorder:
                                      f" (SELECT key FROM idempotency WHERE created < {p} LIMIT {p})",
                                  (now - KEY_TTL_S,))
         return deleted
+
+    def _delete_points(self, db, line: str, keep_from: int) -> int:
+        """Delete a line's points before seq ``keep_from`` in ranges of RETENTION_CHUNK seqs, each committed.
+        (Ranges of the key, not ``seq IN (SELECT ... LIMIT n)``: PostgreSQL scanned that from the start of the
+        table each time, through the rows deleted before, and took longer than 16 minutes for one day.)"""
+        p, total = self.backend.p, 0
+        oldest = db.execute(f"SELECT MIN(seq) FROM points WHERE line = {p}", (line,)).fetchone()[0]
+        for start in range(keep_from if oldest is None else oldest, keep_from, RETENTION_CHUNK):
+            total += db.execute(f"DELETE FROM points WHERE line = {p} AND seq >= {p} AND seq < {p}",
+                                (line, start, min(start + RETENTION_CHUNK, keep_from))).rowcount
+            db.commit()
+        return total
 
     @staticmethod
     def _delete_chunked(db, statement: str, params: tuple) -> int:

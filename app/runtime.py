@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.alarm_book import AlarmBook
 from app.alarm_clock import AlarmClock
-from app.alarm_ledger import SqliteLedger
+from app.alarm_ledger import history_ledger
 from app.config import Config
 from app.ingest import Ingestor
 from app.notify import webhooks_from
@@ -150,7 +150,7 @@ class LocalRuntime:
                                  retention=Retention(config.retention_days, config.retention_points),
                                  history_url=config.history_url)
         self.history = self.recorder
-        self.alarm_ledger = SqliteLedger(self.recorder.path)  # in the history, beside the points
+        self.alarm_ledger = history_ledger(self.recorder.backend)  # in the history, beside the points
         self.alarm_book = AlarmBook(self.alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
         self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400)

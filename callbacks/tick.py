@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, State, ctx
 
 from app.alarms import RaisedAlarm
 from app.config import MAX_WINDOW
-from app.detectors.messages import parse
+from app.detectors.messages import template_fields
 from app.sources import SourceHealth
 from app.store import Store, StoreUnavailable
 from layouts import ids
@@ -73,10 +73,7 @@ def alarm_payload(alarm: RaisedAlarm) -> dict:
     figures when the detectors wrote it, so the page words it in its own language."""
     out = {"id": alarm.id, "seq": alarm.seq, "ts": round(alarm.raised_ts, 3), "rule": alarm.rule,
            "severity": alarm.severity, "value": alarm.value, "message": alarm.message}
-    parts = parse(alarm.message)
-    if parts:
-        out["key"], out["figures"] = parts
-    return out
+    return {**out, **template_fields(alarm.message)}
 
 
 NEWEST_KEYS = ("id", "line", "rule", "priority", "message")
@@ -87,9 +84,8 @@ def alarm_bar(summary: dict, seen: str | None) -> dict | None:
     trimmed to what the bar shows) with a version, or None when the page shows that version already."""
     newest = summary["newest"]
     if newest:
-        parts = parse(newest["message"])
         newest = {**{key: newest[key] for key in NEWEST_KEYS}, "ts": newest["last_raised_ts"],
-                  "announced": newest["announced_at"], **(dict(zip(("key", "figures"), parts)) if parts else {})}
+                  "announced": newest["announced_at"], **template_fields(newest["message"])}
     return versioned({"unacknowledged": summary["unacknowledged"], "newest": newest}, seen)
 
 

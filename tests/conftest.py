@@ -9,6 +9,7 @@ from werkzeug.security import generate_password_hash
 
 from app.web import create_app
 from app.config import Config
+from tests.helpers import postgres
 from tests.helpers.processes import ServerProcess, app_argv, free_port
 from tests.helpers.redis_server import RedisServer
 
@@ -18,6 +19,17 @@ def redis_server(tmp_path_factory):
     """A private redis-server on a free port for the whole run (the system one is never used)."""
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    """A PostgreSQL database of the machine's server for the module, dropped afterwards; skipped, with
+    the reason, when no server answers (tests/helpers/postgres.py)."""
+    reason = postgres.available()
+    if reason:
+        pytest.skip(reason)
+    with postgres.database() as name:
+        yield name
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The alarm book (app/alarm_book.py): the lifecycle applied atomically over a ledger, the same over
-every ledger (memory, SQLite, Redis)."""
+every ledger (memory, SQLite, PostgreSQL, Redis)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 
 from app.alarm_book import AlarmBook, LedgerUnavailable, MemoryLedger, UnknownAlarm
 from app.alarm_clock import AlarmClock
-from app.alarm_ledger import SqliteLedger
+from app.alarm_ledger import PostgresLedger, SqliteLedger
+from app.history.backends import PostgresBackend
 from app.store.redis.alarm_ledger import RedisLedger
 from app.store import StoreUnavailable
 from app.store.redis.link import RedisLink
+from tests.helpers import postgres
 from tests.helpers.processes import free_port
 from tests.helpers.waiting import wait_until
 from app.alarm_lifecycle import AlarmDesign, ImpossibleTransition
@@ -28,15 +30,17 @@ def clock():
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "redis"])
 def make_ledger(request, tmp_path):
-    """A factory of ledgers of one kind; those it makes share one storage (as processes would)."""
+    """A factory of ledgers of one kind; those it makes share one storage (as processes would), each
+    with its own connections."""
     if request.param == "memory":
         ledger = MemoryLedger()
         yield lambda: ledger
-    elif request.param == "sqlite":
+    elif request.param in ("sqlite", "postgresql"):
         made = []
-        yield lambda: made.append(SqliteLedger(tmp_path / "linewatch.sqlite3")) or made[-1]
+        new = history_ledgers(request, tmp_path, request.param)
+        yield lambda: made.append(new()) or made[-1]
         for ledger in made:
             ledger.close()
     else:
@@ -46,6 +50,15 @@ def make_ledger(request, tmp_path):
         yield lambda: links.append(RedisLink.from_url(url)) or RedisLedger(links[-1])
         for link in links:
             link.client.close()
+
+
+def history_ledgers(request, tmp_path, kind: str):
+    """A factory of ledgers over the test's SQLite file, or over the module's PostgreSQL database emptied."""
+    if kind == "sqlite":
+        return lambda: SqliteLedger(tmp_path / "linewatch.sqlite3")
+    url = postgres.url_of(request.getfixturevalue("pg_database"))
+    postgres.empty(url)
+    return lambda: PostgresLedger(PostgresBackend(url))
 
 
 DESIGNS = {("oven", "we-1"): AlarmDesign(priority=1, realarm_minutes=5)}
@@ -252,12 +265,13 @@ def test_retention_forgets_old_alarms_back_to_normal_with_their_journals_and_kee
         book.get(closed.record.id)
 
 
-def test_the_ingest_worker_copies_the_redis_book_into_its_sqlite_history_and_back_when_redis_lost_it(
-        redis_server, tmp_path, clock):
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_ingest_worker_copies_the_redis_book_into_its_history_and_back_when_redis_lost_it(
+        redis_server, tmp_path, clock, request, kind):
     link = RedisLink.from_url(redis_server.url)
     link.client.flushdb()
     book = AlarmBook(RedisLedger(link), design, clock=clock)
-    history = SqliteLedger(tmp_path / "linewatch.sqlite3")
+    history = history_ledgers(request, tmp_path, kind)()
     heard = []
     mirror = AlarmMirror(book.ledger, history, heard.append)  # the worker's webhooks listen here
     try:
@@ -292,6 +306,18 @@ def test_a_redis_ledger_without_redis_is_unavailable_as_the_ledger_and_as_the_st
         with pytest.raises(LedgerUnavailable, match="store unavailable: Redis at 127.0.0.1") as refused:
             call()
         assert isinstance(refused.value, StoreUnavailable)  # the page's tick says "store unavailable"
+
+
+def test_a_postgresql_ledger_without_its_server_is_unavailable_and_says_why(clock):
+    ledger = PostgresLedger(PostgresBackend(f"postgresql://postgres@127.0.0.1:{free_port()}/lw"))
+    book = AlarmBook(ledger, design, clock=clock)
+    try:
+        assert book.raised([raised()]) == [] and book.waiting == 1  # the raise waits
+        with pytest.raises(LedgerUnavailable, match="^alarm history unavailable: "):
+            book.acknowledge("oven/1/score", "alice")
+        assert ledger.problem  # the alarms' readiness says why
+    finally:
+        ledger.close()
 
 
 class CountingLedger(MemoryLedger):

@@ -113,6 +113,20 @@ def raise_alarms(app, *drafts):
     return book
 
 
+def test_an_alarm_of_the_api_carries_its_message_template_so_the_range_chart_words_it_in_the_pages_language(
+        make_alarm_app):
+    from app.detectors.messages import render
+    from app.i18n import labels
+
+    app = make_alarm_app()
+    message = render("alarm_usl", value="9.5", limit="9.0")
+    app.server.extensions["linewatch"].alarm_book.raised([AlarmDraft(0, "oven", 100.0, "usl", "critical", 9.5,
+                                                                     message).raised(3)])
+    [alarm] = app.server.test_client().get("/api/v1/alarms").get_json()["alarms"]
+    assert (alarm["message"], alarm["key"], alarm["figures"]) == (message, "alarm_usl", {"value": "9.5", "limit": "9.0"})
+    assert "9.5" in labels("zh")["alarm_usl"].format(**alarm["figures"]) != message
+
+
 def test_alarms_are_listed_filtered_acknowledged_shelved_and_unshelved_with_their_journal(make_alarm_app):
     app = make_alarm_app()
     client = app.server.test_client()

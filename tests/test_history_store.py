@@ -25,20 +25,11 @@ from app.recorder import HistoryUnavailable, HistoryUnreachable, Recorder
 from app.store import LineStores
 from app.web import create_app
 from tests.helpers import postgres
+from tests.helpers.alarms import raised
 from tests.helpers.processes import ROOT, free_port
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0
-TABLES = ("points", "alerts", "alarms", "idempotency", "rollup_minute", "rollup_hour")
-
-
-@pytest.fixture(scope="module")
-def pg_database():
-    reason = postgres.available()
-    if reason:
-        pytest.skip(reason)
-    with postgres.database() as name:
-        yield name
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,15 +38,8 @@ def history_url(request, tmp_path):
     if request.param == "sqlite":
         return ""
     url = postgres.url_of(request.getfixturevalue("pg_database"))
-    empty(url)
+    postgres.empty(url)
     return url
-
-
-def empty(url: str) -> None:
-    """Empty the history tables of the database (when they are there)."""
-    with psycopg.connect(url) as db:
-        if db.execute("SELECT to_regclass('points')").fetchone()[0]:
-            db.execute(f"TRUNCATE {', '.join(TABLES)}")
 
 
 def make_recorder(tmp_path, history_url: str, capacity: int = 100_000):
@@ -151,18 +135,31 @@ def test_the_postgresql_schema_has_a_version_and_the_password_is_never_logged(tm
     recorder.stop()
     assert "s3cret-pw" not in caplog.text and "history" in caplog.text
     with psycopg.connect(postgres.url_of(pg_database)) as db:
-        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
 
 
 def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_path, pg_database, redis_server):
-    """STORE=redis, a data dir of its own: a month's export from PostgreSQL, exact; with the database
+    """STORE=redis, a data dir of its own: a month's export from PostgreSQL, exact; the alarms the worker
+    raised, acknowledged there and exported, back from PostgreSQL when Redis lost them; with the database
     away, /readyz and the page's status say "history unavailable" and ranges answer 503."""
+    from app.alarm_book import AlarmBook
+    from app.alarm_ledger import history_ledger
+    from app.ingest.alarm_mirror import AlarmMirror
+    from app.store.redis.alarm_ledger import RedisLedger
+    from app.store.redis.link import RedisLink
+
     url = postgres.url_of(pg_database)
+    postgres.empty(url)
     stores, recorder = make_recorder(tmp_path / "worker", url)  # the ingest worker's host
     ts = 1_750_000_000.0 + np.arange(0, 30 * DAY, 600.0)
     stores.get("line-7").append(ts, np.arange(len(ts), dtype=np.float64), np.zeros(len(ts)))
     recorder.flush()
-    recorder.stop()
+    link = RedisLink.from_url(redis_server.url)
+    link.client.flushdb()
+    worker_book = AlarmBook(RedisLedger(link))
+    mirror = AlarmMirror(worker_book.ledger, history_ledger(recorder.backend))  # as the ingest worker wires it
+    worker_book.raised([raised(line="line-7", ts=ts[5], seq=5)])
+    assert mirror.copy() == 1
 
     def web_host(history_url: str):
         return create_app(Config.from_env({"LINEWATCH_STORE": "redis", "LINEWATCH_REDIS_URL": redis_server.url,
@@ -175,8 +172,19 @@ def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_pat
         frame = pd.read_csv(io.StringIO(csv.get_data(as_text=True)))
         assert frame["value"].tolist() == list(range(len(ts))) and frame["ts"].tolist() == ts.tolist()
         assert client.get("/readyz").get_json()["history"] == {"state": "ok"}
+        assert client.post("/api/v1/alarms/line-7/5/score/ack", json={"comment": "on it"}).status_code == 200
+        assert mirror.copy() == 1  # the web host's acknowledgement, in PostgreSQL
+        link.client.flushdb()  # Redis restarted empty: the worker fills the book again from PostgreSQL
+        assert mirror.restore() == 1
+        [alarm] = client.get("/api/v1/alarms?line=line-7").get_json()["alarms"]
+        assert (alarm["id"], alarm["state"], alarm["acknowledged_by"]) == ("line-7/5/score", "acknowledged",
+                                                                           "anonymous")
+        journal = pd.read_csv(io.StringIO(client.get("/api/v1/alarms.csv?line=line-7").get_data(as_text=True)))
+        assert journal["action"].tolist() == ["raise", "acknowledge"] and journal["comment"].tolist()[1] == "on it"
     finally:
         runtime.stop()
+        recorder.stop()
+        link.client.close()
     app = web_host(url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}"))
     client, runtime = app.server.test_client(), app.server.extensions["linewatch"]
     try:
@@ -191,8 +199,11 @@ def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_pat
 
 def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again_adds_nothing(tmp_path, pg_database,
                                                                                               capsys):
+    from app.alarm_book import AlarmBook
+    from app.alarm_ledger import PostgresLedger, SqliteLedger
     from app.alarms import RaisedAlarm
     from app.history.__main__ import main
+    from app.history.backends import PostgresBackend
 
     stores, recorder = make_recorder(tmp_path, "")
     rng = np.random.default_rng(7)
@@ -204,8 +215,16 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
         db.execute("INSERT INTO alarms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    tuple(RaisedAlarm("line-1:spike:5", "line-1", 5, T0 + 5, "spike", "warning", 9.0, "value 9.0")))
     recorder.stop()
+    ledger = SqliteLedger(tmp_path / "data" / "linewatch.sqlite3")
+    book = AlarmBook(ledger)  # the alarm book's ledger: a closed alarm, an open one, a mirror cursor
+    [closed] = book.raised([raised(line="line-1", seq=3)])
+    book.acknowledge(closed.record.id, "alice", "seen")
+    book.returned("line-1", "score", 200.0)
+    book.raised([raised(line="line-2", rule="we-1", ts=300.0, seq=4)])
+    ledger.mirror("redis", [], "1700000000000-3")
+    ledger.close()
     url = postgres.url_of(pg_database)
-    empty(url)
+    postgres.empty(url)
     sqlite = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3")
     for run in range(2):  # a re-run adds nothing
         assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "data")]) == 0
@@ -213,10 +232,22 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
             for table, columns in [("points", "line, seq, ts, value, prob"), ("alerts", "line, seq, ts, value, prob"),
                                    ("alarms", "id, line, seq, raised_ts, message"), ("idempotency", "key, seqs"),
                                    ("rollup_minute", "line, bucket, n, total, max_ts, max_value, top_prob"),
-                                   ("rollup_hour", "line, bucket, n, total, min_ts, min_value, first_ts, last_ts")]:
+                                   ("rollup_hour", "line, bucket, n, total, min_ts, min_value, first_ts, last_ts"),
+                                   ("alarm_records", "id, line, raised_ts, record"), ("alarm_open", "line, rule, id"),
+                                   ("alarm_journal", 'n, alarm_id, at, action, "user", comment, state, reading_ts'),
+                                   ("alarm_mirror", "source, cursor")]:
                 query = f"SELECT {columns} FROM {table} ORDER BY {columns}"
                 assert rows_digest(db.execute(query).fetchall()) == rows_digest(sqlite.execute(query).fetchall()), table
     assert "points 10000 read, 10000 held" in capsys.readouterr().out
+    shared = AlarmBook(PostgresLedger(PostgresBackend(url)))  # the book goes on in PostgreSQL
+    try:
+        assert [(r.id, r.state) for r in shared.query()] == [("line-1/3/score", "normal"),
+                                                             ("line-2/4/we-1", "unacknowledged")]
+        shared.acknowledge("line-2/4/we-1", "bob")
+        assert [e.action for e in shared.get("line-2/4/we-1")[1]] == ["raise", "acknowledge"]  # numbered after
+        assert shared.ledger.mirrored("redis") == "1700000000000-3"
+    finally:
+        shared.ledger.close()
     away = url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
     assert main(["migrate", "--to", away, "--data-dir", str(tmp_path / "data")]) == 2
     assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "nowhere")]) == 2

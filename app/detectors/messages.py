@@ -41,3 +41,10 @@ def parse(message: str) -> tuple[str, dict[str, str]] | None:
         if found:
             return key, found.groupdict()
     return None
+
+
+def template_fields(message: str) -> dict:
+    """``{"key": ..., "figures": {...}}`` of a message :func:`render` wrote (so a page words it in its own
+    language), ``{}`` for any other text."""
+    parts = parse(message)
+    return {"key": parts[0], "figures": parts[1]} if parts else {}

@@ -3,7 +3,9 @@
 A backend owns connections, schema and the database's dialect; the recorder (app/recorder.py)
 owns what is written when, with portable SQL (``{p}``: the backend's placeholder; upserts with
 ``ON CONFLICT``).  Both tables layouts are the same: points keyed by (line, seq) and indexed by
-(line, ts, seq), alerts, alarms, idempotency keys and the rollups (app/history/rollups.py).
+(line, ts, seq), alerts, alarms, idempotency keys and the rollups (app/history/rollups.py).  In
+PostgreSQL the alarm book's ledger (app/alarm_ledger.py) has its tables here too, in the versioned
+schema; in SQLite it creates them in the file itself.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from app.history import rollups
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1  # 1 = points, alerts, alarms, idempotency keys, per-minute and per-hour rollups
+SCHEMA_VERSION = 1  # SQLite's: 1 = points, alerts, alarms, idempotency keys, per-minute and per-hour rollups
 STREAM_CHUNK = 50_000  # rows per chunk of an export
 # The SQLite write-ahead log is cut back to this once checkpointed (SQLite's auto-checkpoint keeps it near
 # 1000 pages, about 4 MiB); without it the file keeps the size of its largest burst (a retention pass
@@ -72,7 +74,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 DOUBLE = "DOUBLE PRECISION"
-POSTGRES_SCHEMA = [
+POSTGRES_HISTORY = [
     f"""CREATE TABLE IF NOT EXISTS points (line TEXT NOT NULL, seq BIGINT NOT NULL, ts {DOUBLE} NOT NULL,
         value {DOUBLE} NOT NULL, prob {DOUBLE} NOT NULL, PRIMARY KEY (line, seq))""",
     "CREATE INDEX IF NOT EXISTS points_line_ts_seq ON points (line, ts, seq)",
@@ -90,6 +92,18 @@ POSTGRES_SCHEMA = [
     rollups.schema("rollup_hour", real=DOUBLE, integer="BIGINT"),
     f"CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, created {DOUBLE} NOT NULL, seqs TEXT NOT NULL)",
 ]
+POSTGRES_LEDGER = [
+    f"""CREATE TABLE IF NOT EXISTS alarm_records (id TEXT PRIMARY KEY, line TEXT NOT NULL, raised_ts {DOUBLE} NOT NULL,
+        record TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS alarm_records_raised ON alarm_records (raised_ts, id)",
+    "CREATE TABLE IF NOT EXISTS alarm_open (line TEXT NOT NULL, rule TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (line, rule))",
+    f"""CREATE TABLE IF NOT EXISTS alarm_journal (n BIGSERIAL PRIMARY KEY, alarm_id TEXT NOT NULL, at {DOUBLE} NOT NULL,
+        action TEXT NOT NULL, "user" TEXT NOT NULL, comment TEXT NOT NULL, state TEXT NOT NULL, reading_ts {DOUBLE})""",
+    "CREATE INDEX IF NOT EXISTS alarm_journal_alarm ON alarm_journal (alarm_id, n)",
+    "CREATE TABLE IF NOT EXISTS alarm_mirror (source TEXT PRIMARY KEY, cursor TEXT NOT NULL)",
+]
+# PostgreSQL's schema versions: version N is reached by running the statements of the first N entries
+POSTGRES_MIGRATIONS = [POSTGRES_HISTORY, POSTGRES_LEDGER]  # 1 = as SQLite's 1; 2 = the alarm ledger
 POOL_WAIT_S = 2.0  # how long a request waits for a connection (the server away: then HistoryUnavailable)
 MIGRATION_LOCK = 0x6C696E6577  # pg_advisory_xact_lock key: one process migrates at a time
 
@@ -226,15 +240,15 @@ class PostgresBackend:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        if current < SCHEMA_VERSION:
-            for statement in POSTGRES_SCHEMA:
+        current, latest = row[0] or 0, len(POSTGRES_MIGRATIONS)
+        if current < latest:
+            for statement in (statement for step in POSTGRES_MIGRATIONS[current:] for statement in step):
                 db.execute(statement)
-            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
-            log.info("history schema in %s: version %d -> %d", self.where, current, SCHEMA_VERSION)
-        elif current > SCHEMA_VERSION:
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (latest,))
+            log.info("history schema in %s: version %d -> %d", self.where, current, latest)
+        elif current > latest:
             raise RuntimeError(f"history schema in {self.where} is version {current}, newer than this LineWatch "
-                               f"({SCHEMA_VERSION}): upgrade LineWatch")
+                               f"({latest}): upgrade LineWatch")
 
     @contextmanager
     def writing(self) -> Iterator:

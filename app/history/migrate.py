@@ -1,5 +1,6 @@
-"""Copy an SQLite history into PostgreSQL: points, alerts, raised alarms and idempotency keys, then
-the rollups rebuilt from the points there.  Nothing is lost and a re-run copies nothing twice (rows
+"""Copy an SQLite history into PostgreSQL: points, alerts, raised alarms, idempotency keys and the
+alarm book's ledger (records, open index, journal, mirror cursors), then the rollups rebuilt from
+the points there.  Nothing is lost and a re-run copies nothing twice (rows
 already there are kept; the copied lines' rollups are rebuilt whole).  Run it before the ingest
 worker writes to the database.
 """
@@ -21,8 +22,14 @@ TABLES = {
     "alerts": ("seq, line, ts, value, prob, prob_threshold, value_threshold", "(line, seq)"),  # new ids, same order
     "alarms": ("id, line, seq, raised_ts, rule, severity, value, message", "(id)"),
     "idempotency": ("key, created, seqs", "(key)"),
+    "alarm_records": ("id, line, raised_ts, record", "(id)"),
+    "alarm_open": ("line, rule, id", "(line, rule)"),
+    "alarm_journal": ('n, alarm_id, at, action, "user", comment, state, reading_ts', "(n)"),  # same numbers
+    "alarm_mirror": ("source, cursor", "(source)"),
 }
-ORDER = {"points": "line, seq", "alerts": "id", "alarms": "id", "idempotency": "key"}
+ORDER = {"points": "line, seq", "alerts": "id", "alarms": "id", "idempotency": "key", "alarm_records": "id",
+         "alarm_open": "line, rule", "alarm_journal": "n", "alarm_mirror": "source"}
+PER_LINE = ("alerts", "alarms")  # held: counted for the copied lines (the rest: whole tables)
 
 
 class MigrationError(RuntimeError):
@@ -56,10 +63,12 @@ def migrate(sqlite_path: Path, url: str, say: Callable[[str], None] = print) -> 
                 db.execute(f"DELETE FROM {table} WHERE line = ANY(%s)", (lines,))
             rebuilt = rollups.rebuild(db, "%s", lines)
             say(f"rollups rebuilt from {rebuilt} points")
-            held = {"points": rebuilt,
-                    "alerts": db.execute("SELECT COUNT(*) FROM alerts WHERE line = ANY(%s)", (lines,)).fetchone()[0],
-                    "alarms": db.execute("SELECT COUNT(*) FROM alarms WHERE line = ANY(%s)", (lines,)).fetchone()[0],
-                    "idempotency": db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0]}
+            db.execute("SELECT setval(pg_get_serial_sequence('alarm_journal', 'n'), MAX(n)) FROM alarm_journal"
+                       " HAVING MAX(n) IS NOT NULL")  # the next entry numbered after the copied ones
+            held = {"points": rebuilt, **{table: db.execute(f"SELECT COUNT(*) FROM {table} WHERE line = ANY(%s)",
+                                                            (lines,)).fetchone()[0] for table in PER_LINE},
+                    **{table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                       for table in TABLES if table not in PER_LINE and table != "points"}}
     except target.errors as exc:
         raise MigrationError(f"cannot migrate to {redact_url(url)}: {_first_line(exc)}") from None
     except sqlite3.Error as exc:

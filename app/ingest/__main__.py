@@ -43,7 +43,7 @@ import numpy as np
 
 from app.alarm_book import AlarmBook, LedgerUnavailable
 from app.alarm_clock import AlarmClock
-from app.alarm_ledger import SqliteLedger
+from app.alarm_ledger import history_ledger
 from app.config import Config, ConfigError
 from app.ingest import Ingestor
 from app.ingest.alarm_mirror import AlarmMirror
@@ -256,7 +256,7 @@ class IngestWorker:
         alarm_ledger = RedisLedger(self.link)
         self.alarm_book = AlarmBook(alarm_ledger, design=config.alarm_design,
                                     shelve_max_minutes=config.shelve_max_minutes)
-        alarm_history = SqliteLedger(self.recorder.path)  # the book's copy in the history
+        alarm_history = history_ledger(self.recorder.backend)  # the book's copy in the history
         self.alarm_clock = AlarmClock(self.alarm_book, retention_s=config.retention_days * 86_400,
                                       copies=(alarm_history,))  # the deployment's one
         self.webhooks = webhooks_from(config)  # for every process's transitions, as the mirror copies them

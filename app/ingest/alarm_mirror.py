@@ -1,9 +1,9 @@
-"""The ingest worker's copy of the Redis alarm book in its SQLite history.
+"""The ingest worker's copy of the Redis alarm book in its history (SQLite file or PostgreSQL).
 
 With ``STORE=redis`` the book lives in Redis (every process acts on it); the worker follows
 the journal's changes stream and writes each entry, with its alarm's record as Redis holds it
 then, into the history's alarm tables (app/alarm_ledger.py), the cursor in the same
-transaction: so alarms and journal are on disk with the points, each entry once.  When Redis
+transaction: so alarms and journal are stored with the points, each entry once.  When Redis
 lost its data, the copy fills the book again (``restore``), as the points are refilled.
 Each copied entry then goes to ``listener`` (the deployment's webhooks: one process hears every
 transition, whichever process made it, once).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from app.alarm_ledger import SqliteLedger
+from app.alarm_ledger import SqlLedger
 from app.alarm_lifecycle import Step
 from app.store.redis.alarm_ledger import RedisLedger
 
@@ -22,7 +22,7 @@ BATCH = 1000
 
 
 class AlarmMirror:
-    def __init__(self, source: RedisLedger, target: SqliteLedger,
+    def __init__(self, source: RedisLedger, target: SqlLedger,
                  listener: Callable[[Step], None] | None = None) -> None:
         self.source = source
         self.target = target

@@ -34,6 +34,17 @@ def url_of(database: str, password: str = "") -> str:
     return parts._replace(netloc=f"{credentials}@{parts.hostname}:{parts.port or 5432}", path=f"/{database}").geturl()
 
 
+def empty(url: str) -> None:
+    """Empty the history's tables (points, rollups, alarm ledger, ...) of the database, when it has them."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        tables = [row[0] for row in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                                               " AND tablename <> 'schema_version'")]
+        if tables:
+            db.execute(f"TRUNCATE {', '.join(tables)}")
+
+
 @contextmanager
 def database(prefix: str = "lw_test") -> Iterator[str]:
     """A new empty database's name, dropped afterwards (its connections closed first)."""
