@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Callable, Protocol
+from typing import Protocol
 
 QUEUE_EVENTS = 32  # events a subscriber may have waiting (32 s at 1 s ticks) before it gets a reset instead
 HEARTBEAT = b": heartbeat\n\n"  # an SSE comment: keeps proxies from closing an idle stream

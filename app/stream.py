@@ -71,7 +71,6 @@ class Streams:
         if build is None:
             await _json(send, 404, f"no such line: {line}")
             return
-        self.end_all_on_exit()
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
@@ -100,8 +99,8 @@ class Streams:
             stream.cancel()
 
     def end_all_on_exit(self) -> None:
-        """Chain ``end_all`` before the server's own handlers of SIGTERM and SIGINT (call on the loop, in the
-        main thread; uvicorn installs its handlers before serving)."""
+        """Chain ``end_all`` before the server's own handlers of SIGTERM and SIGINT: call it on the serving
+        loop once the server has installed its handlers (uvicorn: at the lifespan startup or later)."""
         if self._signals_chained or threading.current_thread() is not threading.main_thread():
             return
         self._signals_chained = True

@@ -112,6 +112,8 @@ class LineWatchASGI:
 
     async def _start(self) -> None:
         await anyio.to_thread.run_sync(self.runtime.ensure_started)  # restores history from SQLite: not on the loop
+        if self.streams is not None:
+            self.streams.end_all_on_exit()
         self._started_pid = os.getpid()
 
     def _lifespan(self, receive):

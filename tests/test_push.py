@@ -8,18 +8,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from app.stream import Streams
+from layouts import ids
+from tests.helpers.asgi import PREFIX, asgi_server, fetch, wait_streaming, watch_posts
 from tests.helpers.auth import basic_auth
+from tests.helpers.browser import ConsoleLog, wait_for_function
+from tests.helpers.page import chart_points, wait_points, wait_text
 from tests.helpers.sse import EventStream
-from tests.test_websocket import asgi_server, fetch
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.server
 
-PREFIX = "/tools/lw/"
 STREAM = PREFIX + "api/v1/stream"
 
 
@@ -79,6 +83,46 @@ def test_a_stream_of_nothing_is_refused(server, query, status):
     assert code == status and headers["Content-Type"] == "application/json" and json.loads(body)["error"]
 
 
+def push_mode(page) -> str:
+    return page.evaluate("window.linewatchPush.mode()")
+
+
+@pytest.mark.browser
+def test_the_pages_take_their_ticks_from_the_stream(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    posts = watch_posts(page)
+    page.goto(server.url + PREFIX + "line/line-1")
+    wait_streaming(page)
+    wait_for_function(page, "window.linewatchPush.mode() === 'push'")
+    wait_text(page, ids.TRANSPORT, "Updates pushed")
+    page.wait_for_timeout(1500)  # the Interval's last request, if one was on its way
+    sent, points = len(posts), chart_points(page)
+    wait_points(page, points + 9, timeout=10_000)  # 10 points/s stream in...
+    assert len(posts) == sent  # ...and no callback POST meanwhile: the ticks were pushed
+    assert float(page.inner_text(f"#{ids.KPI_THROUGHPUT}")) > 0
+    page.goto(server.url + PREFIX)  # the overview: one more channel
+    wait_for_function(page, "document.querySelectorAll('#overview-tiles a').length === 1")
+    wait_for_function(page, "window.linewatchPush.mode() === 'push'")
+    assert console.entries == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_page_whose_stream_cannot_connect_polls(server, browser):
+    page = browser.new_page(locale="en-US")
+    page.route("**/api/v1/stream*", lambda route: route.fulfill(status=503, body="no streams here"))
+    posts = watch_posts(page)
+    page.goto(server.url + PREFIX + "line/line-1")
+    wait_streaming(page)
+    wait_for_function(page, "window.linewatchPush.mode() === 'polling'")
+    wait_text(page, ids.TRANSPORT, "Updates polled")
+    sent, points = len(posts), chart_points(page)
+    wait_points(page, points + 9, timeout=10_000)  # still streaming in...
+    wait_until(lambda: len(posts) >= sent + 2, 10, "two tick POSTs", sleep=lambda s: page.wait_for_timeout(s * 1000))
+    page.close()
+
+
 def test_viewer_access_control_covers_the_stream(tmp_path_factory):
     users = tmp_path_factory.mktemp("users") / "users.txt"
     users.write_text("op:" + generate_password_hash("s3cret") + "\n")
@@ -120,7 +164,8 @@ def test_a_channel_sends_heartbeats_and_ends_with_its_last_subscriber():
         assert not streams.channels and not streams.producers
         return [b"".join(m.get("body", b"") for m in messages) for messages in sent]
 
-    bodies = asyncio.run(scenario())
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's may be running in this one
+        bodies = thread.submit(asyncio.run, scenario()).result()
     for body in bodies:
         assert body.startswith(b"retry: 2000\n\nid: 7\ndata: ") and b": heartbeat\n\n" in body
     assert built.count(True) > 10 and built.count(False) <= 2  # one shared tick a round; a reset for the new
