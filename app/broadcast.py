@@ -85,19 +85,24 @@ class Channel:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
 
-    def ticks(self, subscribers: list[Subscriber]) -> tuple[dict, dict[int | None, dict]]:
-        """This round's shared tick, and one tick for each other cursor ``subscribers`` are at (by that cursor).
-        Reads the store: call it with a copy of the subscribers, off the loop."""
-        shared = self.build(self.cursor, True)
+    def ticks(self, subscribers: list[Subscriber], shared: bool = True) -> tuple[dict | None, dict[int | None, dict]]:
+        """This round's shared tick (None without ``shared``: a catch-up between rounds), and one tick for
+        each other cursor ``subscribers`` are at (by that cursor).  Reads the store: call it with a copy
+        of the subscribers, off the loop."""
         others = {s.cursor for s in subscribers} - {self.cursor}
-        return shared, {cursor: self.build(cursor, False) for cursor in others}
+        return (self.build(self.cursor, True) if shared else None), {c: self.build(c, False) for c in others}
 
-    def deliver(self, shared: dict, others: dict[int | None, dict]) -> None:
+    def behind(self) -> bool:
+        """Whether a subscriber is at another cursor than the shared ticks (new, or reconnected)."""
+        return any(s.cursor != self.cursor for s in self.subscribers)
+
+    def deliver(self, shared: dict | None, others: dict[int | None, dict]) -> None:
         """Queue the round's ticks, each serialised once.  A subscriber that joined after ``ticks``
         at a cursor this round has no tick for waits for the next round."""
         events = {cursor: (sse_event(tick), tick.get("cursor")) for cursor, tick in others.items()}
-        events[self.cursor] = (sse_event(shared), shared.get("cursor"))
-        self.cursor = shared.get("cursor")
+        if shared is not None:
+            events[self.cursor] = (sse_event(shared), shared.get("cursor"))
+            self.cursor = shared.get("cursor")
         for subscriber in list(self.subscribers):
             if subscriber.cursor in events:
                 self.overflows += not subscriber.offer(*events[subscriber.cursor])

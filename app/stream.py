@@ -7,7 +7,8 @@ browser sends ``Last-Event-ID`` and continues from there (app/broadcast.py).
 
 Per process, each channel with subscribers has one producer task: once a period it reads the
 line's store once (in a worker thread: Redis blocks), queues the serialised tick for every
-subscriber and ends when the last one left.  The HTTP policy (app/policy_asgi.py) wraps it as
+subscriber and ends when the last one left.  A subscriber who arrives between two rounds gets
+its first tick (its reset, or the readings after its Last-Event-ID) at once.  The HTTP policy (app/policy_asgi.py) wraps it as
 every other path: prefix, proxies, viewer access, headers; gzip leaves ``text/event-stream`` alone.
 When the server stops, every stream ends (the browsers reconnect elsewhere) so that the graceful
 shutdown, which waits for open responses, does not wait for them.
@@ -50,6 +51,7 @@ class Streams:
         self.period_s = period_s
         self.heartbeat_s = heartbeat_s
         self.channels: dict[str, Channel] = {}
+        self.arrivals: dict[str, asyncio.Event] = {}  # set when a subscriber joins a channel
         self.producers: set[asyncio.Task] = set()
         self.open: set[anyio.CancelScope] = set()  # every open stream's
         self._signals_chained = False
@@ -77,6 +79,7 @@ class Streams:
             return
         channel = self._channel(key, build)
         subscriber = channel.subscribe(last_event_id(Headers(scope=scope).get("last-event-id")))
+        self.arrivals[key].set()
         try:
             async with anyio.create_task_group() as tasks:  # cancelled when the client leaves or the server stops
                 self.open.add(tasks.cancel_scope)
@@ -125,6 +128,7 @@ class Streams:
         channel = self.channels.get(key)
         if channel is None:
             channel = self.channels[key] = Channel(build)
+            self.arrivals[key] = asyncio.Event()
             task = asyncio.get_running_loop().create_task(self._produce(key, channel))
             self.producers.add(task)
             task.add_done_callback(self.producers.discard)
@@ -132,22 +136,35 @@ class Streams:
 
     async def _produce(self, key: str, channel: Channel) -> None:
         """A round every period while the channel has subscribers (the first at once), a heartbeat every
-        ``heartbeat_s``; then the channel goes (a later subscriber starts a new one)."""
+        ``heartbeat_s``; between rounds, the ticks of subscribers who arrive (new, or reconnecting from
+        their Last-Event-ID) at once.  Then the channel goes (a later subscriber starts a new one)."""
         beat = time.monotonic() + self.heartbeat_s
+        arrived = self.arrivals[key]
         try:
             while channel.subscribers:
                 started = time.monotonic()
-                try:
-                    channel.deliver(*await anyio.to_thread.run_sync(channel.ticks, list(channel.subscribers)))
-                except Exception:  # the builders answer errors as ticks; anything else: log, try next round
-                    log.exception("stream %s: round failed", key)
+                await self._round(key, channel, shared=True)
                 if started >= beat:
                     channel.heartbeat()
                     beat = started + self.heartbeat_s
-                await asyncio.sleep(max(0.0, self.period_s - (time.monotonic() - started)))
+                while (left := started + self.period_s - time.monotonic()) > 0:
+                    try:
+                        await asyncio.wait_for(arrived.wait(), left)
+                    except TimeoutError:
+                        break
+                    arrived.clear()
+                    if channel.behind():
+                        await self._round(key, channel, shared=False)
         finally:
             if self.channels.get(key) is channel:
-                del self.channels[key]
+                del self.channels[key], self.arrivals[key]
+
+    @staticmethod
+    async def _round(key: str, channel: Channel, shared: bool) -> None:
+        try:
+            channel.deliver(*await anyio.to_thread.run_sync(channel.ticks, list(channel.subscribers), shared))
+        except Exception:  # the builders answer errors as ticks; anything else: log, try next round
+            log.exception("stream %s: round failed", key)
 
 
 async def _until_disconnected(receive, scope) -> None:

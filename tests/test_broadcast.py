@@ -2,13 +2,16 @@
 continued without a gap or a duplicate, catch-up from Last-Event-ID, and slow subscribers reset."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 
 from app.broadcast import HEARTBEAT, Channel, last_event_id, sse_event
+from app.config import Config
 from app.sources import SourceHealth
 from app.store import MemoryStore
-from callbacks.tick import build_tick
+from callbacks.push import ChannelBuilds
+from callbacks.tick import LineTicks, build_tick
 
 WINDOW = 20
 
@@ -87,6 +90,20 @@ def test_a_subscriber_reconnecting_with_its_last_event_id_continues_without_gap_
     assert back.cursor == line.channel.cursor == 58  # joined the shared ticks
 
 
+def test_a_catch_up_between_rounds_serves_only_those_at_another_cursor():
+    line = Line(readings=50)
+    current = line.channel.subscribe(None)
+    line.round()
+    drain(current)
+    back = line.channel.subscribe(45)
+    line.add(2)  # 50, 51 arrive before the next round
+    line.channel.deliver(*line.channel.ticks(list(line.channel.subscribers), shared=False))
+    assert drain(current) == [] and line.channel.cursor == 49  # the shared ticks wait for their round
+    line.round(readings=1)
+    assert [seq for tick in ticks(drain(current)) for seq in readings(tick)] == [50, 51, 52]
+    assert [seq for tick in ticks(drain(back)) for seq in readings(tick)] == list(range(46, 53))
+
+
 def test_a_subscriber_more_than_a_window_behind_gets_a_reset():
     line = Line(readings=100)
     line.round()
@@ -136,3 +153,20 @@ def test_an_unsubscribed_viewer_gets_nothing_more():
     line.channel.unsubscribe(gone)
     line.round(readings=1)
     assert drain(gone) == [] and not line.channel.subscribers
+
+
+def test_a_line_channel_brings_the_alarm_bar_and_lines_to_everyone_once_and_to_a_newcomer_always():
+    """callbacks/push.py: the shared tick carries the rarely-changing parts only when they changed."""
+    line = Line(readings=5)
+    stores = SimpleNamespace(find=lambda line_id: line.store if line_id == "a" else None)
+    line_ticks = LineTicks(stores, lambda: SourceHealth("running"), lambda _line: None,
+                           lambda: {"unacknowledged": {"1": 0}, "newest": None}, lambda: [{"label": "a", "value": "a"}])
+    builds = ChannelBuilds(SimpleNamespace(config=Config(window=WINDOW)), line_ticks, lambda line_id: line_id == "a")
+    assert builds.line("b") is None  # no such line: no channel
+    build = builds.line("a")
+    first = build(None, True)
+    assert first["reset"] and "alarm_bar" in first and first["lines"]["options"] == [{"label": "a", "value": "a"}]
+    shared = build(first["cursor"], True)
+    assert "alarm_bar" not in shared and "lines" not in shared  # everyone at the cursor has them already
+    newcomer = build(None, False)
+    assert "alarm_bar" in newcomer and "lines" in newcomer

@@ -15,9 +15,9 @@ from werkzeug.security import generate_password_hash
 
 from app.stream import Streams
 from layouts import ids
-from tests.helpers.asgi import PREFIX, asgi_server, fetch, wait_streaming, watch_posts
+from tests.helpers.asgi import PREFIX, asgi_server, fetch, open_line_page, wait_streaming, watch_posts
 from tests.helpers.auth import basic_auth
-from tests.helpers.browser import ConsoleLog, wait_for_function
+from tests.helpers.browser import wait_for_function
 from tests.helpers.page import chart_points, wait_points, wait_text
 from tests.helpers.sse import EventStream
 from tests.helpers.waiting import wait_until
@@ -83,17 +83,9 @@ def test_a_stream_of_nothing_is_refused(server, query, status):
     assert code == status and headers["Content-Type"] == "application/json" and json.loads(body)["error"]
 
 
-def push_mode(page) -> str:
-    return page.evaluate("window.linewatchPush.mode()")
-
-
 @pytest.mark.browser
 def test_the_pages_take_their_ticks_from_the_stream(server, browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
-    console = ConsoleLog(page)
-    posts = watch_posts(page)
-    page.goto(server.url + PREFIX + "line/line-1")
-    wait_streaming(page)
+    page, console, posts = open_line_page(browser, server.url + PREFIX + "line/line-1")
     wait_for_function(page, "window.linewatchPush.mode() === 'push'")
     wait_text(page, ids.TRANSPORT, "Updates pushed")
     page.wait_for_timeout(1500)  # the Interval's last request, if one was on its way

@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 from werkzeug.security import generate_password_hash
 
 from layouts import ids
-from tests.helpers.asgi import CALLBACK_PATH, PREFIX, asgi_server, fetch, wait_streaming, watch_posts
+from tests.helpers.asgi import CALLBACK_PATH, PREFIX, asgi_server, fetch, open_line_page, wait_streaming, watch_posts
 from tests.helpers.auth import basic_auth
 from tests.helpers.browser import ConsoleLog
 from tests.helpers.page import chart_points, wait_points, wait_text
@@ -69,11 +69,7 @@ def transport(page) -> str:
 
 @pytest.mark.browser
 def test_ticks_travel_over_the_websocket_with_a_clean_console(server, browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
-    console = ConsoleLog(page)
-    posts = watch_posts(page)
-    page.goto(server.url + PREFIX + "line/line-1")
-    wait_streaming(page)
+    page, console, posts = open_line_page(browser, server.url + PREFIX + "line/line-1")
     page.wait_for_function("window.linewatchTransport.mode() === 'websocket'")
     ticks, sent, points = ticks_total(server), len(posts), chart_points(page)
     wait_points(page, points + 9, timeout=10_000)  # 10 points/s stream in

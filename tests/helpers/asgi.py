@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 from layouts import ids
+from tests.helpers.browser import ConsoleLog
 from tests.helpers.page import wait_text
 from tests.helpers.processes import ServerProcess, free_port
 
@@ -46,3 +47,13 @@ def watch_posts(page) -> list[str]:
     posts: list[str] = []
     page.on("request", lambda r: r.method == "POST" and CALLBACK_PATH in r.url and posts.append(r.url))
     return posts
+
+
+def open_line_page(browser, url: str):
+    """A wide tab on the line page at ``url``, once it streams: (page, its console log, its callback POSTs)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+    console = ConsoleLog(page)
+    posts = watch_posts(page)
+    page.goto(url)
+    wait_streaming(page)
+    return page, console, posts
