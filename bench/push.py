@@ -12,6 +12,7 @@ in the same run for the CPU ratio.
 """
 import asyncio
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -146,6 +147,7 @@ def push_web(env, log_path):
 def run(quick):
     sizes, seconds = ((200,), 10) if quick else (SUBSCRIBERS, 30)
     floor_viewers = 50 if quick else FLOOR_VIEWERS
+    load_before = os.getloadavg()[0]
     floor = synthetic.measure(FLOOR, floor_viewers, seconds)
     floor_per_viewer_min = floor["server_cpu_s"] / (floor_viewers * floor["seconds"] / 60)
     runs = []
@@ -154,6 +156,7 @@ def run(quick):
         for i, n in enumerate(sizes):
             runs.append(asyncio.run(measure(base, cpu, lambda: sum(map(procstat.rss_bytes, workers)), n, seconds,
                                             storm=i == 0)))
+    load_after = os.getloadavg()[0]
     first = runs[0]
     ratio = first["web_cpu_per_viewer_min"] / floor_per_viewer_min
     n = first["subscribers"]
@@ -193,7 +196,12 @@ def run(quick):
              f"tick's `at`, one clock. Web CPU: gunicorn master and workers; the floor: gunicorn gthread, "
              f"{floor_viewers} synthetic viewers at 1 Hz (synthetic.py's load generator).",
              f"Reconnect storm at {n}: every connection closed, then all reopened at once with Last-Event-ID; "
-             f"time until each had its first tick."]
+             f"time until each had its first tick.",
+             "Ticks received: events counted in the measured span / its seconds (one event more than whole "
+             "seconds shows as > 100 %). Memory per connection: the web workers' RSS after connecting minus "
+             "before; the first size is the clean figure (after it, memory freed by the previous size's "
+             "connections is reused).",
+             f"Load average (1 min): {load_before:.1f} before, {load_after:.1f} after, on 2 cores."]
     return report.result("push", quick, checks, columns, rows, notes,
                          {"runs": runs, "floor": floor, "floor_cpu_per_viewer_min": floor_per_viewer_min})
 
