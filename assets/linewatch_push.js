@@ -9,6 +9,10 @@
  * is left.  The browser reconnects a dropped stream by itself, with Last-Event-ID.  The header
  * says which transport the page uses.
  *
+ * Over HTTP/1.1 a browser opens at most 6 connections to a host, and each stream holds one: so the
+ * tabs of one browser share STREAM_SLOTS streams (Web Locks, where the browser has them: https or
+ * localhost); a tab that finds none free polls, and the others keep connections for everything else.
+ *
  * `window.linewatchPush.mode()` says "push", "polling" or "connecting".
  */
 (function () {
@@ -23,8 +27,32 @@
     overview: {tick: "overview-tick", interval: "overview-interval"},
   };
   const NOTE = "transport";
+  const STREAM_SLOTS = 3;
 
-  let stream = null;  // {key, page, source, mode, opened, last}
+  let stream = null;  // {key, page, source, release, mode, opened, last}
+
+  /* Call start(release) holding one of STREAM_SLOTS locks (release() frees it), or start(null) when
+   * every slot is taken by other tabs.  Without Web Locks: start with a release that does nothing. */
+  function withSlot(start) {
+    if (!navigator.locks) {
+      start(function () {});
+      return;
+    }
+    let slot = 0;
+    (function next() {
+      if (slot >= STREAM_SLOTS) {
+        start(null);
+        return;
+      }
+      navigator.locks.request("linewatch-stream-" + slot++, {ifAvailable: true}, function (lock) {
+        if (!lock) {
+          next();
+          return null;
+        }
+        return new Promise(function (resolve) { start(resolve); });  // held until released
+      });
+    })();
+  }
 
   function prefix() {
     const node = document.getElementById("_dash-config");
@@ -80,19 +108,45 @@
     }
   }
 
-  function poll() {
-    if (stream.source) {
-      stream.source.close();
-      stream.source = null;
+  /* Close the stream (if any) and free its slot. */
+  function end(ending) {
+    if (ending.source) {
+      ending.source.close();
+      ending.source = null;
     }
+    if (ending.release) {
+      ending.release();
+      ending.release = null;
+    }
+  }
+
+  function poll() {
+    end(stream);
     setProps(stream.page.interval, {disabled: false});
     say("polling");
   }
 
   function open(channel) {
-    const source = new EventSource(prefix() + "api/v1/stream?" + channel.query);
-    stream = {key: channel.key, page: channel.page, source, mode: "connecting", opened: Date.now(), last: null};
-    const mine = stream;
+    const mine = {key: channel.key, page: channel.page, source: null, release: null, mode: "connecting",
+                  opened: null, last: null};
+    stream = mine;
+    withSlot(function (release) {
+      if (stream !== mine) {
+        if (release) {
+          release();  // the page changed meanwhile
+        }
+      } else if (release === null) {
+        poll();  // other tabs of this browser hold every stream
+      } else {
+        mine.release = release;
+        listen(mine, new EventSource(prefix() + "api/v1/stream?" + channel.query));
+      }
+    });
+  }
+
+  function listen(mine, source) {
+    mine.source = source;
+    mine.opened = Date.now();
     source.onmessage = function (event) {
       if (stream !== mine) {
         return;
@@ -112,8 +166,8 @@
   }
 
   function close() {
-    if (stream && stream.source) {
-      stream.source.close();
+    if (stream) {
+      end(stream);
     }
     stream = null;
   }
@@ -126,7 +180,7 @@
     if (!stream && channel && pageReady(channel) && typeof EventSource !== "undefined") {
       open(channel);
     }
-    if (stream && stream.mode !== "polling") {
+    if (stream && stream.mode !== "polling" && stream.opened !== null) {
       const quiet = stream.last === null ? Date.now() - stream.opened > CONNECT_MS : Date.now() - stream.last > QUIET_MS;
       if (quiet) {
         poll();
