@@ -8,8 +8,9 @@ browser sends ``Last-Event-ID`` and continues from there (app/broadcast.py).
 Per process, each channel with subscribers has one producer task: once a period it reads the
 line's store once (in a worker thread: Redis blocks), queues the serialised tick for every
 subscriber and ends when the last one left.  A subscriber who arrives between two rounds gets
-its first tick (its reset, or the readings after its Last-Event-ID) at once.  The HTTP policy (app/policy_asgi.py) wraps it as
-every other path: prefix, proxies, viewer access, headers; gzip leaves ``text/event-stream`` alone.
+its first tick (its reset, or the readings after its Last-Event-ID) at once.  The HTTP policy
+(app/policy_asgi.py) wraps it as every other path: prefix, proxies, viewer access, headers; gzip
+leaves ``text/event-stream`` alone.
 When the server stops, every stream ends (the browsers reconnect elsewhere) so that the graceful
 shutdown, which waits for open responses, does not wait for them.
 """
