@@ -12,7 +12,7 @@ import flask.cli
 from werkzeug.serving import WSGIRequestHandler
 
 from app.web import create_app
-from app.config import Config, ConfigError
+from app.config import ASGI_TRANSPORTS, Config, ConfigError
 from app.logs import setup_logging
 
 log = logging.getLogger("app")
@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"linewatch: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    if config.transport == "websocket":  # Dash on FastAPI: uvicorn serves it; its lifespan starts and stops the runtime
+    if config.transport in ASGI_TRANSPORTS:  # Dash on FastAPI: uvicorn serves it; its lifespan starts and stops the runtime
         from app.websocket import serve
 
-        log.info("LineWatch on http://%s:%s%s (WebSocket callbacks)", config.host, config.port, config.url_prefix)
+        log.info("LineWatch on http://%s:%s%s (%s)", config.host, config.port, config.url_prefix,
+                 "WebSocket callbacks" if config.transport == "websocket" else "ticks pushed as Server-Sent Events")
         serve(app, config)
         return 0
     runtime = app.server.extensions["linewatch"]

@@ -23,7 +23,8 @@ STORES = ("memory", "redis")
 LANGS = ("auto", "zh", "en")
 AUTH_MODES = ("none", "basic", "header")
 LOG_FORMATS = ("text", "json")
-TRANSPORTS = ("polling", "websocket")
+TRANSPORTS = ("polling", "websocket", "push")
+ASGI_TRANSPORTS = ("websocket", "push")  # served by app.asgi:application (gunicorn's uvicorn worker)
 PERIODS = (0.5, 1.0, 2.0, 5.0)
 MAX_WINDOW = 100_000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,13 +16,14 @@ import callbacks
 import layouts
 from app import metrics, policy_wsgi
 from app.api import create_api
-from app.config import Config
+from app.config import ASGI_TRANSPORTS, Config
 from app.i18n import LANG_COOKIE, TEXT, choose_lang, labels
 from app.policy import Policy, alarm_actor
 from app.runtime import make_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSPORT_ASSET = r"^transport\.js$"  # assets/transport.js, the WebSocket/HTTP switch: websocket transport only
+# Each transport's own script in assets/: the others are not served (Dash's assets_ignore).
+TRANSPORT_ASSETS = {"websocket": "transport.js", "push": "linewatch_push.js"}
 
 
 def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
@@ -32,14 +34,15 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
 
     With ``LINEWATCH_TRANSPORT=websocket`` Dash runs on its FastAPI backend with WebSocket
     callbacks, and the HTTP API and metrics go on a small Flask app of their own;
-    ``app.asgi:application`` serves both (app/websocket.py).  Either way one HTTP policy
+    ``app.asgi:application`` serves both (app/websocket.py); with ``push``, Dash's callbacks stay on
+    HTTP and the ticks also stream from ``api/v1/stream`` (app/stream.py).  Either way one HTTP policy
     (app/policy.py) covers every path: applied by app/policy_wsgi.py or app/policy_asgi.py.
     """
     if server is not None and config.url_prefix == "/":
         raise ValueError("mounting LineWatch on an existing Flask app needs a LINEWATCH_URL_PREFIX, e.g. /linewatch/")
-    websocket = config.transport == "websocket"
-    if websocket and server is not None:
-        raise ValueError("LINEWATCH_TRANSPORT=websocket serves LineWatch as an ASGI app (app.asgi:application), "
+    asgi = config.transport in ASGI_TRANSPORTS
+    if asgi and server is not None:
+        raise ValueError(f"LINEWATCH_TRANSPORT={config.transport} serves LineWatch as an ASGI app (app.asgi:application), "
                          "not on an existing Flask app: mount it beside the portal under its URL prefix")
     runtime = make_runtime(config)  # with STORE=memory it makes the data dir and checks it
     app = dash.Dash(
@@ -56,7 +59,7 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
         **{"server": server if server is not None else True, **_transport_options(config)},
     )
     owns_server = server is None
-    server = flask.Flask(__name__, static_folder=None) if websocket else app.server  # the HTTP API's app
+    server = flask.Flask(__name__, static_folder=None) if asgi else app.server  # the HTTP API's app
     server.extensions["linewatch"] = runtime
     server.register_blueprint(create_api(runtime), url_prefix=config.url_prefix.rstrip("/") or None)
     server.before_request(runtime.ensure_started)
@@ -78,27 +81,34 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
                 or any(line == line_id for line, _ in runtime.stores.items()))
 
     app.layout = layout
-    callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config), has_line)
+    channels = callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config),
+                                      has_line)
     _set_up_dash_before_any_request(app)
     metrics.install(server, runtime, config.url_prefix, tick_outputs={f"{layouts.ids.TICK}.data": "line",
                                                                       f"{layouts.ids.OVERVIEW_TICK}.data": "overview"})
     policy = Policy(config, app.csp_hashes, app.callback_map, has_line)
-    if websocket:
+    if asgi:
+        from app.stream import Streams
         from app.websocket import install
 
-        install(app, server, runtime, policy)  # the ASGI app around FastAPI (Dash) and Flask (the API)
+        streams = (Streams(config.url_prefix, channels.line, channels.overview, config.period)
+                   if config.transport == "push" else None)
+        install(app, server, runtime, policy, streams)  # the ASGI app around FastAPI (Dash) and Flask (the API)
     else:
         policy_wsgi.install(server, policy, owns_server)  # after metrics: its timing includes the gzip
     return app
 
 
 def _transport_options(config: Config) -> dict:
-    """Dash's backend: Flask and HTTP callbacks, or FastAPI (its own ``server``) and WebSocket callbacks."""
-    if config.transport != "websocket":
-        return {"assets_ignore": TRANSPORT_ASSET}  # the page polls; nothing to switch
+    """Dash's backend: Flask and HTTP callbacks (polling), or FastAPI (its own ``server``) with WebSocket
+    callbacks (websocket) or HTTP ones (push); and the scripts of the other transports left out."""
+    others = [name for transport, name in TRANSPORT_ASSETS.items() if transport != config.transport]
+    ignore = {"assets_ignore": "^(" + "|".join(re.escape(name) for name in others) + ")$"}
+    if config.transport not in ASGI_TRANSPORTS:
+        return ignore
     from app.websocket import dash_options  # needs the `websocket` extra: pip install -e .[websocket]
 
-    return dash_options()
+    return {**dash_options(websocket_callbacks=config.transport == "websocket"), **ignore}
 
 
 def _alarm_actor(config: Config) -> str:

@@ -1,4 +1,4 @@
-"""The WebSocket transport (``LINEWATCH_TRANSPORT=websocket``): one ASGI app around two.
+"""The ASGI app of the WebSocket and push transports (``LINEWATCH_TRANSPORT=websocket`` or ``push``): one app around two.
 
 - **Dash** runs on its FastAPI backend with ``websocket_callbacks=True``: the page, assets,
   layout and the tick callback, which travels over ``<prefix>_dash-ws-callback`` (one
@@ -13,6 +13,8 @@
   polling.  Inside it, ticks are timed for /metrics over the socket and over HTTP (the
   fallback), and the runtime starts in the serving process (ASGI lifespan, or the first
   request) and stops on shutdown.
+- **Push** (``LINEWATCH_TRANSPORT=push``): Dash's callbacks stay on HTTP and the ticks stream as
+  Server-Sent Events from ``<prefix>api/v1/stream`` (app/stream.py), inside the same policy.
 
 Serve it with ``gunicorn -c gunicorn.conf.py -k uvicorn.workers.UvicornWorker app.asgi:application``
 (``forwarded_allow_ips = ""`` there keeps uvicorn itself from believing ``X-Forwarded-*``).
@@ -32,24 +34,26 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from app.policy import Policy, viewer_key
 from app.policy_asgi import PolicyMiddleware
+from app.stream import Streams
 
 # The renderer's request hooks tell assets/transport.js when a callback over the socket stalls.
 RENDERER = "var renderer = new DashRenderer((window.linewatchTransport || {}).hooks);"
 MAX_TIMED_REQUESTS = 1000  # tick requests awaiting their answer, per socket
 
 
-def dash_options() -> dict:
-    """Dash's keyword arguments for this transport (``create_app`` passes them)."""
+def dash_options(websocket_callbacks: bool = True) -> dict:
+    """Dash's keyword arguments for this app (``create_app`` passes them); callbacks over HTTP for push."""
     # No OpenAPI pages (/docs would load Swagger UI from a CDN): this FastAPI app only carries Dash.
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    return {"server": server, "backend": "fastapi", "websocket_callbacks": True}
+    return {"server": server, "backend": "fastapi", "websocket_callbacks": websocket_callbacks}
 
 
-def install(dash_app, http_api, runtime, policy: Policy) -> PolicyMiddleware:
-    """Wrap ``dash_app`` (FastAPI backend) and ``http_api`` (Flask) into the app to serve."""
+def install(dash_app, http_api, runtime, policy: Policy, streams: Streams | None = None) -> PolicyMiddleware:
+    """Wrap ``dash_app`` (FastAPI backend), ``http_api`` (Flask) and the push ``streams`` (when pushing)
+    into the app to serve."""
     dash_app.renderer = RENDERER
     http_api.config["PROPAGATE_EXCEPTIONS"] = True  # the policy answers a JSON 500 (and logs the traceback)
-    application = PolicyMiddleware(LineWatchASGI(dash_app, http_api, runtime), policy)
+    application = PolicyMiddleware(LineWatchASGI(dash_app, http_api, runtime, streams), policy)
     state = dash_app.server.state
     state.linewatch, state.linewatch_asgi = runtime, application
     return application
@@ -73,10 +77,11 @@ def _viewer(scope) -> str:
 
 
 class LineWatchASGI:
-    """The HTTP API's routes to Flask, everything else to Dash; ticks timed (see module doc)."""
+    """The push streams, the HTTP API's routes to Flask, everything else to Dash; ticks timed (see module doc)."""
 
-    def __init__(self, dash_app, http_api, runtime) -> None:
+    def __init__(self, dash_app, http_api, runtime, streams: Streams | None = None) -> None:
         self.dash = dash_app.server
+        self.streams = streams
         self.runtime = runtime
         self.api = WSGIMiddleware(http_api)
         self.api_routes = http_api.url_map.bind("localhost")
@@ -92,7 +97,9 @@ class LineWatchASGI:
             return
         if kind in ("http", "websocket") and self._started_pid != os.getpid():  # no lifespan events: first use
             await self._start()
-        if kind == "http" and self._is_api(scope):
+        if self.streams is not None and self.streams.serves(scope):
+            await self.streams(scope, receive, send)
+        elif kind == "http" and self._is_api(scope):
             await self.api(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
@@ -105,6 +112,8 @@ class LineWatchASGI:
 
     async def _start(self) -> None:
         await anyio.to_thread.run_sync(self.runtime.ensure_started)  # restores history from SQLite: not on the loop
+        if self.streams is not None:
+            self.streams.end_all_on_exit()
         self._started_pid = os.getpid()
 
     def _lifespan(self, receive):

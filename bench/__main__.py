@@ -4,13 +4,13 @@ import sys
 import time
 import traceback
 
-from . import (bigwindow, detection, history, ingest, memory, plant, redis_scale, report, scaling, soak, synthetic,
-               viewer, websocket)
+from . import (bigwindow, detection, history, ingest, memory, plant, push, redis_scale, report, scaling, soak,
+               synthetic, viewer, websocket)
 
 EXPERIMENTS = {"viewer": viewer, "scaling": scaling, "synthetic": synthetic, "ingest": ingest,
                "memory": memory, "websocket": websocket, "redis": redis_scale,
                "detection": detection, "soak": soak, "bigwindow": bigwindow, "plant": plant,
-               "history": history}
+               "history": history, "push": push}
 
 
 def main(argv=None):

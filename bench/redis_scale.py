@@ -55,11 +55,17 @@ def memory_deployment():
         yield base, lambda: {"gunicorn": procstat.cpu_seconds(proc.pid)}
 
 
+def gthread_web(env, log_path):
+    """(b)'s web servers: ``gunicorn -w 4`` gthread workers serving app.wsgi:server."""
+    return servers.gunicorn("app.wsgi:server", env, THREADS, log_path, WORKERS)
+
+
 @contextmanager
-def redis_deployment():
-    """(b) redis-server + ingest worker + gunicorn -w 4, all on free loopback ports, all stopped at the
-    end whatever happens. Yield (base_url, cpu) with cpu() -> CPU seconds of each component and of
-    each gunicorn worker ("worker <pid>")."""
+def redis_deployment(web=gthread_web, extra_env=None):
+    """(b) redis-server + ingest worker + ``web(env, log_path)`` (a context yielding (process, base_url);
+    default gunicorn -w 4), all on free loopback ports, all stopped at the end whatever happens.
+    ``extra_env``: for every process.  Yield (base_url, cpu) with cpu() -> CPU seconds of each
+    component and of each gunicorn worker ("worker <pid>")."""
     from tests.helpers.redis_server import RedisServer  # the tests' private redis-server (never 6379)
 
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp, ExitStack() as stack:
@@ -67,7 +73,7 @@ def redis_deployment():
         stack.callback(redis.stop)
         redis.start()
         env = {**LINEWATCH.env, LINEWATCH.period_env: "1", "LINEWATCH_STORE": "redis",
-               "LINEWATCH_REDIS_URL": redis.url, "LINEWATCH_DATA_DIR": os.path.join(tmp, "data")}
+               "LINEWATCH_REDIS_URL": redis.url, "LINEWATCH_DATA_DIR": os.path.join(tmp, "data"), **(extra_env or {})}
         worker_log = os.path.join(tmp, "ingest.log")
         with open(worker_log, "ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "app.ingest"], cwd=servers.REPO,
@@ -75,7 +81,7 @@ def redis_deployment():
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         stack.callback(servers.stop, worker)  # SIGINT to its group: the worker stops cleanly
         web_log = os.path.join(tmp, "gunicorn.log")
-        proc, base = stack.enter_context(servers.gunicorn("app.wsgi:server", env, THREADS, web_log, WORKERS))
+        proc, base = stack.enter_context(web(env, web_log))
         try:
             wait_ready(base, {"ingest worker": worker, "gunicorn": proc, "redis-server": redis.proc})
         except RuntimeError as exc:

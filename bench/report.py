@@ -6,7 +6,7 @@ import os
 import platform
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-ORDER = ["viewer", "scaling", "synthetic", "redis", "ingest", "memory", "websocket", "detection", "soak", "bigwindow-main", "bigwindow", "bigwindow-10min", "plant", "history"]
+ORDER = ["viewer", "scaling", "synthetic", "redis", "ingest", "memory", "websocket", "detection", "soak", "bigwindow-main", "bigwindow", "bigwindow-10min", "plant", "history", "push"]
 
 
 def check(target, measured, limit, ok):

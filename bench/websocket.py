@@ -26,10 +26,10 @@ TEXT, CLOSE, PING, PONG = 1, 8, 9, 10
 
 
 @contextmanager
-def uvicorn_gunicorn(target, env=None, log_path=os.devnull):
-    """Run ``gunicorn -k uvicorn.workers.UvicornWorker target`` (1 worker); yield (process, base_url)."""
+def uvicorn_gunicorn(target, env=None, log_path=os.devnull, workers=1):
+    """Run ``gunicorn -k uvicorn.workers.UvicornWorker target`` (``workers`` workers); yield (process, base_url)."""
     port = servers.free_port()
-    cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}", "--workers", "1",
+    cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}", "--workers", str(workers),
            "--worker-class", WORKER, "--chdir", servers.REPO, "--log-level", "warning", "-c", servers.CONFIG]
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": servers.REPO,
                 "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # uvicorn.workers points to uvicorn-worker

@@ -72,6 +72,20 @@ def overview_tiles(runtime, now: float) -> list[dict]:
     return [tile for _, tile in ranked]
 
 
+def overview_payload(runtime, read_tiles: Callable[[], tuple[float, list[dict]]], alarm_version: str | None,
+                     now: float) -> dict:
+    """The overview's tick: every tile (``read_tiles()``: when they were read, and they), and the alarm bar
+    when its summary changed from ``alarm_version`` (as the line page's tick); an error the page shows."""
+    try:
+        read_at, tiles = read_tiles()
+        payload = {"at": round(read_at, 3), "tiles": tiles}
+        bar = alarm_bar(runtime.alarm_book.summary(), alarm_version)
+    except Exception as exc:  # the page says so and keeps going
+        log.exception("overview tick failed")
+        return {"at": round(now, 3), "error": str(exc) or "the overview could not be read"}
+    return {**payload, "alarm_bar": bar} if bar is not None else payload
+
+
 def register(app: Dash, runtime, timer: Callable[[], float] = time.monotonic) -> None:
     """The overview page's one server callback per tick, and its clientside drawing of the tiles.
 
@@ -86,16 +100,8 @@ def register(app: Dash, runtime, timer: Callable[[], float] = time.monotonic) ->
     @app.callback(Output(ids.OVERVIEW_TICK, "data"), Input(ids.OVERVIEW_INTERVAL, "n_intervals"),
                   State(ids.ALARM_VERSION, "data"))
     def overview_tick(_n_intervals, alarm_version):
-        """Every tile, and the alarm bar when its summary changed (as the line page's tick)."""
-        now = time.time()
-        try:
-            read_at, tiles = shared_tiles()
-            payload = {"at": round(read_at, 3), "tiles": tiles}
-            bar = alarm_bar(runtime.alarm_book.summary(), alarm_version if isinstance(alarm_version, str) else None)
-        except Exception as exc:  # the page says so and keeps polling
-            log.exception("overview tick failed")
-            return {"at": round(now, 3), "error": str(exc) or "the overview could not be read"}
-        return {**payload, "alarm_bar": bar} if bar is not None else payload
+        return overview_payload(runtime, shared_tiles, alarm_version if isinstance(alarm_version, str) else None,
+                                time.time())
 
     app.clientside_callback(  # draws the tiles into OVERVIEW_TILES in place; says when there are none or an error
         ClientsideFunction(namespace="linewatchPages", function_name="tiles"),

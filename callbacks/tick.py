@@ -119,12 +119,48 @@ def waiting_tick(cursor: int | None, health: SourceHealth, now: float) -> dict:
             **({"source": health.state} if health.state != "running" else {})}
 
 
-def register(app: Dash, stores, source_status: Callable[[], SourceHealth], default_window: int,
-             control_lines: Callable[[str], tuple[float, float, float] | None],
-             alarm_summary: Callable[[], dict], picker_options: Callable[[], list[dict]]) -> None:
-    """``stores``: every line's store (``find(line)``); the page says which line it shows.
-    ``alarm_summary``: the alarm book's summary, ``picker_options()``: the line picker's options (both ride
-    on the tick when they changed, no request of their own)."""
+class LineTicks:
+    """A line page's whole tick, as polling and push (callbacks/push.py) send it: ``build_tick`` and the
+    parts riding on it.  ``stores``: every line's store (``find(line)``); ``alarm_summary``: the alarm
+    book's summary, ``picker_options()``: the line picker's options (both ride on the tick when they
+    changed from the versions the page shows, no request of their own)."""
+
+    def __init__(self, stores, source_status: Callable[[], SourceHealth],
+                 control_lines: Callable[[str], tuple[float, float, float] | None],
+                 alarm_summary: Callable[[], dict], picker_options: Callable[[], list[dict]]) -> None:
+        self.stores = stores
+        self.source_status = source_status
+        self.control_lines = control_lines
+        self.alarm_summary = alarm_summary
+        self.picker_options = picker_options
+
+    def tick(self, line, cursor: int | None, window: int, reset: bool, alarm_version, lines_version,
+             now: float) -> dict:
+        """The tick of ``line``'s page after ``cursor``; an error tick (the page says why) when it fails."""
+        try:
+            store = self.stores.find(line) if isinstance(line, str) else None
+            if store is None:
+                payload = waiting_tick(cursor, self.source_status(), now)
+            else:
+                payload = build_tick(store, cursor, window, reset, self.source_status(), now,
+                                     lambda: self.control_lines(line))
+            bar = alarm_bar(self.alarm_summary(), alarm_version)
+            if bar is not None:
+                payload["alarm_bar"] = bar
+            lines = versioned({"options": self.picker_options()},
+                              lines_version if isinstance(lines_version, str) else None)
+            if lines is not None:
+                payload["lines"] = lines
+            return payload
+        except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps going
+            return store_unavailable_tick(cursor, str(exc), now)
+        except Exception as exc:  # the page shows it and keeps going
+            log.exception("tick failed")
+            return error_tick(cursor, f"{type(exc).__name__}: {exc}", now)
+
+
+def register(app: Dash, line_ticks: LineTicks, default_window: int) -> None:
+    """The line page's tick callback: polled by its Interval, and asked once when the window changes."""
     @app.callback(
         Output(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
@@ -135,24 +171,5 @@ def register(app: Dash, stores, source_status: Callable[[], SourceHealth], defau
         State(ids.LINES_VERSION, "data"),
     )
     def tick(_n_intervals, window_value, cursor, alarm_version, line, lines_version):
-        now = time.time()
-        try:
-            window = valid_window(window_value, default_window)
-            store = stores.find(line) if isinstance(line, str) else None
-            if store is None:
-                payload = waiting_tick(cursor, source_status(), now)
-            else:
-                payload = build_tick(store, cursor, window, ctx.triggered_id == ids.WINDOW, source_status(), now,
-                                     lambda: control_lines(line))
-            bar = alarm_bar(alarm_summary(), alarm_version)
-            if bar is not None:
-                payload["alarm_bar"] = bar
-            lines = versioned({"options": picker_options()}, lines_version if isinstance(lines_version, str) else None)
-            if lines is not None:
-                payload["lines"] = lines
-            return payload
-        except StoreUnavailable as exc:  # logged once per outage by the store; the page says so and keeps polling
-            return store_unavailable_tick(cursor, str(exc), now)
-        except Exception as exc:  # the page shows it and keeps polling
-            log.exception("tick failed")
-            return error_tick(cursor, f"{type(exc).__name__}: {exc}", now)
+        return line_ticks.tick(line, cursor, valid_window(window_value, default_window), ctx.triggered_id == ids.WINDOW,
+                               alarm_version, lines_version, time.time())

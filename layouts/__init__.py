@@ -37,10 +37,17 @@ def build_layout(config: Config, lang: str, labels: dict[str, str], other_lang: 
         html.Header(className="lw-header", children=[
             html.Div([html.H1(labels["title"], className="lw-title"),
                       html.Span(labels["subtitle"], className="lw-subtitle")]),
+            *([transport_note(labels)] if config.transport == "push" else []),
             html.A(labels["language"], href=f"?lang={other_lang}", className="lw-lang", lang=other_lang),
         ]),
         html.Div(id=ids.PAGE, className="lw-page"),
     ])
+
+
+def transport_note(labels: dict[str, str]) -> html.Span:
+    """Pushed or polled: assets/linewatch_push.js says which (it starts polled, as the page does)."""
+    return html.Span(labels["transport_polling"], id=ids.TRANSPORT, className="lw-transport",
+                     **{"data-push": labels["transport_push"], "data-polling": labels["transport_polling"]})
 
 
 def line_page(config: Config, labels: dict[str, str], line_id: str = DEFAULT_LINE, lines: list[LineSpec] = (),

@@ -92,3 +92,5 @@ OVERVIEW_TICK = "overview-tick"  # every line's tile, one server request per tic
 OVERVIEW_TILES = "overview-tiles"  # drawn in place by assets/linewatch_pages.js, which names it too
 OVERVIEW_MESSAGE = "overview-message"  # waiting for lines, or the tick's error
 OVERVIEW_PRIORITIES = "overview-priorities"  # each priority in words and shape, for the tiles
+# LINEWATCH_TRANSPORT=push (assets/linewatch_push.js, which names these ids too)
+TRANSPORT = "transport"  # says whether the ticks are pushed or polled

@@ -27,8 +27,8 @@ def all_ids(component) -> set[str]:
 
 
 def test_frame_and_line_page_have_every_component_the_callbacks_use():
-    shown = (all_ids(build_layout(Config(), "en", LABELS, "zh")) | all_ids(line_page(Config(), LABELS))
-             | all_ids(overview_page(Config(), LABELS)))
+    shown = (all_ids(build_layout(Config(transport="push"), "en", LABELS, "zh"))  # the push note too
+             | all_ids(line_page(Config(), LABELS)) | all_ids(overview_page(Config(), LABELS)))
     expected = {value for name, value in vars(ids).items() if name.isupper() and isinstance(value, str)}
     assert expected <= shown
 

@@ -15,8 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 from websockets.exceptions import InvalidStatus  # the test extra pulls the websocket extra (uvicorn[standard])
@@ -24,32 +22,17 @@ from websockets.sync.client import connect
 from werkzeug.security import generate_password_hash
 
 from layouts import ids
+from tests.helpers.asgi import CALLBACK_PATH, PREFIX, asgi_server, fetch, open_line_page, wait_streaming, watch_posts
 from tests.helpers.auth import basic_auth
 from tests.helpers.browser import ConsoleLog
 from tests.helpers.page import chart_points, wait_points, wait_text
-from tests.helpers.processes import ROOT, ServerProcess, free_port
+from tests.helpers.processes import ROOT
 from tests.helpers.proxy import ReverseProxy
 from tests.helpers.ticks import tick_request
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.server  # the module's gunicorn (or the test's own); browser tests say so too
 
-PREFIX = "/tools/lw/"
-CALLBACK_PATH = "_dash-update-component"
-
-
-def asgi_server(tmp_path_factory, *flags: str, **env) -> ServerProcess:
-    """gunicorn with uvicorn workers serving ``app.asgi:application`` (the repository's gunicorn.conf.py)."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("data")
-    argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-k", "uvicorn.workers.UvicornWorker",
-            "app.asgi:application", "--bind", f"127.0.0.1:{port}", *flags]
-    env = {"LINEWATCH_TRANSPORT": "websocket", "LINEWATCH_DATA_DIR": str(data), "LINEWATCH_SIM_RATE": "10",
-           "LINEWATCH_URL_PREFIX": PREFIX, **env}
-    server = ServerProcess(argv, env, port, data / "server.log")
-    server.data_dir = data
-    server.wait_ready(PREFIX + "healthz")
-    return server
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +43,6 @@ def server(tmp_path_factory):
     assert process.stop() == 0  # SIGTERM: the lifespan shutdown stops the runtime, the worker exits cleanly
     recorded = sqlite3.connect(process.data_dir / "linewatch.sqlite3").execute("SELECT MAX(seq) FROM points")
     assert recorded.fetchone()[0] >= newest  # ...after recording the last batch
-
-
-def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
 
 
 def declared_body_status(server, path: str, length: int) -> int:
@@ -89,28 +63,13 @@ def ticks_total(server) -> int:
     return int(float(re.search(r'^linewatch_ticks_total\{page="line"\} (\S+)$', text, re.M).group(1)))
 
 
-def wait_streaming(page) -> None:
-    wait_text(page, ids.KPI_STATUS, "Live")
-    page.wait_for_function(f"document.querySelector('#{ids.CHART} .js-plotly-plot')?.data[0].x.length > 0")
-
-
 def transport(page) -> str:
     return page.evaluate("window.linewatchTransport ? window.linewatchTransport.mode() : 'none'")
 
 
-def watch_posts(page) -> list[str]:
-    posts: list[str] = []
-    page.on("request", lambda r: r.method == "POST" and CALLBACK_PATH in r.url and posts.append(r.url))
-    return posts
-
-
 @pytest.mark.browser
 def test_ticks_travel_over_the_websocket_with_a_clean_console(server, browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
-    console = ConsoleLog(page)
-    posts = watch_posts(page)
-    page.goto(server.url + PREFIX + "line/line-1")
-    wait_streaming(page)
+    page, console, posts = open_line_page(browser, server.url + PREFIX + "line/line-1")
     page.wait_for_function("window.linewatchTransport.mode() === 'websocket'")
     ticks, sent, points = ticks_total(server), len(posts), chart_points(page)
     wait_points(page, points + 9, timeout=10_000)  # 10 points/s stream in
