@@ -219,9 +219,13 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     page.click(f"#{ids.LINE_PICKER}")
     page.wait_for_selector("text='kiln-7'")  # the opened picker's options (drawn outside the picker)
     page.keyboard.press("Escape")
+    assert calendar_weekdays(page, "按日期") == ["一", "二", "三", "四", "五", "六", "日"]
     page.click("a.lw-lang")  # the header link switches language and it sticks
     wait_text(page, ids.PAUSE_BUTTON, "Pause")
     assert "Live defect monitoring" in page.inner_text("header")
+    # the page's language, not the browser's (zh-CN here), names the calendar's weekdays
+    assert calendar_weekdays(page, "Dates") == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
+    page.goto(line_url(server.url))  # back to Live (the calendar's range is in the address)
     page.click(f"label[for={ids.THEME_SWITCH}]")
     page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(28, 31, 35)"
@@ -231,6 +235,17 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     assert tile_colour_is_the_themes(page, "dark")
     assert console.entries == []
     page.close()
+
+
+def calendar_weekdays(page, calendar_label: str) -> list[str]:
+    """Pick the range bar's calendar, open it and read the weekday initials over its first month."""
+    page.click(f".lw-range-pick label:text-is('{calendar_label}')")
+    page.click(f"#{ids.RANGE_DATES_BOX} input >> nth=0")
+    header = ".dash-datepicker-calendar thead tr:nth-child(2) th"
+    page.wait_for_selector(header)
+    days = page.eval_on_selector_all(header, "cells => cells.slice(0, 7).map(c => c.innerText.trim())")
+    page.keyboard.press("Escape")
+    return days
 
 
 @pytest.mark.server
