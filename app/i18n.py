@@ -104,6 +104,7 @@ TEXT = {
         "range_start": "First day",
         "range_end": "Last day",
         "range_month_format": "MMMM YYYY",
+        "chart_locale": "en-US",
         "range_live_note": "The chart streams live.",
         "transport_push": "Updates pushed",
         "transport_polling": "Updates polled",
@@ -302,6 +303,7 @@ TEXT = {
         "range_start": "开始日期",
         "range_end": "结束日期",
         "range_month_format": "YYYY年M月",
+        "chart_locale": "zh-CN",
         "range_live_note": "图表实时更新。",
         "transport_push": "服务器推送更新",
         "transport_polling": "定时轮询更新",
@@ -405,6 +407,27 @@ TEXT = {
     },
 }
 
+
+# The chart's own words (mode bar, date axis) for plotly.js, by the label "chart_locale": plotly.js
+# knows en-US; zh-CN is given with the figure's config (plotly's ``locales``), so no script is added.
+CHART_LOCALES = {
+    "zh-CN": {
+        "dictionary": {
+            "Download plot as a PNG": "下载图表为 PNG", "Download plot": "下载图表", "Zoom": "缩放",
+            "Pan": "平移", "Box Select": "框选", "Lasso Select": "套索选择", "Zoom in": "放大",
+            "Zoom out": "缩小", "Autoscale": "自动缩放", "Reset axes": "重置坐标轴",
+            "Double-click to zoom back out": "双击返回", "Show closest data on hover": "悬停显示最近的数据",
+            "Compare data on hover": "悬停比较数据", "Toggle Spike Lines": "切换辅助线",
+        },
+        "format": {
+            "days": ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+            "shortDays": ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+            "months": [f"{m}月" for m in range(1, 13)],
+            "shortMonths": [f"{m}月" for m in range(1, 13)],
+            "date": "%Y-%m-%d",
+        },
+    },
+}
 
 def choose_lang(configured: str, requested: str | None, accepted: Iterable[str]) -> str:
     """``requested`` (?lang=) wins, then a fixed ``configured`` language, then the browser's."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from app.i18n import CHART_LOCALES
 from app.lines import LineSpec
 from app.points import Thresholds
 from layouts import ids
@@ -132,5 +133,12 @@ def chart_panel(labels: dict[str, str], thresholds: Thresholds, line: LineSpec |
     return html.Div(className="lw-panel lw-chart-panel", children=[
         html.Div(labels["waiting"], id=ids.WAITING_OVERLAY, className="lw-waiting", role="status"),
         dcc.Graph(id=ids.CHART, figure=build_figure(labels, thresholds, line), className="lw-chart",
-                  config={"displaylogo": False, "responsive": True}),
+                  config=graph_config(labels)),
     ])
+
+
+def graph_config(labels: dict[str, str]) -> dict:
+    """The chart's plotly config: no logo, fits its box, mode bar and date axis in the page's language,
+    and no "Share chart..." button (it would post the plant's readings to a plotly cloud server)."""
+    return {"displaylogo": False, "showSendToCloud": False, "responsive": True,
+            "locale": labels["chart_locale"], "locales": CHART_LOCALES}

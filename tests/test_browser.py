@@ -210,6 +210,10 @@ def test_overview_and_line_page_in_chinese_then_dark_theme_on_both(server, brows
     assert "实时缺陷监测" in page.inner_text("header")
     assert text(page, ids.PAUSE_BUTTON) == "停止监控"
     assert text(page, ids.ALARM_OPEN) == "报警列表" and text(page, ids.ALARM_ACK_NEWEST) == "确认"
+    # the chart's own words: its mode bar, and the date under the time axis's first label
+    page.wait_for_selector(f"#{ids.CHART} .modebar-btn[data-title='缩放']", state="attached")
+    page.wait_for_function(f"""[...document.querySelectorAll('#{ids.CHART} .xtick text')]
+                               .some(t => /\\d月 \\d/.test(t.textContent))""")
     assert page.inner_text(f"#{ids.ALARM_BADGE_P1}").split() == ["◆", "1级", "0"]
     # the CJK glyphs come from an installed font, not the fallback box
     width = page.evaluate("""() => { const c = document.createElement('canvas').getContext('2d');

@@ -8,7 +8,7 @@ from app.lines import LineSpec
 from app.points import Thresholds
 from layouts import build_layout, ids, line_page, overview_page
 from layouts.alerts import alarm_columns
-from layouts.chart import build_figure
+from layouts.chart import build_figure, graph_config
 from layouts.sidebar import slider_range
 from tests.helpers.components import find
 
@@ -83,6 +83,14 @@ def test_figure_of_a_line_with_a_unit_and_limits():
         "Time"]
     assert build_figure(TEXT["zh"], Thresholds(0.5, 95), OVEN)["layout"]["yaxis"]["title"]["text"] == "检测值 (°C)"
 
+
+
+def test_the_chart_speaks_the_page_language_and_shares_nothing_with_a_cloud():
+    zh, en = graph_config(TEXT["zh"]), graph_config(LABELS)
+    assert en["locale"] == "en-US" and zh["locale"] == "zh-CN"  # en-US is plotly's own
+    assert zh["locales"]["zh-CN"]["format"]["shortMonths"][11] == "12月"
+    assert zh["locales"]["zh-CN"]["dictionary"]["Zoom"] == "缩放"
+    assert zh["showSendToCloud"] is en["showSendToCloud"] is False
 
 def test_value_slider_in_the_line_unit_with_its_range_from_the_limits():
     config = Config(lines=(OVEN,), value_threshold=0.5)
