@@ -8,7 +8,7 @@ stands out in either survives at every zoom.
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, Sequence
 
 import numpy as np
 from tsdownsample import MinMaxLTTBDownsampler
@@ -45,8 +45,8 @@ class PointsRange(NamedTuple):
 class RangeReader(Protocol):
     """What a history backend offers for ranges; a piece is ``lo <= ts < hi`` (raw) or its whole buckets."""
 
-    def count(self, source: Source, line: str, lo: float, hi: float) -> int:
-        """Readings in the piece (from the rollups' counts for minute and hour)."""
+    def count(self, line: str, parts: Sequence[tuple[Source, float, float]]) -> int:
+        """Readings in the pieces (from the rollups' counts for minute and hour), together."""
 
     def fetch(self, source: Source, line: str, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The piece's readings (raw) or each bucket's lowest, highest and most probable reading: ts, value, prob."""
@@ -78,7 +78,7 @@ def points_range(reader: RangeReader, line: str, start: float, end: float, max_p
     from the finest source within budget, at most ``max_points`` of them, oldest first."""
     check_range(start, end, max_points)
     stop = float(np.nextafter(end, math.inf))
-    readings = sum(reader.count(source, line, lo, hi) for source, lo, hi in pieces(start, stop, "hour"))
+    readings = reader.count(line, pieces(start, stop, "hour"))
     source = choose_source(readings, end - start, max_points)
     parts = [reader.fetch(piece, line, lo, hi) for piece, lo, hi in pieces(start, stop, source)]
     rows = np.concatenate([np.column_stack(part) for part in parts]) if parts else np.empty((0, 3))
