@@ -259,9 +259,12 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
     url = postgres.url_of(pg_database)
     postgres.empty(url)
     sqlite = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3")
+    analyzed = []
     for run in range(2):  # a re-run adds nothing
         assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "data")]) == 0
         with psycopg.connect(url) as db:
+            analyzed.append(db.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'points'")
+                            .fetchone()[0])
             for table, columns in [("points", "line, seq, ts, value, prob"), ("alerts", "line, seq, ts, value, prob"),
                                    ("alarms", "id, line, seq, raised_ts, message"), ("idempotency", "key, seqs"),
                                    ("rollup_minute", "line, bucket, n, total, max_ts, max_value, top_prob"),
@@ -272,6 +275,7 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
                 query = f"SELECT {columns} FROM {table} ORDER BY {columns}"
                 assert rows_digest(db.execute(query).fetchall()) == rows_digest(sqlite.execute(query).fetchall()), table
     assert "points 10000 read, 10000 held" in capsys.readouterr().out
+    assert analyzed[1] == analyzed[0] + 1  # each migration leaves the planner's statistics
     shared = AlarmBook(PostgresLedger(PostgresBackend(url)))  # the book goes on in PostgreSQL
     try:
         assert [(r.id, r.state) for r in shared.query()] == [("line-1/3/score", "normal"),
