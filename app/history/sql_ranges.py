@@ -19,17 +19,17 @@ class SqlRanges:
         self.db = cursor
         self.p = placeholder
 
-    def count(self, line: str, parts: Sequence[tuple[Source, float, float]]) -> int:
-        """One statement adding up every piece (one round trip to a server, however many pieces)."""
+    def count(self, line: str, parts: Sequence[tuple[Source, float, float]]) -> list[tuple[int, int]]:
+        """One statement for every piece (one round trip to a server, however many pieces)."""
         if not parts:
-            return 0
-        terms = [f"(SELECT COUNT(*) FROM points WHERE line = {self.p} AND ts >= {self.p} AND ts < {self.p})"
-                 if source == "raw" else
-                 f"(SELECT COALESCE(SUM(n), 0) FROM {TABLES[source]}"
-                 f" WHERE line = {self.p} AND bucket >= {self.p} AND bucket < {self.p})"
-                 for source, _, _ in parts]
-        params = tuple(value for _, lo, hi in parts for value in (line, lo, hi))
-        return int(self.db.execute(f"SELECT {' + '.join(terms)}", params).fetchone()[0])
+            return []
+        where = f"WHERE line = {self.p} AND {{}} >= {self.p} AND {{}} < {self.p}"
+        tallies = [f"(SELECT COUNT(*), COUNT(*) FROM points {where.format('ts', 'ts')})" if source == "raw" else
+                   f"(SELECT COALESCE(SUM(n), 0), COUNT(*) FROM {TABLES[source]} {where.format('bucket', 'bucket')})"
+                   for source, _, _ in parts]
+        query = "SELECT * FROM " + ", ".join(f"{tally} AS piece{i}" for i, tally in enumerate(tallies))
+        row = self.db.execute(query, tuple(value for _, lo, hi in parts for value in (line, lo, hi))).fetchone()
+        return [(int(row[2 * i]), int(row[2 * i + 1])) for i in range(len(parts))]
 
     def fetch(self, source: Source, line: str, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if source == "raw":
