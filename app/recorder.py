@@ -315,7 +315,8 @@ class Recorder:
         ranges.check_range(start, end, max_points)
         try:
             with self.connect() as db:
-                return ranges.points_range(SqlRanges(db, self.backend.p), line, start, end, max_points)
+                return ranges.points_range(SqlRanges(self.backend.numbers(db), self.backend.p), line, start, end,
+                                           max_points)
         except self.backend.errors as exc:
             raise HistoryUnavailable(f"history unavailable: {_cause(exc)}") from None
 

@@ -115,6 +115,15 @@ def test_a_one_reading_spike_survives_at_every_zoom(two_days, first, last, max_p
     assert real.all()  # every point is a reading, never a mean
 
 
+def test_the_resolution_follows_the_readings_a_range_holds_not_its_length(two_days):
+    """A week holding the two days: per minute (8,640 candidates fit 1,500 points' budget), where the
+    week's length alone (30,240 minutes' candidates) would have drawn it per hour."""
+    recorder, ts = two_days
+    answer = recorder.points_range("line-1", ts[0] - 5 * 86_400, ts[-1], 1500)
+    assert answer.source == "minute" and answer.readings == len(ts)
+    assert 99.0 in answer.value and 0.97 in answer.prob
+
+
 def test_a_history_written_before_the_rollups_gets_them_at_start(tmp_path):
     stores = LineStores(1000)
     recorder = Recorder(tmp_path, stores, Thresholds(0.5, 0.5))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import sqlite3
 import subprocess
@@ -138,6 +139,38 @@ def test_the_postgresql_schema_has_a_version_and_the_password_is_never_logged(tm
         assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
 
 
+def test_postgresql_ranges_are_planned_for_their_bounds_and_never_jit_compiled(tmp_path):
+    """A month of readings puts a generic range plan (0.5 % of the table) above jit_above_cost; here the
+    database's jit_above_cost of 0 stands for that size.  Wide ranges first: their custom plans cost more
+    than the generic one, which PostgreSQL would then pick for every range after them."""
+    if reason := postgres.available():
+        pytest.skip(reason)
+    with postgres.database() as name:
+        url = postgres.url_of(name)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" SET jit_above_cost = 0')
+            jit = admin.execute("SELECT pg_jit_available()").fetchone()[0]
+        stores, recorder = make_recorder(tmp_path, url, capacity=20_000)
+        stores.get("line-1").append(T0 + np.arange(20_000) / 10, np.ones(20_000), np.zeros(20_000))
+        recorder.flush()
+        with recorder.connect() as db:
+            db.execute("ANALYZE points")
+        for _ in range(8):
+            assert recorder.points_range("line-1", T0, T0 + 2_000, 10_000).source == "raw"
+        for start in T0 + np.arange(10) * 100:
+            recorder.points_range("line-1", start, start + 60, 10_000)
+        raw = "SELECT ts, value, prob FROM points WHERE line = %s AND ts >= %s AND ts < %s ORDER BY ts, seq"
+        with recorder.connect() as db:  # the pool's one connection, which ran them all
+            plans = db.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = %s",
+                               (raw.replace("%s", "$1", 1).replace("%s", "$2", 1).replace("%s", "$3", 1),)).fetchone()
+            explained = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + raw, ("line-1", T0, T0 + 60)).fetchone()[0]
+        recorder.stop()
+    assert plans is not None and plans[0] == 0 and plans[1] >= 10
+    assert '"Index Name": "points_line_ts_seq"' in json.dumps(explained)  # read through the (line, ts, seq) index
+    if jit:
+        assert "JIT" not in explained[0]
+
+
 def test_a_web_host_elsewhere_reads_the_shared_history_or_says_it_cannot(tmp_path, pg_database, redis_server):
     """STORE=redis, a data dir of its own: a month's export from PostgreSQL, exact; the alarms the worker
     raised, acknowledged there and exported, back from PostgreSQL when Redis lost them; with the database
@@ -226,9 +259,12 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
     url = postgres.url_of(pg_database)
     postgres.empty(url)
     sqlite = sqlite3.connect(tmp_path / "data" / "linewatch.sqlite3")
+    analyzed = []
     for run in range(2):  # a re-run adds nothing
         assert main(["migrate", "--to", url, "--data-dir", str(tmp_path / "data")]) == 0
         with psycopg.connect(url) as db:
+            analyzed.append(db.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'points'")
+                            .fetchone()[0])
             for table, columns in [("points", "line, seq, ts, value, prob"), ("alerts", "line, seq, ts, value, prob"),
                                    ("alarms", "id, line, seq, raised_ts, message"), ("idempotency", "key, seqs"),
                                    ("rollup_minute", "line, bucket, n, total, max_ts, max_value, top_prob"),
@@ -239,6 +275,7 @@ def test_migrate_copies_an_sqlite_history_to_postgresql_losing_nothing_and_again
                 query = f"SELECT {columns} FROM {table} ORDER BY {columns}"
                 assert rows_digest(db.execute(query).fetchall()) == rows_digest(sqlite.execute(query).fetchall()), table
     assert "points 10000 read, 10000 held" in capsys.readouterr().out
+    assert analyzed[1] == analyzed[0] + 1  # each migration leaves the planner's statistics
     shared = AlarmBook(PostgresLedger(PostgresBackend(url)))  # the book goes on in PostgreSQL
     try:
         assert [(r.id, r.state) for r in shared.query()] == [("line-1/3/score", "normal"),

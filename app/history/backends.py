@@ -105,6 +105,12 @@ POSTGRES_LEDGER = [
 # PostgreSQL's schema versions: version N is reached by running the statements of the first N entries
 POSTGRES_MIGRATIONS = [POSTGRES_HISTORY, POSTGRES_LEDGER]  # 1 = as SQLite's 1; 2 = the alarm ledger
 POOL_WAIT_S = 2.0  # how long a request waits for a connection (the server away: then HistoryUnavailable)
+# Every pooled connection's session.  A range's plan must be made for its own bounds: a generic plan of a
+# prepared range statement (psycopg prepares a statement run 5 times; the server switches to a generic plan
+# once the custom ones cost more on average, e.g. after a few wide ranges) assumes 0.5 % of the table, which
+# on a month of readings is ~130,000 rows and puts the plan above jit_above_cost; JIT then compiles every
+# 10-minute range (3-5 ms each, ~250 ms the first time in a server process, to read 6,000 rows in 3 ms).
+SESSION = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
 MIGRATION_LOCK = 0x6C696E6577  # pg_advisory_xact_lock key: one process migrates at a time
 
 
@@ -124,6 +130,9 @@ class HistoryBackend(Protocol):
 
     def stream(self, query: str, params: tuple) -> Iterator[list[tuple]]:
         """The rows of ``query`` in chunks, never all at once."""
+
+    def numbers(self, db):
+        """A cursor of ``db`` that reads rows of numbers the fastest way the driver knows."""
 
     def probe(self, db) -> None:
         """A small write that needs room (the history was unwritable: prove it is not any more)."""
@@ -192,6 +201,10 @@ class SqliteBackend:
             while rows := cursor.fetchmany(STREAM_CHUNK):
                 yield rows
 
+    @staticmethod
+    def numbers(db: sqlite3.Connection) -> sqlite3.Cursor:
+        return db.cursor()
+
     def insert_points(self, db: sqlite3.Connection, line: str, seq, ts, value, prob) -> None:
         db.executemany("INSERT INTO points (line, seq, ts, value, prob) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                        zip([line] * len(seq), seq.tolist(), ts.tolist(), value.tolist(), prob.tolist()))
@@ -233,8 +246,15 @@ class PostgresBackend:
         with self._lock:
             if self._pool is None:
                 self._pool = ConnectionPool(self._url, min_size=0, max_size=self._max_size, timeout=POOL_WAIT_S,
-                                            kwargs={"connect_timeout": 5}, open=True)
+                                            kwargs={"connect_timeout": 5}, configure=self._configure, open=True)
             return self._pool
+
+    @staticmethod
+    def _configure(db) -> None:
+        """A new pooled connection's SESSION settings (set, not given in the URL's options: the plant's stay)."""
+        for name, value in SESSION.items():
+            db.execute("SELECT set_config(%s, %s, false)", (name, value))
+        db.commit()
 
     def _migrate(self, db) -> None:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -270,6 +290,12 @@ class PostgresBackend:
             cursor.execute(query, params)
             while rows := cursor.fetchmany(STREAM_CHUNK):
                 yield rows
+
+    @staticmethod
+    def numbers(db):
+        """Results in binary: doubles arrive as 8 bytes, not parsed from text (a 10-minute range of 6,000
+        readings took half the client CPU, 2.3 instead of 5.3 ms)."""
+        return db.cursor(binary=True)
 
     def insert_points(self, db, line: str, seq, ts, value, prob) -> None:
         """One statement over arrays (unnest): several times the rate of a row per statement."""

@@ -8,7 +8,7 @@ stands out in either survives at every zoom.
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, Sequence
 
 import numpy as np
 from tsdownsample import MinMaxLTTBDownsampler
@@ -45,8 +45,9 @@ class PointsRange(NamedTuple):
 class RangeReader(Protocol):
     """What a history backend offers for ranges; a piece is ``lo <= ts < hi`` (raw) or its whole buckets."""
 
-    def count(self, source: Source, line: str, lo: float, hi: float) -> int:
-        """Readings in the piece (from the rollups' counts for minute and hour)."""
+    def count(self, line: str, parts: Sequence[tuple[Source, float, float]]) -> list[tuple[int, int]]:
+        """Per piece: its readings (from the rollups' counts for minute and hour) and its rows (raw: the
+        readings; minute and hour: the buckets holding readings)."""
 
     def fetch(self, source: Source, line: str, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The piece's readings (raw) or each bucket's lowest, highest and most probable reading: ts, value, prob."""
@@ -65,12 +66,17 @@ def pieces(start: float, stop: float, source: Source) -> list[tuple[Source, floa
     return [*pieces(start, lo, FINER[source]), (source, lo, hi), *pieces(hi, stop, FINER[source])]
 
 
-def choose_source(readings: int, duration: float, max_points: int) -> Source:
-    """The finest source whose readings (rollups: three per bucket) stay within the budget for ``max_points``."""
+def choose_source(parts: Sequence[tuple[Source, float, float]], tallies: Sequence[tuple[int, int]],
+                  max_points: int) -> Source:
+    """The finest source whose candidates (raw: each reading; rollups: three per bucket) stay within the
+    budget for ``max_points``, from the readings and buckets the range holds (``pieces`` at hour and their
+    ``RangeReader.count``), not from its length: a week holding three days is drawn per minute."""
     budget = CANDIDATES_PER_POINT * max_points
-    if readings <= budget:
+    if sum(readings for readings, _ in tallies) <= budget:
         return "raw"
-    return "minute" if 3 * duration / ROLLUP_WIDTHS["minute"] <= budget else "hour"
+    per_minute = {"raw": 1, "minute": 3, "hour": 3 * ROLLUP_WIDTHS["hour"] / ROLLUP_WIDTHS["minute"]}  # at most
+    return "minute" if sum(per_minute[source] * rows for (source, _, _), (_, rows) in zip(parts, tallies)) <= budget \
+        else "hour"
 
 
 def points_range(reader: RangeReader, line: str, start: float, end: float, max_points: int) -> PointsRange:
@@ -78,8 +84,10 @@ def points_range(reader: RangeReader, line: str, start: float, end: float, max_p
     from the finest source within budget, at most ``max_points`` of them, oldest first."""
     check_range(start, end, max_points)
     stop = float(np.nextafter(end, math.inf))
-    readings = sum(reader.count(source, line, lo, hi) for source, lo, hi in pieces(start, stop, "hour"))
-    source = choose_source(readings, end - start, max_points)
+    coarse = pieces(start, stop, "hour")
+    tallies = reader.count(line, coarse)
+    readings = sum(n for n, _ in tallies)
+    source = choose_source(coarse, tallies, max_points)
     parts = [reader.fetch(piece, line, lo, hi) for piece, lo, hi in pieces(start, stop, source)]
     rows = np.concatenate([np.column_stack(part) for part in parts]) if parts else np.empty((0, 3))
     if source != "raw":
