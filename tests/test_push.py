@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,6 +70,18 @@ def test_last_event_id_continues_the_stream_without_gap_or_duplicate(server):
         ticks = [stream.next_event()["data"] for _ in range(2)]
     assert "reset" not in ticks[0] and ticks[0]["first"] == int(last) + 1 and len(ticks[0]["ts"]) >= 10
     assert readings(ticks[0]) + readings(ticks[1]) == list(range(int(last) + 1, ticks[1]["cursor"] + 1))
+
+
+def test_metrics_count_the_pushed_ticks(server):
+    def pushed() -> float:
+        _, _, body = fetch(server.url + PREFIX + "metrics")
+        return float(re.search(rb'^linewatch_pushed_ticks_total\{page="line"\} (\S+)$', body, re.M).group(1))
+
+    before = pushed()
+    with EventStream(server.url + STREAM + "?line=line-1") as stream:
+        for _ in range(3):
+            stream.next_event()
+    assert pushed() >= before + 3
 
 
 def test_the_overview_streams_every_tile(server):
@@ -175,7 +188,9 @@ def test_a_channel_sends_heartbeats_and_ends_with_its_last_subscriber():
         return {"at": 1.0, "cursor": 7, "ts": []}
 
     async def scenario():
-        streams = Streams("/", lambda line: build if line == "a" else None, lambda: build, 0.01, heartbeat_s=0.05)
+        pushed = []
+        streams = Streams("/", lambda line: build if line == "a" else None, lambda: build, 0.01,
+                          lambda page, n: pushed.append((page, n)), heartbeat_s=0.05)
         left = asyncio.Event()
         sent = [[], []]
 
@@ -191,13 +206,15 @@ def test_a_channel_sends_heartbeats_and_ends_with_its_last_subscriber():
         await asyncio.gather(*viewers)
         await asyncio.sleep(0.05)
         assert not streams.channels and not streams.producers
-        return [b"".join(m.get("body", b"") for m in messages) for messages in sent]
+        assert {page for page, _ in pushed} == {"line"}
+        return sum(n for _, n in pushed), [b"".join(m.get("body", b"") for m in messages) for messages in sent]
 
     with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's may be running in this one
-        bodies = thread.submit(asyncio.run, scenario()).result()
+        queued, bodies = thread.submit(asyncio.run, scenario()).result()
     for body in bodies:
         assert body.startswith(b"retry: 2000\n\nid: 7\ndata: ") and b": heartbeat\n\n" in body
     assert built.count(True) > 10 and built.count(False) <= 2  # one shared tick a round; a reset for the new
+    assert queued >= sum(body.count(b"\ndata: ") for body in bodies) > 20  # counted for /metrics as queued
 
 
 async def _append(messages, message):
