@@ -96,20 +96,25 @@ class Channel:
         """Whether a subscriber is at another cursor than the shared ticks (new, or reconnected)."""
         return any(s.cursor != self.cursor for s in self.subscribers)
 
-    def deliver(self, shared: dict | None, others: dict[int | None, dict]) -> None:
-        """Queue the round's ticks, each serialised once.  A subscriber that joined after ``ticks``
-        at a cursor this round has no tick for waits for the next round."""
+    def deliver(self, shared: dict | None, others: dict[int | None, dict]) -> int:
+        """Queue the round's ticks, each serialised once; return how many subscribers got one.  A
+        subscriber that joined after ``ticks`` at a cursor this round has no tick for waits for the next round."""
         events = {cursor: (sse_event(tick), tick.get("cursor")) for cursor, tick in others.items()}
         if shared is not None:
             events[self.cursor] = (sse_event(shared), shared.get("cursor"))
             self.cursor = shared.get("cursor")
+        queued = 0
         for subscriber in list(self.subscribers):
             if subscriber.cursor in events:
-                self.overflows += not subscriber.offer(*events[subscriber.cursor])
+                if subscriber.offer(*events[subscriber.cursor]):
+                    queued += 1
+                else:
+                    self.overflows += 1
+        return queued
 
-    def publish(self) -> None:
+    def publish(self) -> int:
         """One round in the calling thread (tests; the server splits it, see :meth:`ticks`)."""
-        self.deliver(*self.ticks(list(self.subscribers)))
+        return self.deliver(*self.ticks(list(self.subscribers)))
 
     def heartbeat(self) -> None:
         """Queue an SSE comment for every subscriber (one that cannot take it is full: it has events coming)."""

@@ -10,7 +10,7 @@
 
 Ticks are measured around the ``_dash-update-component`` request in Flask hooks (the whole
 server side of a tick: Dash dispatch, the callback, serialisation, compression), not inside
-the callback.  Viewers: app/viewers.py.
+the callback; pushed ticks are counted by the push rounds (app/stream.py).  Viewers: app/viewers.py.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ class Metrics:
             self.latency.labels(page)
         self.callback_errors = Counter("linewatch_callback_errors_total", "Dash callback requests (ticks included) "
                                        "answered with a status >= 400.", registry=registry)
+        self.pushed_ticks = Counter("linewatch_pushed_ticks_total", "Ticks queued for push subscribers "
+                                    "(LINEWATCH_TRANSPORT=push: one per subscriber and round), per page kind.",
+                                    ["page"], registry=registry)
+        for page in ("line", "overview"):
+            self.pushed_ticks.labels(page)
 
     def page_of(self, output) -> str | None:
         """The page a callback request with ``output`` ticks for, or None when it is not a tick."""
@@ -65,6 +70,10 @@ class Metrics:
 
     def callback_error(self) -> None:
         self.callback_errors.inc()
+
+    def pushed(self, page: str, subscribers: int) -> None:
+        """A push round queued a tick for ``subscribers`` subscribers of a ``page`` kind (app/stream.py)."""
+        self.pushed_ticks.labels(page).inc(subscribers)
 
 
 class LiveGauges:

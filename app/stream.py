@@ -42,14 +42,16 @@ HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-cont
 
 class Streams:
     """Every channel this process serves: ``line_build(id)`` (None: no such line) and ``overview_build()``
-    make a channel's ticks; ``period_s``: time between its rounds."""
+    make a channel's ticks; ``period_s``: time between its rounds; ``pushed(page, n)`` counts the ticks
+    a round queued (page: "line" or "overview"; app/metrics.py)."""
 
     def __init__(self, prefix: str, line_build: Callable[[str], Build | None], overview_build: Callable[[], Build],
-                 period_s: float, heartbeat_s: float = HEARTBEAT_S) -> None:
+                 period_s: float, pushed: Callable[[str, int], None], heartbeat_s: float = HEARTBEAT_S) -> None:
         self.path = prefix + STREAM_PATH
         self.line_build = line_build
         self.overview_build = overview_build
         self.period_s = period_s
+        self.pushed = pushed
         self.heartbeat_s = heartbeat_s
         self.channels: dict[str, Channel] = {}
         self.arrivals: dict[str, asyncio.Event] = {}  # set when a subscriber joins a channel
@@ -160,12 +162,13 @@ class Streams:
             if self.channels.get(key) is channel:
                 del self.channels[key], self.arrivals[key]
 
-    @staticmethod
-    async def _round(key: str, channel: Channel, shared: bool) -> None:
+    async def _round(self, key: str, channel: Channel, shared: bool) -> None:
         try:
-            channel.deliver(*await anyio.to_thread.run_sync(channel.ticks, list(channel.subscribers), shared))
+            queued = channel.deliver(*await anyio.to_thread.run_sync(channel.ticks, list(channel.subscribers), shared))
         except Exception:  # the builders answer errors as ticks; anything else: log, try next round
             log.exception("stream %s: round failed", key)
+            return
+        self.pushed("overview" if key == "overview" else "line", queued)
 
 
 async def _until_disconnected(receive, scope) -> None:

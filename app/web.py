@@ -84,14 +84,14 @@ def create_app(config: Config, server: flask.Flask | None = None) -> dash.Dash:
     channels = callbacks.register_all(app, runtime, runtime.ingestor.control_lines, lambda: _alarm_actor(config),
                                       has_line)
     _set_up_dash_before_any_request(app)
-    metrics.install(server, runtime, config.url_prefix, tick_outputs={f"{layouts.ids.TICK}.data": "line",
-                                                                      f"{layouts.ids.OVERVIEW_TICK}.data": "overview"})
+    ticks = {f"{layouts.ids.TICK}.data": "line", f"{layouts.ids.OVERVIEW_TICK}.data": "overview"}
+    counted = metrics.install(server, runtime, config.url_prefix, tick_outputs=ticks)
     policy = Policy(config, app.csp_hashes, app.callback_map, has_line)
     if asgi:
         from app.stream import Streams
         from app.websocket import install
 
-        streams = (Streams(config.url_prefix, channels.line, channels.overview, config.period)
+        streams = (Streams(config.url_prefix, channels.line, channels.overview, config.period, counted.pushed)
                    if config.transport == "push" else None)
         install(app, server, runtime, policy, streams)  # the ASGI app around FastAPI (Dash) and Flask (the API)
     else:

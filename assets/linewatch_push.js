@@ -4,23 +4,29 @@
  * The server streams each page's tick as Server-Sent Events (app/stream.py).  One EventSource per
  * page feeds the very store the page's Interval fills when polling (dash_clientside.set_props), so
  * the chart, KPI cards and alarm table take the same ticks either way.  The Interval stays in the
- * page: disabled while the stream delivers, enabled again when the stream cannot connect
- * (CONNECT_MS without a tick, or refused) or goes quiet (QUIET_MS): then the page polls until it
- * is left.  The browser reconnects a dropped stream by itself, with Last-Event-ID.  The header
- * says which transport the page uses.
+ * page and polls whenever the stream does not deliver: until its first event, while the browser
+ * reconnects it (with Last-Event-ID), after it was refused, and when it went quiet (QUIET_MS).  Each
+ * event turns the Interval off again.  A refused or quiet stream is opened again after RETRY_MS,
+ * twice as long after each failure up to RETRY_MAX_MS, so a tab comes back to push by itself (a
+ * server restart, a proxy that answered 502 meanwhile).  The header says which transport the page uses.
  *
  * Over HTTP/1.1 a browser opens at most 6 connections to a host, and each stream holds one: so the
  * tabs of one browser share STREAM_SLOTS streams (Web Locks, where the browser has them: https or
- * localhost); a tab that finds none free polls, and the others keep connections for everything else.
+ * localhost); a tab that finds none free polls and asks again at its next retry.
  *
- * `window.linewatchPush.mode()` says "push", "polling" or "connecting".
+ * Timers are late when the page is busy (a slow machine loading plotly): a check that comes late
+ * judges nothing, since the events it would wait for may be queued behind it.
+ *
+ * `window.linewatchPush.mode()` says "push" or "polling".
  */
 (function () {
   "use strict";
 
-  const CONNECT_MS = 5000;
   const QUIET_MS = 12000;  // ticks come every period (at most 5 s)
-  const WATCH_MS = 250;  // how often the address and the page's components are looked at
+  const RETRY_MS = 5000;
+  const RETRY_MAX_MS = 60000;
+  const WATCH_MS = 250;  // how often the address, the page's components and the stream are looked at
+  const LATE_MS = 4 * WATCH_MS;  // a look this late after the previous one judges no silence
   // Component ids (layouts/ids.py): each page's tick store and Interval; the header's note.
   const PAGES = {
     line: {tick: "tick", interval: "tick-interval"},
@@ -29,7 +35,8 @@
   const NOTE = "transport";
   const STREAM_SLOTS = 3;
 
-  let stream = null;  // {key, page, source, release, mode, opened, last}
+  let stream = null;  // the page's: {key, page, query, source, release, mode, since, retryAt, backoff}
+  let lastWatch = 0;
 
   /* Call start(release) holding one of STREAM_SLOTS locks (release() frees it), or start(null) when
    * every slot is taken by other tabs.  Without Web Locks: start with a release that does nothing. */
@@ -100,8 +107,13 @@
     }
   }
 
-  function say(mode) {
-    stream.mode = mode;
+  /* Take ticks from the stream ("push") or from the Interval ("polling"), and say so in the header. */
+  function use(mine, mode) {
+    if (mine.mode === mode) {
+      return;
+    }
+    mine.mode = mode;
+    setProps(mine.page.interval, {disabled: mode === "push"});
     const note = document.getElementById(NOTE);
     if (note) {
       setProps(NOTE, {children: mode === "push" ? note.dataset.push : note.dataset.polling});
@@ -120,49 +132,57 @@
     }
   }
 
-  function poll() {
-    end(stream);
-    setProps(stream.page.interval, {disabled: false});
-    say("polling");
+  /* The stream failed (refused, quiet, or no slot free): poll, and open it again after the backoff. */
+  function retryLater(mine) {
+    end(mine);
+    use(mine, "polling");
+    mine.retryAt = Date.now() + mine.backoff;
+    mine.backoff = Math.min(2 * mine.backoff, RETRY_MAX_MS);
   }
 
-  function open(channel) {
-    const mine = {key: channel.key, page: channel.page, source: null, release: null, mode: "connecting",
-                  opened: null, last: null};
-    stream = mine;
+  function connect(mine) {
+    mine.retryAt = Infinity;  // until the slot is settled
     withSlot(function (release) {
       if (stream !== mine) {
         if (release) {
           release();  // the page changed meanwhile
         }
       } else if (release === null) {
-        poll();  // other tabs of this browser hold every stream
+        retryLater(mine);  // other tabs of this browser hold every stream
       } else {
         mine.release = release;
-        listen(mine, new EventSource(prefix() + "api/v1/stream?" + channel.query));
+        listen(mine, new EventSource(prefix() + "api/v1/stream?" + mine.query));
       }
     });
   }
 
   function listen(mine, source) {
     mine.source = source;
-    mine.opened = Date.now();
+    mine.since = Date.now();
     source.onmessage = function (event) {
-      if (stream !== mine) {
+      if (mine.source !== source) {
         return;
       }
-      mine.last = Date.now();
-      if (mine.mode !== "push") {
-        setProps(mine.page.interval, {disabled: true});
-        say("push");
-      }
+      mine.since = Date.now();
+      mine.backoff = RETRY_MS;
+      use(mine, "push");
       setProps(mine.page.tick, {data: JSON.parse(event.data)});
     };
     source.onerror = function () {
-      if (stream === mine && source.readyState === EventSource.CLOSED) {
-        poll();  // refused (not an event stream, or an error status): the browser will not retry
+      if (mine.source !== source) {
+        return;
+      }
+      if (source.readyState === EventSource.CLOSED) {
+        retryLater(mine);  // refused (an error status, not an event stream): the browser gave up
+      } else {
+        use(mine, "polling");  // the browser reconnects by itself; the Interval fills in meanwhile
       }
     };
+  }
+
+  function open(channel) {
+    stream = {key: channel.key, page: channel.page, query: channel.query, source: null, release: null,
+              mode: "polling", since: null, retryAt: 0, backoff: RETRY_MS};
   }
 
   function close() {
@@ -173,6 +193,9 @@
   }
 
   function watch() {
+    const now = Date.now();
+    const late = now - lastWatch > LATE_MS;
+    lastWatch = now;
     const channel = channelOf(window.location.pathname, prefix());
     if (stream && (!channel || channel.key !== stream.key)) {
       close();  // another page: its own stream (or none)
@@ -180,11 +203,13 @@
     if (!stream && channel && pageReady(channel) && typeof EventSource !== "undefined") {
       open(channel);
     }
-    if (stream && stream.mode !== "polling" && stream.opened !== null) {
-      const quiet = stream.last === null ? Date.now() - stream.opened > CONNECT_MS : Date.now() - stream.last > QUIET_MS;
-      if (quiet) {
-        poll();
-      }
+    if (!stream) {
+      return;
+    }
+    if (stream.source && !late && now - stream.since > QUIET_MS) {
+      retryLater(stream);  // no event (not even the first) for too long
+    } else if (!stream.source && now >= stream.retryAt) {
+      connect(stream);
     }
   }
 

@@ -1,4 +1,4 @@
-"""The two apps under test (floor and LineWatch): how to serve them and what their tick looks like."""
+"""The apps under test (the floor, LineWatch polled and pushed): how to serve them and what their tick looks like."""
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +17,7 @@ class AppSpec:
     cursor_id: str | None = None  # id of the dcc.Store whose value is the cursor
     env: dict = field(default_factory=dict)
     data_dir_env: str | None = None
+    ready_js: str | None = None  # true in a tab once its first tick has landed (None: once the tick callback fired)
 
     @contextmanager
     def serve(self, period=1.0, threads=8, extra_env=None):
@@ -43,5 +44,27 @@ LINEWATCH = AppSpec(name="linewatch", target="app.wsgi:server", tick_output="tic
                     period_env="LINEWATCH_PERIOD", cursor_id="cursor",
                     # one new reading per 1 s tick, as the floor adds one point: the same data rate
                     env={"LINEWATCH_WINDOW": "1000", "LINEWATCH_SIM_RATE": "1"}, data_dir_env="LINEWATCH_DATA_DIR")
+
+
+@dataclass(frozen=True)
+class SocketAppSpec(AppSpec):
+    """An app served by gunicorn's uvicorn worker (an ASGI app: the WebSocket and push transports)."""
+
+    @contextmanager
+    def serve(self, period=1.0, threads=8, extra_env=None):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-") as tmp:
+            env = {**self.env, self.period_env: f"{period:g}", **(extra_env or {})}
+            if self.data_dir_env:
+                env[self.data_dir_env] = tmp
+            with servers.uvicorn_gunicorn(self.target, env, f"{tmp}/gunicorn.log") as served:
+                yield served
+
+
+# LineWatch with LINEWATCH_TRANSPORT=push: the viewer experiment's LineWatch, its ticks streamed (one
+# reading per tick); a tab is ready once the stream delivers (it polls until then).
+LINEWATCH_PUSH = SocketAppSpec(
+    name="linewatch-push", target="app.asgi:application", tick_output="tick.data", period_env="LINEWATCH_PERIOD",
+    cursor_id="cursor", env={**LINEWATCH.env, "LINEWATCH_TRANSPORT": "push"}, data_dir_env="LINEWATCH_DATA_DIR",
+    ready_js="window.linewatchPush.mode() === 'push'")
 
 APPS = {spec.name: spec for spec in (FLOOR, LINEWATCH)}

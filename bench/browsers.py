@@ -1,5 +1,6 @@
 """Headless Chromium viewers (Playwright): open pages, count their requests, read their JS heap."""
 import json
+import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -66,6 +67,18 @@ class Viewer:
             self.wait(step)
         raise RuntimeError(f"no callback with output {output_part!r} within {timeout}s; "
                            f"saw {sorted(self.bodies)}")
+
+    def wait_until(self, js, what, timeout=60.0):
+        """Wait until the expression ``js`` is true in the page (evaluated, as the page's CSP allows)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.page.evaluate(js):
+                    return
+            except Exception:  # noqa: BLE001  not loaded yet
+                pass
+            self.wait(0.2)
+        raise RuntimeError(f"{what} within {timeout:g} s")
 
     def set_props(self, component_id, props):
         """Change a component's props as a user would (Dash's set_props; triggers callbacks)."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import procstat, redis_scale, report, synthetic, viewer, websocket
-from .apps import FLOOR, LINEWATCH
+from . import procstat, redis_scale, report, servers, synthetic
+from .apps import FLOOR
 
 SUBSCRIBERS = (1000, 2000, 5000)
 PATH = "/api/v1/stream?line=line-1"
@@ -29,13 +29,6 @@ TICK_SHARE = 0.95
 CPU_RATIO_LIMIT = 0.2
 RECONNECT_LIMIT_S = 5.0
 FLOOR_VIEWERS = 100
-TABS = 4  # real Chromium tabs on push and on polling
-# The viewer experiment's LineWatch (one reading per tick), served by uvicorn with the ticks pushed.
-LINEWATCH_PUSH = websocket.SocketAppSpec(
-    name="linewatch-push", target="app.asgi:application", tick_output="tick.data", period_env="LINEWATCH_PERIOD",
-    cursor_id="cursor", env={**LINEWATCH.env, "LINEWATCH_TRANSPORT": "push"}, data_dir_env="LINEWATCH_DATA_DIR",
-    ready_js="(document.querySelector('#chart .js-plotly-plot')?.data[0].x.length || 0) > 0"
-             " && window.linewatchPush.mode() !== 'connecting'")  # a tab without a free connection polls
 
 
 @dataclass
@@ -147,7 +140,7 @@ async def measure(base, cpu, rss, n, seconds, storm):
 
 
 def push_web(env, log_path):
-    return websocket.uvicorn_gunicorn("app.asgi:application", {**env, "LINEWATCH_TRANSPORT": "push"}, log_path,
+    return servers.uvicorn_gunicorn("app.asgi:application", {**env, "LINEWATCH_TRANSPORT": "push"}, log_path,
                                       workers=2)
 
 
@@ -163,9 +156,6 @@ def run(quick):
         for i, n in enumerate(sizes):
             runs.append(asyncio.run(measure(base, cpu, lambda: sum(map(procstat.rss_bytes, workers)), n, seconds,
                                             storm=i == 0)))
-    tab_seconds, tab_idle, tab_warmup = (20, 5, 3) if quick else (60, 10, 5)
-    tabs = [websocket.measure(LINEWATCH_PUSH, TABS, tab_seconds, tab_idle, tab_warmup),
-            viewer.measure(LINEWATCH, TABS, tab_seconds, tab_idle, tab_warmup)]
     load_after = os.getloadavg()[0]
     first = runs[0]
     ratio = first["web_cpu_per_viewer_min"] / floor_per_viewer_min
@@ -190,9 +180,6 @@ def run(quick):
                            f"{r['gaps'] + r['duplicates'] + r['resets']} gaps/dups/resets") for r in runs[1:]]
     checks.append(report.info("push memory per connection (web workers' RSS)",
                               ", ".join(f"{r['rss_per_connection_kb']:.0f} KB at {r['subscribers']}" for r in runs)))
-    checks += [report.info(f"{TABS} Chromium tabs, {t['app']}: server CPU and bytes down per viewer-minute",
-                           f"{t['cpu_s_per_viewer_min']:.3f} CPU-s, {t['down_bytes_per_viewer_min'] / 1000:.1f} KB")
-               for t in tabs]
     columns = ["subscribers", "p50 ms", "p99 ms", "max ms", "least ticks %", "gaps", "dups", "resets",
                "web CPU s", "web CPU ms / viewer-min", "web+ingest+redis CPU s", "RSS / connection KB"]
     rows = [[r["subscribers"], f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.0f}",
@@ -214,13 +201,9 @@ def run(quick):
              "seconds shows as > 100 %). Memory per connection: the web workers' RSS after connecting minus "
              "before; the first size is the clean figure (after it, memory freed by the previous size's "
              "connections is reused).",
-             f"Chromium tabs: {TABS} tabs on LineWatch's line page, pushed (`gunicorn -k uvicorn.workers."
-             f"UvicornWorker`, 1 worker, memory store) and polled (gunicorn gthread), measured as in the "
-             f"websocket and viewer experiments ({tab_seconds} s after a {tab_warmup} s warm-up, one reading "
-             f"per tick, bytes through the counting proxy); {tabs[0]['callback_posts']} callback POSTs in all "
-             "while pushed (a tab whose stream cannot get one of the browser's 6 connections per host polls).",
+             "Real Chromium tabs, pushed and polled: the viewer experiment (its table has linewatch-push beside "
+             "the floor and LineWatch polling, K = 1 and 4, in one run).",
              f"Load average (1 min): {load_before:.1f} before, {load_after:.1f} after, on 2 cores."]
     return report.result("push", quick, checks, columns, rows, notes,
-                         {"runs": runs, "floor": floor, "floor_cpu_per_viewer_min": floor_per_viewer_min,
-                          "tabs": tabs})
+                         {"runs": runs, "floor": floor, "floor_cpu_per_viewer_min": floor_per_viewer_min})
 

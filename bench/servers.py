@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "bench", "gunicorn.conf.py")
+UVICORN_WORKER = "uvicorn.workers.UvicornWorker"
 
 
 def free_port():
@@ -57,6 +58,29 @@ def gunicorn(target, env=None, threads=8, log_path=os.devnull, workers=1):
            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
            "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=log, stderr=log,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_http(base + "/", proc)
+        except RuntimeError as exc:
+            with open(log_path, errors="replace") as log:
+                raise RuntimeError(f"{exc}; gunicorn log tail:\n{log.read()[-2000:]}") from None
+        yield proc, base
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def uvicorn_gunicorn(target, env=None, log_path=os.devnull, workers=1):
+    """Run ``gunicorn -k uvicorn.workers.UvicornWorker target`` (``workers`` workers); yield (process, base_url)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}", "--workers", str(workers),
+           "--worker-class", UVICORN_WORKER, "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO,
+                "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # uvicorn.workers points to uvicorn-worker
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=log, stderr=log,
                                 start_new_session=True)

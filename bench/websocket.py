@@ -8,61 +8,15 @@ and frames apart (the ticks travel as WebSocket frames, not as HTTP requests).
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-from . import procstat, report, servers, viewer
-from .apps import AppSpec
+from . import procstat, report, viewer
+from .apps import SocketAppSpec
 from .browsers import Viewer, chromium
 from .wire import ByteCounter
 
-WORKER = "uvicorn.workers.UvicornWorker"
 TEXT, CLOSE, PING, PONG = 1, 8, 9, 10
-
-
-@contextmanager
-def uvicorn_gunicorn(target, env=None, log_path=os.devnull, workers=1):
-    """Run ``gunicorn -k uvicorn.workers.UvicornWorker target`` (``workers`` workers); yield (process, base_url)."""
-    port = servers.free_port()
-    cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--worker-class", WORKER, "--chdir", servers.REPO, "--log-level", "warning", "-c", servers.CONFIG]
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": servers.REPO,
-                "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # uvicorn.workers points to uvicorn-worker
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, env=full_env, cwd=servers.REPO, stdout=log, stderr=log,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            servers.wait_http(base + "/", proc)
-        except RuntimeError as exc:
-            with open(log_path, errors="replace") as log:
-                raise RuntimeError(f"{exc}; gunicorn log tail:\n{log.read()[-2000:]}") from None
-        yield proc, base
-    finally:
-        servers.stop(proc)
-
-
-@dataclass(frozen=True)
-class SocketAppSpec(AppSpec):
-    """An app served by gunicorn's uvicorn worker, whose ticks travel over Dash's WebSocket."""
-
-    ready_js: str = "true"  # true in a tab once its first tick has landed
-
-    @contextmanager
-    def serve(self, period=1.0, threads=8, extra_env=None):
-        with tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-") as tmp:
-            env = {**self.env, self.period_env: f"{period:g}", **(extra_env or {})}
-            if self.data_dir_env:
-                env[self.data_dir_env] = tmp
-            with uvicorn_gunicorn(self.target, env, f"{tmp}/gunicorn.log") as served:
-                yield served
-
 
 WS_FLOOR = SocketAppSpec(
     name="ws-floor", target="bench.ws_floor_app:server", tick_output="graph.extendData",
@@ -164,19 +118,6 @@ class SocketByteCounter(ByteCounter):
             writer.close()
 
 
-def wait_ready(viewer, spec, timeout=30.0):
-    """Wait until the tab shows its first tick (``spec.ready_js``); polls with evaluate (the page's CSP)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if viewer.page.evaluate(spec.ready_js):
-                return
-        except Exception:  # noqa: BLE001  not loaded yet
-            pass
-        viewer.wait(0.2)
-    raise RuntimeError(f"{spec.name}: no tick within {timeout}s")
-
-
 def measure(spec, k, duration, idle=5.0, warmup=5.0):
     """Serve ``spec``, open ``k`` tabs through the counting proxy, measure ``duration`` s."""
     with spec.serve() as (proc, base), SocketByteCounter(int(base.rsplit(":", 1)[1])) as wire, \
@@ -186,7 +127,7 @@ def measure(spec, k, duration, idle=5.0, warmup=5.0):
         idle_cpu = procstat.cpu_seconds(proc.pid) - cpu0
         viewers = [Viewer(browser, wire.url) for _ in range(k)]
         for v in viewers:
-            wait_ready(v, spec)
+            v.wait_until(spec.ready_js, f"{spec.name}: no tick")
         viewers[0].wait(warmup)
         before = ([v.counts() for v in viewers], wire.snapshot(), procstat.cpu_seconds(proc.pid), time.monotonic())
         viewers[0].wait(duration)

@@ -9,8 +9,12 @@ import threading
 from .servers import free_port
 
 
+SSE_EVENT = b"\ndata: "  # once per Server-Sent Event: every event's data line follows a line end
+
+
 class ByteCounter:
-    """Proxy 127.0.0.1:<port> to ``target_port``; ``snapshot()`` gives (up, down) bytes."""
+    """Proxy 127.0.0.1:<port> to ``target_port``; ``snapshot()`` gives (up, down) bytes; ``events``
+    counts the Server-Sent Events that went down (the push transport's ticks)."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -18,6 +22,7 @@ class ByteCounter:
         self.up = 0
         self.down = 0
         self.connections = 0
+        self.events = 0
         self._loop = asyncio.new_event_loop()
         self._stop = None
         self._ready = threading.Event()
@@ -69,9 +74,13 @@ class ByteCounter:
                              self._pipe(s_reader, c_writer, "down"))
 
     async def _pipe(self, reader, writer, direction):
+        tail = b""  # the end of the previous read, for an event marker split between two reads
         try:
             while data := await reader.read(65536):
                 setattr(self, direction, getattr(self, direction) + len(data))
+                if direction == "down":
+                    self.events += (tail + data).count(SSE_EVENT)
+                    tail = data[-(len(SSE_EVENT) - 1):]
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

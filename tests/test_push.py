@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from app.stream import Streams
 from layouts import ids
-from tests.helpers.asgi import PREFIX, asgi_server, fetch, open_line_page, wait_streaming, watch_posts
+from tests.helpers.asgi import PREFIX, asgi_server, fetch, open_line_page, restart, wait_streaming, watch_posts
 from tests.helpers.auth import basic_auth
 from tests.helpers.browser import wait_for_function
 from tests.helpers.page import chart_points, wait_points, wait_text
@@ -71,6 +72,18 @@ def test_last_event_id_continues_the_stream_without_gap_or_duplicate(server):
     assert readings(ticks[0]) + readings(ticks[1]) == list(range(int(last) + 1, ticks[1]["cursor"] + 1))
 
 
+def test_metrics_count_the_pushed_ticks(server):
+    def pushed() -> float:
+        _, _, body = fetch(server.url + PREFIX + "metrics")
+        return float(re.search(rb'^linewatch_pushed_ticks_total\{page="line"\} (\S+)$', body, re.M).group(1))
+
+    before = pushed()
+    with EventStream(server.url + STREAM + "?line=line-1") as stream:
+        for _ in range(3):
+            stream.next_event()
+    assert pushed() >= before + 3
+
+
 def test_the_overview_streams_every_tile(server):
     with EventStream(server.url + STREAM + "?overview") as stream:
         tick = stream.next_event()["data"]
@@ -101,18 +114,55 @@ def test_the_pages_take_their_ticks_from_the_stream(server, browser):
 
 
 @pytest.mark.browser
-def test_a_page_whose_stream_cannot_connect_polls(server, browser):
+def test_a_page_whose_stream_is_refused_polls_then_takes_the_stream_again(server, browser):
     page = browser.new_page(locale="en-US")
-    page.route("**/api/v1/stream*", lambda route: route.fulfill(status=503, body="no streams here"))
+    refused = []
+
+    def refuse_once(route):
+        if refused:
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.fulfill(status=503, body="no streams here")
+    page.route("**/api/v1/stream*", refuse_once)
     posts = watch_posts(page)
     page.goto(server.url + PREFIX + "line/line-1")
-    wait_streaming(page)
-    wait_for_function(page, "window.linewatchPush.mode() === 'polling'")
-    wait_text(page, ids.TRANSPORT, "Updates polled")
+    wait_streaming(page)  # polled meanwhile...
+    wait_until(lambda: len(posts) >= 4, 10, "tick POSTs", sleep=lambda s: page.wait_for_timeout(s * 1000))
+    wait_for_function(page, "window.linewatchPush.mode() === 'push'", timeout=15_000)  # ...then retried after 5 s
+    assert len(refused) == 1
+    wait_text(page, ids.TRANSPORT, "Updates pushed")
+    page.wait_for_timeout(1500)  # the Interval's last request, if one was on its way
     sent, points = len(posts), chart_points(page)
-    wait_points(page, points + 9, timeout=10_000)  # still streaming in...
-    wait_until(lambda: len(posts) >= sent + 2, 10, "two tick POSTs", sleep=lambda s: page.wait_for_timeout(s * 1000))
+    wait_points(page, points + 9, timeout=10_000)
+    assert len(posts) == sent
     page.close()
+
+
+@pytest.mark.browser
+def test_a_tab_takes_the_stream_again_after_a_server_restart_behind_a_proxy(tmp_path_factory, browser):
+    """While the server is away the reverse proxy answers 502 (played by the route): the browser's own
+    reconnect gives up on an error status, so it is the page that must open the stream again."""
+    first = asgi_server(tmp_path_factory, LINEWATCH_TRANSPORT="push")
+    again, away, bad_gateways = None, [True], []
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="en-US")
+        posts = watch_posts(page)
+        page.goto(first.url + PREFIX + "line/line-1")
+        wait_for_function(page, "window.linewatchPush.mode() === 'push'")
+        page.route("**/api/v1/stream*", lambda route: (bad_gateways.append(1), route.fulfill(status=502))
+                   if away[0] else route.continue_())
+        again = restart(first)  # the stream ends; the browser reconnects in 2 s: 502
+        wait_until(lambda: bad_gateways, 10, "a reconnect while away", sleep=lambda s: page.wait_for_timeout(s * 1000))
+        away[0] = False
+        wait_for_function(page, "window.linewatchPush.mode() === 'push'")
+        page.wait_for_timeout(1500)  # the Interval's last request, if one was on its way
+        sent, points = len(posts), chart_points(page)
+        wait_points(page, points + 9, timeout=10_000)  # from the new server's stream...
+        assert len(posts) == sent  # ...not from polling
+        page.close()
+    finally:
+        (again or first).stop()
 
 
 def test_viewer_access_control_covers_the_stream(tmp_path_factory):
@@ -138,7 +188,9 @@ def test_a_channel_sends_heartbeats_and_ends_with_its_last_subscriber():
         return {"at": 1.0, "cursor": 7, "ts": []}
 
     async def scenario():
-        streams = Streams("/", lambda line: build if line == "a" else None, lambda: build, 0.01, heartbeat_s=0.05)
+        pushed = []
+        streams = Streams("/", lambda line: build if line == "a" else None, lambda: build, 0.01,
+                          lambda page, n: pushed.append((page, n)), heartbeat_s=0.05)
         left = asyncio.Event()
         sent = [[], []]
 
@@ -154,13 +206,15 @@ def test_a_channel_sends_heartbeats_and_ends_with_its_last_subscriber():
         await asyncio.gather(*viewers)
         await asyncio.sleep(0.05)
         assert not streams.channels and not streams.producers
-        return [b"".join(m.get("body", b"") for m in messages) for messages in sent]
+        assert {page for page, _ in pushed} == {"line"}
+        return sum(n for _, n in pushed), [b"".join(m.get("body", b"") for m in messages) for messages in sent]
 
     with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's may be running in this one
-        bodies = thread.submit(asyncio.run, scenario()).result()
+        queued, bodies = thread.submit(asyncio.run, scenario()).result()
     for body in bodies:
         assert body.startswith(b"retry: 2000\n\nid: 7\ndata: ") and b": heartbeat\n\n" in body
     assert built.count(True) > 10 and built.count(False) <= 2  # one shared tick a round; a reset for the new
+    assert queued >= sum(body.count(b"\ndata: ") for body in bodies) > 20  # counted for /metrics as queued
 
 
 async def _append(messages, message):

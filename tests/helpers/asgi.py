@@ -24,9 +24,18 @@ def asgi_server(tmp_path_factory, *flags: str, **env) -> ServerProcess:
     env = {"LINEWATCH_TRANSPORT": "websocket", "LINEWATCH_DATA_DIR": str(data), "LINEWATCH_SIM_RATE": "10",
            "LINEWATCH_URL_PREFIX": PREFIX, **env}
     server = ServerProcess(argv, env, port, data / "server.log")
-    server.data_dir = data
+    server.data_dir, server.argv, server.env = data, argv, env
     server.wait_ready(PREFIX + "healthz")
     return server
+
+
+def restart(server: ServerProcess) -> ServerProcess:
+    """Stop ``server`` and start it again: the same command on the same port, with the same data dir."""
+    assert server.stop() == 0
+    again = ServerProcess(server.argv, server.env, server.port, server.data_dir / "server-again.log")
+    again.data_dir, again.argv, again.env = server.data_dir, server.argv, server.env
+    again.wait_ready(PREFIX + "healthz")
+    return again
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
