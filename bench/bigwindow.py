@@ -84,6 +84,7 @@ def measure(browser, size, warmup, duration, every):
             t_load = time.monotonic()
             wait_drawn(page)
             first_draw_s = time.monotonic() - t_load
+            page.evaluate(FRAMES_JS, False)  # frames counted from 0, in the intervals ``counting`` picks
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
             page.wait_for_timeout(warmup * 1000)
