@@ -290,6 +290,13 @@
     return indices.map(function (i) { return column[i]; });
   }
 
+  /* The pixel columns of a drawn plotly graph's plot area (inside its margins, colour bar and
+   * legend), which the readings are decimated to; the graph's width until plotly has laid it out. */
+  function plotColumns(plot) {
+    const size = plot._fullLayout && plot._fullLayout._size;
+    return size && size.w > 0 ? size.w : plot.clientWidth;
+  }
+
   const AXIS_DATE = /^(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?)?$/;
 
   /* A date-axis range end as the chart's x (epoch ms): plotly gives numbers or local-time
@@ -606,6 +613,12 @@
     return message ? labels.error_prefix + ": " + message : "";
   }
 
+  /* The outputs to send: each value, or `noUpdate` where the page shows it already (`shown`): Dash
+   * re-renders every output it is given, and a changed text also recomputes its component paths. */
+  function changedOnly(values, shown, noUpdate) {
+    return values.map(function (value, i) { return value === shown[i] ? noUpdate : value; });
+  }
+
   /* Dash's renderer records every input change in an undo history (window.store's history.past;
    * one entry per Interval tick) that nothing reads while show_undo_redo is off: empty it each
    * tick, so a page left open does not grow by one entry a tick for as long as it stays open. */
@@ -619,11 +632,11 @@
   const api = {
     MAX_ALARM_ROWS: MAX_ALARM_ROWS, newWindowState: newWindowState, localStamp: localStamp, formatValue: formatValue,
     localMs: localMs, SEVERITY_COLOR: SEVERITY_COLOR, severityText: severityText,
-    ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange,
+    ingest: ingest, chartFigure: chartFigure, zoomedRange: zoomedRange, plotColumns: plotColumns,
     alarmText: alarmText, alarmRows: alarmRows, alarmTransaction: alarmTransaction, sliderRange: sliderRange,
     valueRange: valueRange,
     computeKpis: computeKpis, streamStatus: streamStatus, thresholdsOf: thresholdsOf, errorText: errorText,
-    historyHref: historyHref, forgetUndoHistory: forgetUndoHistory,
+    historyHref: historyHref, forgetUndoHistory: forgetUndoHistory, changedOnly: changedOnly,
   };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
@@ -652,7 +665,7 @@
     }
     const c = chartInputs;
     const figure = chartFigure(c.template, view, c.thresholds, c.dark, c.labels, c.unit,
-                               {range: zoomedRange(plot.layout.xaxis), columns: plot.clientWidth});
+                               {range: zoomedRange(plot.layout.xaxis), columns: plotColumns(plot)});
     root.Plotly.react(plot, figure.data, figure.layout);
     if (!plot.lwRedrawsOnZoom) {
       plot.lwRedrawsOnZoom = true;
@@ -691,12 +704,13 @@
       cursor: function (tick) {
         return tick && !tick.error ? tick.cursor : noUpdate();
       },
-      chart: guarded(1, function (tick, probThreshold, valueThreshold, dark, figure, labels, line) {
+      chart: guarded(1, function (tick, probThreshold, valueThreshold, dark, figure, labels, line, overlayHidden) {
         ingest(view, tick, Date.now());
         chartInputs = {template: figure, thresholds: thresholdsOf(probThreshold, valueThreshold), dark: dark,
                        labels: labels, unit: line.unit};
         drawChart();
-        return [view.seq.length > 0 || !liveShown];  // the "waiting for data" overlay hides
+        // the "waiting for data" overlay hides
+        return changedOnly([view.seq.length > 0 || !liveShown], [overlayHidden], noUpdate());
       }),
       alarms: guarded(2, function (tick, labels) {
         ingest(view, tick, Date.now());
@@ -710,14 +724,14 @@
         const next = valueRange(view, line, {min: min, max: max, value: value});
         return next ? [next.min, next.max, next.step, next.marks] : Array(4).fill(noUpdate());
       }),
-      kpis: function (tick, _n, probThreshold, valueThreshold, paused, periodMs, labels) {
+      kpis: function (tick, _n, probThreshold, valueThreshold, paused, periodMs, labels, ...shown) {
         try {
           forgetUndoHistory(root.store);
           ingest(view, tick, Date.now());
           const k = computeKpis(view, thresholdsOf(probThreshold, valueThreshold), paused, periodMs, Date.now(), labels);
           const error = errorText(view, labels, clientError);
-          return [k.value, k.delta, k.anomalies, k.defectRate, k.defectRateNote, k.throughput, k.statusText,
-                  "lw-kpi lw-status-" + k.status, k.source, error, Boolean(error)];
+          return changedOnly([k.value, k.delta, k.anomalies, k.defectRate, k.defectRateNote, k.throughput, k.statusText,
+                              "lw-kpi lw-status-" + k.status, k.source, error, Boolean(error)], shown, noUpdate());
         } catch (err) {
           console.warn("LineWatch KPIs failed:", err);
           return Array(9).fill(noUpdate()).concat([labels.error_prefix + ": " + err.message, true]);

@@ -276,7 +276,7 @@
   function draw(plot, inputs) {
     const shown = shownSpan(plot);
     const figure = rangeFigure(inputs.template, session.loaded, session.alarms, inputs,
-                               {shown: shown.map(lw.localMs), columns: plot.clientWidth, revision: "range-" + session.revision});
+                               {shown: shown.map(lw.localMs), columns: lw.plotColumns(plot), revision: "range-" + session.revision});
     root.Plotly.react(plot, figure.data, figure.layout);
   }
 
@@ -344,7 +344,7 @@
     try {
       [points] = await Promise.all([
         getJson(apiUrl(prefix, "api/v1/points", Object.assign({
-          max_points: maxPoints(plot.clientWidth, want[1] - want[0], shown[1] - shown[0])}, common))),
+          max_points: maxPoints(lw.plotColumns(plot), want[1] - want[0], shown[1] - shown[0])}, common))),
         alarmsToo ? getJson(apiUrl(prefix, "api/v1/alarms", {line: lineId, from: session.bounds[0].toFixed(3),
                                                               to: session.bounds[1].toFixed(3), limit: MAX_ALARMS}))
           .then(function (answer) {

@@ -10,6 +10,10 @@ from layouts import ids
 
 NAMESPACE = "linewatch"
 ALARMS_NAMESPACE = "linewatchAlarms"
+KPI_OUTPUTS = ((ids.KPI_VALUE, "children"), (ids.KPI_VALUE_DELTA, "children"), (ids.KPI_ANOMALIES, "children"),
+               (ids.KPI_DEFECT_RATE, "children"), (ids.KPI_DEFECT_RATE_NOTE, "children"),
+               (ids.KPI_THROUGHPUT, "children"), (ids.KPI_STATUS, "children"), (ids.KPI_STATUS_CARD, "className"),
+               (ids.KPI_SOURCE_STATE, "children"), (ids.ERROR_BANNER, "children"), (ids.ERROR_BANNER, "is_open"))
 
 
 def _clientside(name: str, namespace: str = NAMESPACE) -> ClientsideFunction:
@@ -32,6 +36,7 @@ def register(app: Dash) -> None:
         State(ids.CHART, "figure"),
         State(ids.LABELS, "data"),
         State(ids.LINE, "data"),
+        State(ids.WAITING_OVERLAY, "hidden"),  # sent only when it changes
     )
     app.clientside_callback(  # alarms are events of the detectors: the threshold sliders do not change them
         _clientside("alarms"),
@@ -54,17 +59,7 @@ def register(app: Dash) -> None:
     )
     app.clientside_callback(
         _clientside("kpis"),
-        Output(ids.KPI_VALUE, "children"),
-        Output(ids.KPI_VALUE_DELTA, "children"),
-        Output(ids.KPI_ANOMALIES, "children"),
-        Output(ids.KPI_DEFECT_RATE, "children"),
-        Output(ids.KPI_DEFECT_RATE_NOTE, "children"),
-        Output(ids.KPI_THROUGHPUT, "children"),
-        Output(ids.KPI_STATUS, "children"),
-        Output(ids.KPI_STATUS_CARD, "className"),
-        Output(ids.KPI_SOURCE_STATE, "children"),
-        Output(ids.ERROR_BANNER, "children"),
-        Output(ids.ERROR_BANNER, "is_open"),
+        *(Output(component, prop) for component, prop in KPI_OUTPUTS),
         Input(ids.TICK, "data"),
         Input(ids.TICK_INTERVAL, "n_intervals"),
         Input(ids.PROB_THRESHOLD, "value"),
@@ -72,6 +67,7 @@ def register(app: Dash) -> None:
         Input(ids.PAUSED, "data"),
         State(ids.TICK_INTERVAL, "interval"),
         State(ids.LABELS, "data"),
+        *(State(component, prop) for component, prop in KPI_OUTPUTS),  # what they show: only changes are sent
     )
     app.clientside_callback(
         _clientside("historyLinks"),

@@ -172,6 +172,12 @@ test("the zoomed range is read from plotly's axis, null while it autoranges", ()
   assert.equal(state.x[0], ts * 1000);
 });
 
+test("readings are decimated to the plot area's pixel columns, the graph's width until plotly laid it out", () => {
+  assert.equal(lw.plotColumns({clientWidth: 1186, _fullLayout: {_size: {w: 978}}}), 978);
+  assert.equal(lw.plotColumns({clientWidth: 1186, _fullLayout: {}}), 1186);
+  assert.equal(lw.plotColumns({clientWidth: 640}), 640);
+});
+
 test("SPC control lines from the tick are drawn once they come, and kept by ticks without them", () => {
   const state = lw.newWindowState();
   lw.ingest(state, tick([1, 2], [10, 11], [0, 0], {reset: true}), 0);
@@ -371,4 +377,10 @@ test("forgetUndoHistory empties Dash's undo history, which grows by one entry a 
   assert.deepEqual(state.history.past, []);
   assert.deepEqual(state.history.present, {id: "tick-interval", props: {n_intervals: 3}});
   lw.forgetUndoHistory(undefined);  // a renderer that does not expose its store: nothing to do
+});
+
+test("changedOnly sends only the outputs whose value the page does not show yet", () => {
+  const NO = {no: "update"};
+  assert.deepEqual(lw.changedOnly(["1.250", "Live", true], ["1.250", "Waiting", true], NO), [NO, "Live", NO]);
+  assert.deepEqual(lw.changedOnly(["", false], [null, false], NO), ["", NO]);  // an empty banner replaces none once
 });
