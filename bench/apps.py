@@ -26,8 +26,11 @@ class AppSpec:
             env = {**self.env, self.period_env: f"{period:g}", **(extra_env or {})}
             if self.data_dir_env:
                 env[self.data_dir_env] = tmp
-            with servers.gunicorn(self.target, env, threads, f"{tmp}/gunicorn.log") as served:
+            with self._server(env, threads, f"{tmp}/gunicorn.log") as served:
                 yield served
+
+    def _server(self, env, threads, log_path):
+        return servers.gunicorn(self.target, env, threads, log_path)
 
     def cursor_in(self, response):
         """The cursor a tick response hands back (None if the app keeps none)."""
@@ -50,14 +53,8 @@ LINEWATCH = AppSpec(name="linewatch", target="app.wsgi:server", tick_output="tic
 class SocketAppSpec(AppSpec):
     """An app served by gunicorn's uvicorn worker (an ASGI app: the WebSocket and push transports)."""
 
-    @contextmanager
-    def serve(self, period=1.0, threads=8, extra_env=None):
-        with tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-") as tmp:
-            env = {**self.env, self.period_env: f"{period:g}", **(extra_env or {})}
-            if self.data_dir_env:
-                env[self.data_dir_env] = tmp
-            with servers.uvicorn_gunicorn(self.target, env, f"{tmp}/gunicorn.log") as served:
-                yield served
+    def _server(self, env, threads, log_path):
+        return servers.uvicorn_gunicorn(self.target, env, log_path)
 
 
 # LineWatch with LINEWATCH_TRANSPORT=push: the viewer experiment's LineWatch, its ticks streamed (one

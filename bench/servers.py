@@ -57,20 +57,8 @@ def gunicorn(target, env=None, threads=8, log_path=os.devnull, workers=1):
     cmd = [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{port}",
            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
            "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=log, stderr=log,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_http(base + "/", proc)
-        except RuntimeError as exc:
-            with open(log_path, errors="replace") as log:
-                raise RuntimeError(f"{exc}; gunicorn log tail:\n{log.read()[-2000:]}") from None
-        yield proc, base
-    finally:
-        stop(proc)
+    with _started(cmd, {**os.environ, **(env or {}), "PYTHONPATH": REPO}, port, log_path) as served:
+        yield served
 
 
 @contextmanager
@@ -81,9 +69,15 @@ def uvicorn_gunicorn(target, env=None, log_path=os.devnull, workers=1):
            "--worker-class", UVICORN_WORKER, "--chdir", REPO, "--log-level", "warning", "-c", CONFIG]
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": REPO,
                 "PYTHONWARNINGS": "ignore::DeprecationWarning"}  # uvicorn.workers points to uvicorn-worker
+    with _started(cmd, full_env, port, log_path) as served:
+        yield served
+
+
+@contextmanager
+def _started(cmd, env, port, log_path):
+    """Start the gunicorn ``cmd`` listening on ``port``, wait until it answers; yield (process, base_url)."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, env=full_env, cwd=REPO, stdout=log, stderr=log,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         try:
