@@ -66,7 +66,7 @@ class ScorerConfig:
     spike_ratio: float = 1.55  # a spike must exceed this multiple of the recent record
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
     spike_run: int = 8  # an excursion longer than this (readings above ``spike``) does not enter the record
-    burst_level: float = 5.0  # surprises above this count towards a burst
+    burst_level: float = 6.5  # surprises above this count towards a burst
     burst_rate: float = 0.05  # EWMA rate of the local burst rate
     burst_z: float = 7.0  # binomial z-score of the local rate that is a burst
     burst_min_rate: float = 0.01  # the long-run rate is taken as at least this
