@@ -102,6 +102,28 @@ def test_a_start_up_transient_is_forgotten_by_the_end_of_warm_up():
     assert score[WARMUP:300].max() < 0.5
 
 
+def warming_oven(seed, n=3000):
+    """A temperature in °C at 5-minute steps (a slow random walk plus 0.5 °C of noise) whose noise
+    grows threefold for 100 readings from reading 2000 (a failing fan, a worn bearing)."""
+    rng = np.random.default_rng(seed)
+    x = 80.0 + np.cumsum(rng.normal(0.0, 0.02, n)) + rng.normal(0.0, 0.5, n)
+    x[2000:2100] += rng.normal(0.0, 1.5, 100)
+    return 1.7e9 + 300.0 * np.arange(n), x
+
+
+@pytest.mark.parametrize("seed", range(7))
+def test_a_noise_level_that_grows_raises_one_alarm(seed):
+    ts, x = warming_oven(seed)
+    _, events = run(ts, x)
+    assert len(events) == 1 and 2000 <= events[0].index < 2050
+
+
+def test_the_noise_detector_sees_more_noise_that_has_few_large_surprises():
+    """Seed 0's noisy spell has too few readings beyond the burst level for the burst detector."""
+    ts, x = warming_oven(0)
+    assert run(ts, x, DetectorConfig(scorer=ScorerConfig(noise_z=np.inf)))[1] == []
+
+
 def test_few_false_alarms_on_pure_noise():
     rate = []
     for seed in range(5):

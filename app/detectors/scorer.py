@@ -10,17 +10,20 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
 2. **Surprise.** The residual and its first difference, each divided by its running scale (mean
    absolute deviation, started from the median / MAD of the first readings), give the instant
    surprise of a reading: a spike or a step.
-3. **Three detectors** turn surprises into an excess ``u`` (1 = the anomaly threshold):
+3. **Four detectors** turn surprises into an excess ``u`` (1 = the anomaly threshold):
    *spike*: the surprise against ``spike_ratio`` times the largest spike of recent memory (a
    decaying record), so the routine spikes of a spiky signal stop alarming; only a short excursion
    (at most ``spike_run`` readings in a row above ``spike``) enters the record: a sustained one is a
    shift or a burst, not a spike, and must not blind the spike detector to the next real spike;
    *burst*: the local rate of surprises above ``burst_level`` against its long-run rate (a binomial
-   z-score), for bursts and variance changes;
+   z-score), for bursts;
+   *noise*: the local mean of the squared surprise (capped at ``noise_cap``) against its long-run
+   mean and spread, for a noise level that grows (a worn bearing's vibration) with few readings
+   beyond ``burst_level``;
    *shift*: an EWMA of the clipped signed residual against its own long-run RMS, for sustained
    offsets.
-4. **Gate** (the anomaly-likelihood idea): the burst and shift excess count only as far as the
-   recent excess (an EWMA of all three) stands out from the signal's own long-run mean of excess by
+4. **Gate** (the anomaly-likelihood idea): the burst, noise and shift excess count only as far as the
+   recent excess (an EWMA of all four) stands out from the signal's own long-run mean of excess by
    ``gate_z`` of its standard deviations, so a noisy, bursty signal whose excess is routinely
    near the threshold stops alarming on it; spikes are not gated.
    The score is u / (1 + u): 0.5 at the threshold.
@@ -28,10 +31,10 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
 Estimates are updated with clipped (Huber) residuals, so an outlier moves them a bounded step and a
 lasting level shift becomes the new normal: the scorer recovers instead of locking up. During the
 warm-up the level and scales adapt faster (``warmup_rate``), so a start-up transient in the first
-readings (which start the estimates) is forgotten before judging begins. The long-run
-baselines of the burst and shift detectors and of the gate start as running means (their cautious starting values
-count as ``long_prior`` readings), so they describe the signal from the first judged readings
-instead of taking ~1 / ``long_rate`` readings to forget their starting values.
+readings (which start the estimates) is forgotten before judging begins. The long-run baselines of
+the burst, noise and shift detectors and of the gate start as running means (their cautious
+starting values count as ``long_prior`` readings), so they describe the signal from the first judged
+readings instead of taking ~1 / ``long_rate`` readings to forget their starting values.
 """
 
 from __future__ import annotations
@@ -67,12 +70,14 @@ class ScorerConfig:
     record_decay: float = 0.9995  # per reading: the record halves in ~1400 readings
     spike_run: int = 8  # an excursion longer than this (readings above ``spike``) does not enter the record
     burst_level: float = 6.5  # surprises above this count towards a burst
-    burst_rate: float = 0.05  # EWMA rate of the local burst rate
+    burst_rate: float = 0.05  # EWMA rate of the local burst rate and of the local mean squared surprise
     burst_z: float = 7.0  # binomial z-score of the local rate that is a burst
     burst_min_rate: float = 0.01  # the long-run rate is taken as at least this
+    noise_cap: float = 5.0  # the noise detector caps surprises here before squaring them
+    noise_z: float = 9.0  # local mean of the squared surprise this many of its sds above its long-run mean: more noise
     shift_rate: float = 0.05  # EWMA rate of the signed residual
     shift_z: float = 4.0  # EWMA / its long-run RMS that is a shift
-    long_rate: float = 0.001  # adaptation of the long-run burst rate, shift mean square and deviation
+    long_rate: float = 0.001  # adaptation of the long-run burst rate, squared surprise, shift RMS and deviation
     gate_rate: float = 0.4  # EWMA rate of the recent excess, judged against the signal's own history of excess
     gate_z: float = 3.25  # a burst or shift needs the recent excess this many sds above its long-run mean (0: off)
     long_prior: float = 30.0  # weight (readings) of the long-run starting values: a running mean until 1 / long_rate (0: off)
@@ -106,9 +111,11 @@ class StreamScorer:
         self._n = 0
         self._first: list[tuple[float, float]] = []
         self._model: dict = {}  # expectation state, created after the first ``init`` readings
-        # detector state: record, local and long-run burst rate, shift EWMA and its mean square
-        # (started at cautious values, which weigh as ``long_prior`` readings in the long-run ones)
+        # detector state: record, local and long-run burst rate, shift EWMA and its mean square, local
+        # and long-run mean and mean square of the squared surprise (started at cautious values,
+        # which weigh as ``long_prior`` readings in the long-run ones)
         self._record, self._burst, self._burst_long, self._shift, self._shift_ms = config.spike, 0.0, 0.02, 0.0, 1.0
+        self._noise, self._noise_mean, self._noise_ms = 2.0, 2.0, 12.0
         self._run_peak, self._run_length = 0.0, 0  # the excursion in progress (readings above ``spike``)
         self._judged = 0  # readings the detectors have seen (after ``init``)
         self._recent, self._u_mean, self._u_ms = 0.0, 0.2, 0.1  # gate: recent excess, long-run mean and mean square
@@ -134,7 +141,7 @@ class StreamScorer:
         return out
 
     def _excess(self, surprise: np.ndarray, residual_z: np.ndarray) -> np.ndarray:
-        """The three detectors, vectorised over a batch with their state carried between batches."""
+        """The four detectors, vectorised over a batch with their state carried between batches."""
         cfg = self.config
         # spike: against the record before each reading (and the peak of the excursion in progress)
         u_spike = surprise / np.maximum(cfg.spike, cfg.spike_ratio * self._spike_record(surprise))
@@ -152,9 +159,19 @@ class StreamScorer:
         mean_square = _long_ewma(shift * shift, cfg.long_rate, self._shift_ms, self._judged, cfg.long_prior)
         ms_before = np.concatenate(([self._shift_ms], mean_square[:-1]))
         u = np.maximum(u_burst, np.abs(shift) / (cfg.shift_z * np.sqrt(ms_before)))  # the slow detectors
-        # gate (the anomaly-likelihood idea): a burst or a shift counts only as far as the recent
-        # excess (all three detectors, EWMA) stands out from this signal's own long-run distribution
-        # of excess, so a signal whose bursts are routine stops alarming on them; spikes are not
+        # noise: local mean of the squared surprise (capped: a spike is not noise) against its
+        # long-run mean, in standard deviations of that local mean
+        squared = np.minimum(surprise, cfg.noise_cap) ** 2
+        noise = _ewma(squared, cfg.burst_rate, self._noise)
+        noise_mean = _long_ewma(squared, cfg.long_rate, self._noise_mean, self._judged, cfg.long_prior)
+        noise_ms = _long_ewma(squared * squared, cfg.long_rate, self._noise_ms, self._judged, cfg.long_prior)
+        mean_before = np.concatenate(([self._noise_mean], noise_mean[:-1]))
+        var_before = np.concatenate(([self._noise_ms], noise_ms[:-1])) - mean_before ** 2
+        sd = np.sqrt(np.maximum(var_before, 1e-12) * cfg.burst_rate / (2.0 - cfg.burst_rate))
+        u = np.maximum(u, (noise - mean_before) / (cfg.noise_z * sd))
+        # gate (the anomaly-likelihood idea): a burst, more noise or a shift counts only as far as the
+        # recent excess (all four detectors, EWMA) stands out from this signal's own long-run
+        # distribution of excess, so a signal whose bursts are routine stops alarming on them; spikes are not
         # gated (one spike barely moves the recent excess, and it is judged against its record)
         total = np.maximum(u, u_spike)
         recent = _ewma(total, cfg.gate_rate, self._recent)
@@ -171,6 +188,7 @@ class StreamScorer:
         self._recent, self._u_mean, self._u_ms = float(recent[-1]), float(u_mean[-1]), float(u_ms[-1])
         self._burst, self._burst_long = float(burst[-1]), float(long_run[-1])
         self._shift, self._shift_ms = float(shift[-1]), float(mean_square[-1])
+        self._noise, self._noise_mean, self._noise_ms = float(noise[-1]), float(noise_mean[-1]), float(noise_ms[-1])
         self._judged += len(surprise)
         return u
 
