@@ -368,6 +368,7 @@ def test_sigkill_mid_stream_loses_no_message_the_broker_acknowledged(start_serve
     restarted = start_server(env)  # same data dir: same client id, so the broker resumes the session
     # the restart, the broker's redelivery and the next batch written: slow when the suite shares 2 cores with 3 files
     wait_until(lambda: acknowledged <= set(recorded(database)), timeout=40, message="every acknowledged message on disk")
-    assert source_state(restarted) == "running"
+    # a resumed session's queued messages come before the SUBACK that makes the source "running"
+    wait_until(lambda: source_state(restarted) == "running", message="the resumed subscription confirmed")
     values = recorded(database)
     assert len(values) == len(set(values)), "a redelivered message was stored twice"
