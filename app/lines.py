@@ -17,12 +17,13 @@ still works, with its id as name, no unit and the default detection::
 
     [lines.oven-3.detection]  # overrides, never needed: score alarm threshold (or false), re-raise
     score_threshold = 0.6
+    stuck = false       # no "stuck" alarms (a value held for good is normal on this line)
     clear_after = 300   # the default off-delay of every rule (readings)
 
     [lines.oven-3.alarms]   # alarm design (each key optional)
     mode = "normal"     # or "suppressed" (by design) / "out-of-service": every rule of the line
 
-    [lines.oven-3.alarms.usl]  # one rule: score, threshold, usl, lsl or an SPC rule the line has
+    [lines.oven-3.alarms.usl]  # one rule: score, threshold, usl, lsl, stuck or an SPC rule the line has
     priority = 1        # 1 (most urgent) to 4; default from the severity (critical 2, warning 3)
     on_delay = 3        # the condition must hold this long before it raises: readings, or "30 s"
     off_delay = "60 s"  # ... and be clear this long before it returns (default clear_after readings)
@@ -66,7 +67,7 @@ ALARM_KEYS = ("priority", "on_delay", "off_delay", "deadband", "realarm_minutes"
 ALARM_MODES = ("normal", State.SUPPRESSED.value, State.OUT_OF_SERVICE.value)
 SECONDS = re.compile(r"\s*(\d+(?:\.\d*)?)\s*s\s*")  # a delay in seconds: "30 s"
 MAX_DELAY_READINGS, MAX_DELAY_S, MAX_REALARM_MINUTES = 1_000_000, 86_400, 7 * 24 * 60
-DETECTION_KEYS = ("score_threshold", "clear_after")
+DETECTION_KEYS = ("score_threshold", "stuck", "clear_after")
 REPLAY_COLUMN_KEYS = ("time", "value", "defect_prob", "line")
 SPC_KEYS = ("rules", "baseline", "ewma_lambda", "ewma_l", "cusum_k", "cusum_h")
 SPC_RULE_NAMES = (*RULES, "cusum")
@@ -227,8 +228,9 @@ def _mode(where: str, value) -> str:
 
 
 def _detection(where: str, table) -> tuple[tuple[str, object], ...]:
-    """Overrides of the default detection: ``score_threshold`` (0-1, or false for no score alarms)
-    and ``clear_after`` (quiet readings before a rule raises again)."""
+    """Overrides of the default detection: ``score_threshold`` (0-1, or false for no score alarms),
+    ``stuck`` (false: no stuck alarms, for a signal that may hold a value for good) and
+    ``clear_after`` (quiet readings before a rule raises again)."""
     if not isinstance(table, dict):
         raise LinesFileError(f"{where} must be a table")
     _no_unknown_keys(where, table, DETECTION_KEYS)
@@ -242,6 +244,10 @@ def _detection(where: str, table) -> tuple[tuple[str, object], ...]:
             if not 0 < threshold < 1:
                 raise LinesFileError(f"{where}: score_threshold must be between 0 and 1 (or false)")
             overrides["score_threshold"] = threshold
+    if "stuck" in table:
+        if table["stuck"] is not False:
+            raise LinesFileError(f"{where}: stuck can only be false (no stuck alarms); it is on by default")
+        overrides["stuck_ratio"] = None
     if "clear_after" in table:
         clear_after = table["clear_after"]
         if isinstance(clear_after, bool) or not isinstance(clear_after, int) or not 1 <= clear_after <= 1_000_000:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import report, servers
+from . import plant_signals, report, servers
 from .nab import DATA as NAB, SCORER, load, nab_score
 
 POST_BATCH = 1000
@@ -160,12 +160,14 @@ def alarm_cost(keys: list[str]) -> tuple[float, int]:
 
 def detector_costs(n: int) -> list[list]:
     """Microseconds per reading of each detector alone, fed batches of 100 and of 1."""
-    from app.detectors import RULES, SpcChart, SpcConfig, StreamScorer, ScorerConfig
+    from app.detectors import RULES, DetectorConfig, SpcChart, SpcConfig, StreamScorer, ScorerConfig, StuckWatch
 
     rng = np.random.default_rng(1)
     ts = 1.7e9 + np.arange(n) * 300.0
     values = 80 + rng.normal(0, 1, n)
-    detectors = {"score (self-calibrating)": lambda: (lambda t, v, s=StreamScorer(ScorerConfig()): s.score(t, v))}
+    detectors = {"score (self-calibrating)": lambda: (lambda t, v, s=StreamScorer(ScorerConfig()): s.score(t, v)),
+                 "stuck": lambda: (lambda t, v, w=StuckWatch(DetectorConfig().stuck_ratio, DetectorConfig().stuck_min):
+                                   w.update(v))}
     for rule in (*[r for r in RULES if not r.startswith("cusum")], "cusum"):
         detectors[f"SPC {rule}"] = lambda rule=rule: (
             lambda t, v, c=SpcChart(SpcConfig(rules=frozenset({rule}))): c.update(v))
@@ -184,6 +186,10 @@ def detector_costs(n: int) -> list[list]:
 
 
 def run(quick):
+    from app.detectors import DetectorConfig
+
+    from .nab_offline import plant_scores
+
     if not (NAB / "windows.json").exists() or not SCORER.exists():
         raise RuntimeError(f"NAB data or scorer not found ({NAB}, {SCORER}): set LINEWATCH_NAB_DIR / LINEWATCH_NAB_SCORER")
     keys = sorted(json.loads((NAB / "windows.json").read_text()))
@@ -196,6 +202,7 @@ def run(quick):
     floods = [r for r in results if r["peak_10_min"] > FLOOD_PER_10_MIN]
     busiest = max(results, key=lambda r: r["peak_10_min"])
     costs = detector_costs(20_000 if quick else 100_000)
+    plant_mean, plant_by_signal, plant_by_anomaly = plant_signals.table(plant_scores(DetectorConfig(), 100))
     checks = [
         report.check(f"NAB mean normalized score, {len(scored)} files with labelled windows",
                      f"{mean:.1f}", f"≥ {MIN_MEAN:g} ({PUBLISHED})", mean >= MIN_MEAN),
@@ -210,6 +217,8 @@ def run(quick):
                     f"{book_us:.2f} µs/reading ({transitions:,} transitions booked)"),
         report.info("HTTP ingest of the corpus with detection (gunicorn, 4 clients, batches of 1000)",
                     f"{sent:,} readings in {post_s:.1f} s = {sent / post_s:,.0f} /s"),
+        report.info("100 labelled plant-like signals that are not NAB's (bench/plant_signals.py, in process): "
+                    "mean normalized score", f"{plant_mean:.1f}"),
     ]
     columns = ["file", "normalized", "windows hit", "raises", "rules", "raw", "alarms / 10 min", "peak / 10 min",
                "time in flood"]
@@ -223,6 +232,11 @@ def run(quick):
              f"acknowledges in a replay, so every raise is announced). {PUBLISHED}; nyc_taxi.csv: windowed Gaussian 0.0, "
              "Numenta HTM 74.4, ARTime 87.8. Files without labelled windows score n/a and are left out of the mean.",
              "Per-reading cost of each detector alone, µs, batches of 100 / of 1: "
-             + "; ".join(f"{name} {b100} / {b1}" for name, b100, b1 in costs)]
+             + "; ".join(f"{name} {b100} / {b1}" for name, b100, b1 in costs),
+             "Plant-like signals (not NAB's), mean normalized score by signal: "
+             + ", ".join(f"{k} {v:.1f}" for k, v in plant_by_signal.items()) + "; by anomaly: "
+             + ", ".join(f"{k} {v:.1f}" for k, v in plant_by_anomaly.items())]
     return report.result("detection", quick, checks, columns, rows, notes,
-                         {"files": results, "rate": rate, "costs": costs, "alarm_book_us_per_reading": book_us})
+                         {"files": results, "rate": rate, "costs": costs, "alarm_book_us_per_reading": book_us,
+                          "plant_signals": {"mean": plant_mean, "by_signal": plant_by_signal,
+                                            "by_anomaly": plant_by_anomaly}})

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.detectors import RULES, Alarm, Delay, DetectorConfig, LineDetector, ScorerConfig, SpcConfig
+from app.detectors import RULES, Alarm, Delay, DetectorConfig, LineDetector, ScorerConfig, SpcConfig, StuckWatch
 
 PACKAGE = Path(__file__).resolve().parent.parent / "app" / "detectors"
 WARMUP = ScorerConfig().warmup
@@ -143,6 +143,58 @@ def test_a_clean_daily_pattern_raises_no_alarm_while_it_is_learnt(seed):
     hour = ts % 86400 / 3600
     day = 1 / (1 + np.exp(-3 * (hour - 9))) / (1 + np.exp(3 * (hour - 18)))
     assert run(ts, 20 + 60 * day + rng.normal(0, 2, len(ts)))[1] == []
+
+
+def frozen(n=1000, at=600, seed=0):
+    """Half a degree of noise around 80 °C, until the sensor freezes at reading ``at``."""
+    x = 80.0 + np.random.default_rng(seed).normal(0.0, 0.5, n).round(2)
+    x[at:] = x[at]
+    return 1.7e9 + 60.0 * np.arange(n), x
+
+
+def test_a_frozen_sensor_raises_one_stuck_alarm_at_its_tenth_identical_reading():
+    ts, x = frozen()
+    _, events = run(ts, x)
+    stuck = [e for e in events if e.rule == "stuck"]
+    assert [(e.index, e.severity) for e in stuck] == [(609, "warning")]
+    assert stuck[0].message == f"value {x[600]:.6g} unchanged for 10 readings"
+
+
+def test_a_hold_is_judged_by_the_signal_s_own_longest_hold():
+    """A machine idle at 0 for 40 readings at a time: an idle spell of 170 raises at its 160th
+    reading (4 x 40); after it, an idle spell of 600 is routine (< 4 x 170)."""
+    rng = np.random.default_rng(1)
+    running = np.concatenate([np.r_[np.zeros(40), 12.0 + rng.normal(0.0, 0.4, 60)] for _ in range(20)])
+    x = np.concatenate((running, np.zeros(170), 12.0 + rng.normal(0.0, 0.4, 60), np.zeros(600), np.full(10, 12.0)))
+    fires, runs = StuckWatch(4.0, 10).update(x)
+    assert np.flatnonzero(fires).tolist() == list(range(2000 + 159, 2000 + 170))
+    assert runs[2000 + 169] == 170 and runs[2230 + 599] == 600 and runs[-1] == 10
+
+
+def test_a_hold_is_not_judged_before_the_value_first_changes_nor_in_warm_up():
+    """A line that starts at a constant knows no hold to compare with; a freeze in warm-up is not judged."""
+    ts, x = frozen(at=0)
+    assert [e for e in run(ts, x)[1] if e.rule == "stuck"] == []
+    ts, x = frozen(at=100)
+    assert [e for e in run(ts, x)[1] if e.rule == "stuck"][0].index == WARMUP
+
+
+def test_the_stuck_rule_can_be_turned_off():
+    ts, x = frozen()
+    config = DetectorConfig(stuck_ratio=None)
+    assert "stuck" not in config.rules() and all(e.rule != "stuck" for e in run(ts, x, config)[1])
+
+
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=6))
+@settings(max_examples=30, deadline=None)
+def test_stuck_watch_does_not_depend_on_how_the_stream_is_split(cuts):
+    x = np.repeat(np.random.default_rng(2).integers(0, 3, 300).astype(float), 7)
+    whole = StuckWatch(2.0, 5).update(x)
+    watch, parts, start = StuckWatch(2.0, 5), [], 0
+    for end in sorted(set(cuts)) + [len(x)]:
+        parts.append(watch.update(x[start:end]))
+        start = max(start, end)
+    assert all(np.array_equal(np.concatenate([p[k] for p in parts]), whole[k]) for k in (0, 1))
 
 
 def test_a_constant_start_is_handled():

@@ -31,6 +31,7 @@ unit = "bar"
 
 [lines.press-1.detection]
 score_threshold = false
+stuck = false
 """
 
 
@@ -48,6 +49,7 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     detector = config.detector_for("oven-3").config
     assert (detector.score_threshold, detector.clear_after, detector.spc) == (0.6, 300, oven.spc)
     assert config.detector_for("press-1").config.score_threshold is None
+    assert "stuck" in config.detector_for("oven-3").rules and "stuck" not in config.detector_for("press-1").rules
     assert config.line("press-1").title == "press-1" and config.line("press-1").unit == "bar"
     unknown = config.line("line-9")  # not in the file: works with the defaults
     assert (unknown.title, unknown.unit, unknown.spc.active()) == ("line-9", "", ())
@@ -63,8 +65,9 @@ def test_lines_file_gives_units_limits_and_spc_rules(tmp_path):
     ("[lines.oven.detection]\nscore_threshold = 1.5\n", "[lines.oven.detection]: score_threshold must be between"),
     ("[lines.oven.detection]\nclear_after = 0\n", "[lines.oven.detection]: clear_after must be a whole number"),
     ("[lines.oven.detection]\nwarmup = 5\n", "[lines.oven.detection]: unknown key 'warmup'"),
+    ("[lines.oven.detection]\nstuck = true\n", "[lines.oven.detection]: stuck can only be false"),
     ("[lines.oven.alarms.usl]\npriority = 1\n", "[lines.oven.alarms]: unknown key 'usl' (known: mode, or a rule "
-                                                 "that judges this line: score, threshold)"),
+                                                 "that judges this line: score, threshold, stuck)"),
     ("[lines.oven.alarms.we-1]\npriority = 1\n", "[lines.oven.alarms]: unknown key 'we-1'"),  # SPC is off
     ("[lines.oven.alarms]\nmode = 'paused'\n", "[lines.oven.alarms]: mode must be one of normal, suppressed, "
                                                "out-of-service"),
@@ -133,7 +136,7 @@ def test_alarm_design_per_line_and_rule(tmp_path):
     assert config.alarm_design("press-1", "score") == AlarmDesign(priority=4, mode="suppressed")
     assert config.alarm_design("press-1", "threshold") == AlarmDesign(mode="suppressed")
     detector = config.detector_for("oven-3")
-    assert detector.rules == ("score", "threshold", "usl", "lsl", "we-1")
+    assert detector.rules == ("score", "threshold", "usl", "lsl", "stuck", "we-1")
     assert detector.config.alarms == (("usl", Hysteresis(Delay(2), Delay(20.0, seconds=True), 2.0)),
                                       ("we-1", Hysteresis(off_delay=Delay(10))))
     assert config.detector_for("press-1").config.alarms == ()

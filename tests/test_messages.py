@@ -12,7 +12,7 @@ from app.i18n import TEXT
 from callbacks.tick import alarm_payload
 
 FIGURES = {"value": "-1.5e+06", "score": "0.91", "prob_threshold": "0.5", "value_threshold": "12.5",
-           "rule": "nelson-1", "centre": "85.0312", "sigma": "0.402", "limit": "100"}
+           "rule": "nelson-1", "centre": "85.0312", "sigma": "0.402", "limit": "100", "readings": "12"}
 
 
 def placeholders(template: str) -> set[str]:

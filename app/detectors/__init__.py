@@ -9,14 +9,16 @@
     out.center, out.lcl, out.ucl                # SPC control lines (NaN before the SPC baseline)
 
 Modules: ``scorer`` (self-calibrating score), ``spc`` (Shewhart, Western Electric, Nelson, EWMA,
-CUSUM), ``alarms`` (one raise and one return per episode: on-delay, off-delay, deadband),
-``messages`` (the events' wording), ``line`` (puts them together per line).
+CUSUM), ``stuck`` (a value held longer than the signal has ever held one), ``alarms`` (one raise and
+one return per episode: on-delay, off-delay, deadband), ``messages`` (the events' wording), ``line``
+(puts them together per line).
 """
 
 from app.detectors.alarms import Alarm, Delay, Event, Hysteresis, Return
 from app.detectors.line import UNIT_RULES, DetectorConfig, DetectorOutput, LineDetector
 from app.detectors.scorer import ScorerConfig, StreamScorer
 from app.detectors.spc import RULES, SpcChart, SpcConfig
+from app.detectors.stuck import StuckWatch
 
 __all__ = ["Alarm", "Delay", "DetectorConfig", "DetectorOutput", "Event", "Hysteresis", "LineDetector", "RULES",
-           "Return", "ScorerConfig", "SpcChart", "SpcConfig", "StreamScorer", "UNIT_RULES"]
+           "Return", "ScorerConfig", "SpcChart", "SpcConfig", "StreamScorer", "StuckWatch", "UNIT_RULES"]

@@ -1,5 +1,5 @@
-"""One line's detector: the streaming score, the thresholds, the spec limits and the chosen SPC rules,
-turned into alarm raises and returns."""
+"""One line's detector: the streaming score, the thresholds, the spec limits, the stuck-value watch and
+the chosen SPC rules, turned into alarm raises and returns."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from app.detectors.alarms import Alarm, Delay, Event, Hysteresis, Return
 from app.detectors.messages import render
 from app.detectors.scorer import ScorerConfig, StreamScorer
 from app.detectors.spc import SpcChart, SpcConfig
+from app.detectors.stuck import StuckWatch
 
 SCORE_RULE = "score"
 THRESHOLD_RULE = "threshold"  # readings that carry a defect probability: the operator's thresholds
 USL_RULE, LSL_RULE = "usl", "lsl"  # a value beyond the line's specification limits
+STUCK_RULE = "stuck"  # a value held longer than the signal has ever held one
 UNIT_RULES = (THRESHOLD_RULE, USL_RULE, LSL_RULE)  # rules with a threshold in the line's unit: a deadband applies
 CRITICAL_SCORE = 2 / 3  # a score event at or above this is critical (twice the anomaly threshold)
 CRITICAL_RULES = frozenset({"we-1", "nelson-1"})  # a reading beyond 3 sigma
@@ -29,6 +31,9 @@ class DetectorConfig:
     ``prob_threshold``, ``value_threshold``: a reading that carries its own defect probability (an
     upstream model's) raises a "threshold" event when both are exceeded (value in the line's unit).
     ``usl``, ``lsl``: specification limits (line's unit): a value above / below raises a "usl" / "lsl" event.
+    ``stuck_ratio``, ``stuck_min``: a value held (identical readings in a row, after the score's
+    warm-up) at least ``stuck_min`` readings and ``stuck_ratio`` times the longest hold before
+    raises a "stuck" event (``stuck_ratio`` None: no such rule).
     ``clear_after``: quiet readings before a raised alarm returns (and its rule can raise again).
     ``alarms``: (rule, Hysteresis) pairs: a rule's on-delay, off-delay (default ``clear_after``
     readings) and deadband; a rule not named raises at its first firing reading.
@@ -41,6 +46,8 @@ class DetectorConfig:
     value_threshold: float = -np.inf
     usl: float | None = None
     lsl: float | None = None
+    stuck_ratio: float | None = 4.0
+    stuck_min: int = 10
     clear_after: int = 90  # the slow detectors' EWMAs (rate 0.05) forget an episode to 1 % in ~90 readings
     alarms: tuple[tuple[str, Hysteresis], ...] = ()
 
@@ -48,7 +55,7 @@ class DetectorConfig:
         """The rules that judge the line, the SPC rules last."""
         return (((SCORE_RULE,) if self.score_threshold is not None else ()) + (THRESHOLD_RULE,)
                 + ((USL_RULE,) if self.usl is not None else ()) + ((LSL_RULE,) if self.lsl is not None else ())
-                + self.spc.active())
+                + ((STUCK_RULE,) if self.stuck_ratio is not None else ()) + self.spc.active())
 
 
 class DetectorOutput(NamedTuple):
@@ -72,6 +79,7 @@ class LineDetector:
         self.config = config
         self._scorer = StreamScorer(config.scorer)
         self._chart = SpcChart(config.spc)
+        self._stuck = StuckWatch(config.stuck_ratio, config.stuck_min) if config.stuck_ratio is not None else None
         self.rules = config.rules()
         designs = dict(config.alarms)
         unknown = sorted(set(designs) - set(self.rules))
@@ -119,9 +127,14 @@ class LineDetector:
         judged_ts = ts[judged]
         events, returns = [], []
         conditions = self._conditions(value[judged], score[judged], prob[judged], missing[judged], chart_flags)
+        held = np.zeros(len(value), dtype=np.int64)  # readings each value has been held (stuck rule)
+        if self._stuck is not None:
+            fires, held[judged] = self._stuck.update(value[judged])
+            conditions[STUCK_RULE] = (fires & (self._seen + judged >= self.config.scorer.warmup), None)
         for rule, (fire, hold) in conditions.items():
             raised, cleared = self._alarms[rule].update(judged_ts, fire, hold)
-            events += [self._event(self._seen + k, ts[k], value[k], score[k], rule) for k in judged[raised].tolist()]
+            events += [self._event(self._seen + k, ts[k], value[k], score[k], rule, held[k])
+                       for k in judged[raised].tolist()]
             returns += [Return(self._seen + k, float(ts[k]), rule) for k in judged[cleared].tolist()]
         events.sort(key=lambda e: e.index)
         returns.sort(key=lambda r: r.index)
@@ -141,7 +154,7 @@ class LineDetector:
             out[LSL_RULE] = (value < cfg.lsl, value < cfg.lsl + band.get(LSL_RULE, 0.0))
         return out | {rule: (fired, None) for rule, fired in chart_flags.items()}
 
-    def _event(self, index: int, ts: float, value: float, score: float, rule: str) -> Event:
+    def _event(self, index: int, ts: float, value: float, score: float, rule: str, held: int) -> Event:
         if rule == SCORE_RULE:
             severity = "critical" if score >= CRITICAL_SCORE else "warning"
             message = render("alarm_score", value=f"{value:.6g}", score=f"{score:.2f}")
@@ -155,6 +168,9 @@ class LineDetector:
             severity = "critical"  # the product is out of specification
             limit = self.config.usl if rule == USL_RULE else self.config.lsl
             message = render(f"alarm_{rule}", value=f"{value:.6g}", limit=f"{limit:g}")
+        elif rule == STUCK_RULE:
+            severity = "warning"  # the reading may be right; the sensor or the feed needs a look
+            message = render("alarm_stuck", value=f"{value:.6g}", readings=str(held))
         else:
             severity = "critical" if rule in CRITICAL_RULES else "warning"
             message = render("alarm_spc", value=f"{value:.6g}", rule=rule, centre=f"{self._chart.centre:.6g}",

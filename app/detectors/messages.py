@@ -15,6 +15,7 @@ TEMPLATES = {
     "alarm_threshold_value": "defect probability above {prob_threshold} with value {value} above {value_threshold}",
     "alarm_usl": "value {value} above usl {limit}",
     "alarm_lsl": "value {value} below lsl {limit}",
+    "alarm_stuck": "value {value} unchanged for {readings} readings",
     "alarm_spc": "value {value} breaks {rule} (centre {centre}, sigma {sigma})",
 }
 
