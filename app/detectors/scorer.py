@@ -163,26 +163,18 @@ class StreamScorer:
         # long-run mean, in standard deviations of that local mean
         squared = np.minimum(surprise, cfg.noise_cap) ** 2
         noise = _ewma(squared, cfg.burst_rate, self._noise)
-        noise_mean = _long_ewma(squared, cfg.long_rate, self._noise_mean, self._judged, cfg.long_prior)
-        noise_ms = _long_ewma(squared * squared, cfg.long_rate, self._noise_ms, self._judged, cfg.long_prior)
-        mean_before = np.concatenate(([self._noise_mean], noise_mean[:-1]))
-        var_before = np.concatenate(([self._noise_ms], noise_ms[:-1])) - mean_before ** 2
-        sd = np.sqrt(np.maximum(var_before, 1e-12) * cfg.burst_rate / (2.0 - cfg.burst_rate))
-        u = np.maximum(u, (noise - mean_before) / (cfg.noise_z * sd))
+        standing, noise_mean, noise_ms = self._standing(squared, noise, cfg.burst_rate,
+                                                        self._noise_mean, self._noise_ms)
+        u = np.maximum(u, standing / cfg.noise_z)
         # gate (the anomaly-likelihood idea): a burst, more noise or a shift counts only as far as the
         # recent excess (all four detectors, EWMA) stands out from this signal's own long-run
         # distribution of excess, so a signal whose bursts are routine stops alarming on them; spikes are not
         # gated (one spike barely moves the recent excess, and it is judged against its record)
         total = np.maximum(u, u_spike)
         recent = _ewma(total, cfg.gate_rate, self._recent)
-        u_mean = _long_ewma(total, cfg.long_rate, self._u_mean, self._judged, cfg.long_prior)
-        u_ms = _long_ewma(total * total, cfg.long_rate, self._u_ms, self._judged, cfg.long_prior)
+        standing, u_mean, u_ms = self._standing(total, recent, cfg.gate_rate, self._u_mean, self._u_ms)
         if cfg.gate_z > 0:
-            mean_before = np.concatenate(([self._u_mean], u_mean[:-1]))
-            var_before = np.concatenate(([self._u_ms], u_ms[:-1])) - mean_before ** 2
-            sd = np.sqrt(np.maximum(var_before, 1e-12) * cfg.gate_rate / (2.0 - cfg.gate_rate))
-            gate = np.maximum((recent - mean_before) / (cfg.gate_z * sd), 0.0)
-            u = np.maximum(u_spike, np.minimum(u, gate))
+            u = np.maximum(u_spike, np.minimum(u, np.maximum(standing / cfg.gate_z, 0.0)))
         else:
             u = total
         self._recent, self._u_mean, self._u_ms = float(recent[-1]), float(u_mean[-1]), float(u_ms[-1])
@@ -191,6 +183,18 @@ class StreamScorer:
         self._noise, self._noise_mean, self._noise_ms = float(noise[-1]), float(noise_mean[-1]), float(noise_ms[-1])
         self._judged += len(surprise)
         return u
+
+    def _standing(self, x: np.ndarray, local: np.ndarray, rate: float, mean: float, mean_square: float):
+        """How far ``local`` (an EWMA of ``x`` at ``rate``) stands above x's long-run mean before each
+        reading, in standard deviations of such an EWMA; and x's long-run mean and mean square after
+        each reading (from ``mean`` and ``mean_square`` before the batch)."""
+        cfg = self.config
+        means = _long_ewma(x, cfg.long_rate, mean, self._judged, cfg.long_prior)
+        mean_squares = _long_ewma(x * x, cfg.long_rate, mean_square, self._judged, cfg.long_prior)
+        mean_before = np.concatenate(([mean], means[:-1]))
+        var_before = np.concatenate(([mean_square], mean_squares[:-1])) - mean_before ** 2
+        sd = np.sqrt(np.maximum(var_before, 1e-12) * rate / (2.0 - rate))
+        return (local - mean_before) / sd, means, mean_squares
 
     def _spike_record(self, surprise: np.ndarray) -> np.ndarray:
         """The decaying record of surprises before each reading, at least the peak of the excursion
