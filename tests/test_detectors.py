@@ -160,6 +160,33 @@ def test_a_frozen_sensor_raises_one_stuck_alarm_at_its_tenth_identical_reading()
     assert stuck[0].message == f"value {x[600]:.6g} unchanged for 10 readings"
 
 
+def on_off(seed, n=6000, shift_at=None):
+    """A machine idle at 0 A for 60-120 readings, then running at 12 A (noise 0.4 A) for 60-200, and
+    so on; from its first start at or after reading ``shift_at`` it runs at 13.2 A. Returns the
+    timestamps, the values, the switches (readings that start or stop it) and that start."""
+    rng = np.random.default_rng(seed)
+    lengths = np.where(np.arange(60) % 2, rng.integers(60, 200, 60), rng.integers(60, 120, 60))
+    running = np.repeat(np.arange(60) % 2 == 1, lengths)[:n]
+    x = np.where(running, 12.0 + rng.normal(0.0, 0.4, n), 0.0)
+    switches = np.flatnonzero(running[1:] != running[:-1]) + 1
+    at = n
+    if shift_at is not None:
+        at = int(switches[(switches >= shift_at) & running[switches]][0])
+        x[at:] += np.where(running[at:], 1.2, 0.0)
+    return 1.7e9 + 60.0 * np.arange(n), x, switches, at
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_on_off_machine_alarms_on_a_shift_of_its_running_level_not_at_its_starts_and_stops(seed):
+    """Once idle and running have each come and gone twice (~4 switches), a start or a stop is routine."""
+    ts, x, switches, _ = on_off(seed)
+    raised = np.array([e.index for e in run(ts, x)[1] if e.index >= 500], dtype=int)
+    assert not np.any(np.abs(raised[:, None] - switches[None, :]) <= 3)  # none at a start or a stop
+    assert len(raised) <= 1  # the scorer's usual rate of false alarms (see pure noise)
+    ts, x, _, at = on_off(seed, shift_at=4000)
+    assert any(at <= e.index < at + 20 for e in run(ts, x)[1])
+
+
 def test_a_hold_is_judged_by_the_signal_s_own_longest_hold():
     """A machine idle at 0 for 40 readings at a time: an idle spell of 170 raises at its 160th
     reading (4 x 40); after it, an idle spell of 600 is routine (< 4 x 170)."""

@@ -6,7 +6,12 @@ How a reading is judged (every estimate is streaming, O(1) state, learnt from th
    and a day-of-week profile (bins of the signal's cadence, at least 15 min wide). A profile competes
    once it has seen one full period, and is used when its running error is clearly (``profile_gain``)
    below the simpler model's. A profile keeps a scale per bin too, so a busy hour is not judged by
-   a quiet hour's noise.
+   a quiet hour's noise. A fourth, the state model (:mod:`app.detectors.states`), judges a reading
+   by the nearest of a few steady levels a signal switches between (a machine idle and running), so
+   a switch is no surprise (no step either) and a change inside a state is; it is used once its
+   states persist and recur, when its long-run error is clearly below the level model's and below
+   each ready profile's on the same readings (a profile that predicts the switches, as a daily
+   pattern's, keeps them); its scale floor is a fraction of its own long-run error.
 2. **Surprise.** The residual and its first difference, each divided by its running scale (mean
    absolute deviation, started from the median / MAD of the first readings), give the instant
    surprise of a reading: a spike or a step.
@@ -44,6 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from app.detectors.states import StateModel
+
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
 
@@ -61,6 +68,9 @@ class ScorerConfig:
     min_bin_s: float = 900.0  # profile bins are the cadence, at least this wide
     profile_rate: float = 0.3  # adaptation of a profile bin, per visit
     profile_gain: float = 0.7  # a profile is used when its error is below this fraction of the best
+    states: int = 3  # most states of the state model (levels a machine switches between: idle, running)
+    state_gap: float = 6.0  # a reading this many scales from every state is novel; a new state is this far apart
+    state_dwell: float = 20.0  # the state model judges while its states' mean visits are at least this long
     bin_scale_mix: float = 0.5  # a bin's scale is at least this fraction of its profile's scale
     floor_fraction: float = 0.1  # scales stay above this fraction of the long-run mean absolute deviation
     resolution_fraction: float = 0.1  # ... and of the finest step among the first readings
@@ -224,10 +234,11 @@ class StreamScorer:
         """Instant surprise and signed residual (scale units) of each reading, updating the models."""
         cfg, m = self.config, self._model
         clip, prate, gain, mix = cfg.clip, cfg.profile_rate, cfg.profile_gain, cfg.bin_scale_mix
-        floor_fraction, cap, long_rate = cfg.floor_fraction, cfg.surprise_cap, cfg.long_rate
+        floor_fraction, cap, long_rate, long_prior = cfg.floor_fraction, cfg.surprise_cap, cfg.long_rate, cfg.long_prior
         level, mad, resolution_floor = m["level"], m["mad"], m["resolution_floor"]
         scale, diff_scale, previous = m["scale"], m["diff_scale"], m["previous"]
-        profiles, bin_scales = m["profiles"], m["bin_scales"]
+        profiles, bin_scales, edges, seen = m["profiles"], m["bin_scales"], m["profile_edges"], m["profile_seen"]
+        states = m["states"]
         n_profiles = len(profiles)
         bins = [((ts % period) // m["bin_s"]).astype(np.int64) % len(profile)
                 for period, profile in zip(cfg.periods, profiles)]
@@ -252,12 +263,16 @@ class StreamScorer:
             level += rate * step
             mad += long_rate * ((r if r > 0 else -r) - mad)
             best_error = s
+            rival = mad  # the long-run error the state model must clearly beat
             s += rate * ((step if step > 0 else -step) - s)
             scale[0] = s if s > resolution_floor else resolution_floor
             ds = diff_scale[0]
             ad = d if d > 0 else -d
             ds += rate * ((ad if ad < clip * ds else clip * ds) - ds)
             diff_scale[0] = ds if ds > resolution_floor else resolution_floor
+            state_scale, state_r = states.update(x, rate, resolution_floor)  # competes last
+            state_ar = state_r if state_r > 0 else -state_r
+            state_ar = state_ar if state_ar < clip * states.error else clip * states.error  # clipped (a profile: step)
             # the seasonal profiles
             for k in range(n_profiles):
                 b = bin_of[k]
@@ -280,12 +295,27 @@ class StreamScorer:
                 ar = r if r > 0 else -r
                 bs += prate * ((ar if ar < clip * bs else clip * bs) - bs)
                 bin_scales[k][b] = bs if bs > resolution_floor else resolution_floor
+                if ready_of[k]:
+                    # the state model's edge on this profile: its clipped error minus ``gain`` times the profile's,
+                    # on the same readings (below 0: clearly lower); from its edge on the level, a running mean
+                    # (``long_prior``), then an EWMA
+                    n = seen[k] + 1
+                    edge = edges[k] if n > 1 else states.mad - gain * mad
+                    edge += (1.0 / (long_prior + n) if (long_prior + n) * long_rate < 1.0 else long_rate) * (
+                        state_ar - gain * (step if step > 0 else -step) - edge)
+                    edges[k], seen[k] = edge, n
+                    if edge >= 0.0:  # the profile explains the signal as well: the state model stands aside
+                        rival = 0.0
                 s += rate * ((step if step > 0 else -step) - s)
                 scale[k + 1] = s if s > resolution_floor else resolution_floor
                 ds = diff_scale[k + 1]
                 ad = d if d > 0 else -d
                 ds += rate * ((ad if ad < clip * ds else clip * ds) - ds)
                 diff_scale[k + 1] = ds if ds > resolution_floor else resolution_floor
+            if states.fit and states.mad < gain * rival:
+                best_scale, best_r, best_d = state_scale, state_r, 0.0  # a switch of state is no step
+                floor = floor_fraction * states.mad
+                floor = floor if floor > resolution_floor else resolution_floor
             z = best_r / (best_scale if best_scale > floor else floor)
             zd = best_d / (best_diff if best_diff > floor else floor)
             surprise = max(abs(z), abs(zd))
@@ -318,9 +348,14 @@ class StreamScorer:
             profiles.append(profile)
             bin_scales.append([spread] * n_bins)
         models = 1 + len(cfg.periods)
+        mad = float(np.mean(np.abs(x - level)))
         self._model = dict(
-            level=level, mad=float(np.mean(np.abs(x - level))), resolution_floor=resolution_floor,
+            level=level, mad=mad, resolution_floor=resolution_floor,
             scale=[spread] * models, diff_scale=[step_spread] * models,
             previous=[float(x[-1]) - level] + [0.0] * len(cfg.periods),
-            profiles=profiles, bin_scales=bin_scales, bin_s=bin_s, since=float(t[0]))
+            profiles=profiles, bin_scales=bin_scales, bin_s=bin_s, since=float(t[0]),
+            profile_edges=[0.0] * len(cfg.periods), profile_seen=[0] * len(cfg.periods),
+            states=StateModel(level, spread, mad, gap=cfg.state_gap, most=cfg.states, run=cfg.spike_run,
+                              dwell=cfg.state_dwell, clip=cfg.clip, mix=cfg.bin_scale_mix, long_rate=cfg.long_rate,
+                              visit_rate=cfg.profile_rate))
         self._first = []
