@@ -50,7 +50,8 @@ def detect(ts: np.ndarray, value: np.ndarray, batch: int, config: DetectorConfig
 # the family of the robustness check: scorer parameters moved ±20 % (record_decay through its half-life)
 SWEPT_SCORER = ("rate", "warmup_rate", "clip", "profile_rate", "profile_gain", "bin_scale_mix", "floor_fraction", "spike",
                 "spike_ratio", "record_decay", "spike_run", "burst_level", "burst_rate", "burst_z", "burst_min_rate",
-                "noise_cap", "noise_z", "shift_rate", "shift_z", "long_rate", "long_prior", "gate_rate", "gate_z")
+                "noise_cap", "noise_z", "shift_rate", "shift_z", "long_rate", "long_prior", "gate_rate", "gate_z",
+                "state_gap", "state_dwell")
 
 
 def variants(base: DetectorConfig, factors=(0.8, 1.2)) -> list[tuple[str, DetectorConfig]]:
