@@ -8,10 +8,10 @@
     out.returns                                 # Return(index, ts, rule): raised alarms whose condition cleared
     out.center, out.lcl, out.ucl                # SPC control lines (NaN before the SPC baseline)
 
-Modules: ``scorer`` (self-calibrating score), ``spc`` (Shewhart, Western Electric, Nelson, EWMA,
-CUSUM), ``stuck`` (a value held longer than the signal has ever held one), ``alarms`` (one raise and
-one return per episode: on-delay, off-delay, deadband), ``messages`` (the events' wording), ``line``
-(puts them together per line).
+Modules: ``scorer`` (self-calibrating score; ``states``: its model of the levels a signal switches
+between), ``spc`` (Shewhart, Western Electric, Nelson, EWMA, CUSUM), ``stuck`` (a value held longer
+than the signal has ever held one), ``alarms`` (one raise and one return per episode: on-delay,
+off-delay, deadband), ``messages`` (the events' wording), ``line`` (puts them together per line).
 """
 
 from app.detectors.alarms import Alarm, Delay, Event, Hysteresis, Return
