@@ -162,12 +162,12 @@ def detector_costs(n: int) -> list[list]:
     """Microseconds per reading of each detector alone, fed batches of 100 and of 1."""
     from app.detectors import RULES, DetectorConfig, SpcChart, SpcConfig, StreamScorer, ScorerConfig, StuckWatch
 
+    defaults = DetectorConfig()
     rng = np.random.default_rng(1)
     ts = 1.7e9 + np.arange(n) * 300.0
     values = 80 + rng.normal(0, 1, n)
     detectors = {"score (self-calibrating)": lambda: (lambda t, v, s=StreamScorer(ScorerConfig()): s.score(t, v)),
-                 "stuck": lambda: (lambda t, v, w=StuckWatch(DetectorConfig().stuck_ratio, DetectorConfig().stuck_min):
-                                   w.update(v))}
+                 "stuck": lambda: (lambda t, v, w=StuckWatch(defaults.stuck_ratio, defaults.stuck_min): w.update(v))}
     for rule in (*[r for r in RULES if not r.startswith("cusum")], "cusum"):
         detectors[f"SPC {rule}"] = lambda rule=rule: (
             lambda t, v, c=SpcChart(SpcConfig(rules=frozenset({rule}))): c.update(v))
@@ -233,9 +233,8 @@ def run(quick):
              "Numenta HTM 74.4, ARTime 87.8. Files without labelled windows score n/a and are left out of the mean.",
              "Per-reading cost of each detector alone, µs, batches of 100 / of 1: "
              + "; ".join(f"{name} {b100} / {b1}" for name, b100, b1 in costs),
-             "Plant-like signals (not NAB's), mean normalized score by signal: "
-             + ", ".join(f"{k} {v:.1f}" for k, v in plant_by_signal.items()) + "; by anomaly: "
-             + ", ".join(f"{k} {v:.1f}" for k, v in plant_by_anomaly.items())]
+             "Plant-like signals (not NAB's), mean normalized score by signal: {}; by anomaly: {}".format(
+                 *plant_signals.breakdown(plant_by_signal, plant_by_anomaly))]
     return report.result("detection", quick, checks, columns, rows, notes,
                          {"files": results, "rate": rate, "costs": costs, "alarm_book_us_per_reading": book_us,
                           "plant_signals": {"mean": plant_mean, "by_signal": plant_by_signal,

@@ -173,8 +173,8 @@ def main(argv=None) -> int:
     if args.plant:
         mean, by_signal, by_anomaly = plant_signals.table(plant_scores(config, args.batch))
         print(f"\nplant-like signals (100, not NAB's): mean {mean:.1f}")
-        print("  by signal:  " + ", ".join(f"{k} {v:.1f}" for k, v in by_signal.items()))
-        print("  by anomaly: " + ", ".join(f"{k} {v:.1f}" for k, v in by_anomaly.items()))
+        signals, anomalies = plant_signals.breakdown(by_signal, by_anomaly)
+        print(f"  by signal:  {signals}\n  by anomaly: {anomalies}")
     return 0
 
 

@@ -58,3 +58,8 @@ def table(scores: list[float]) -> tuple[float, dict[str, float], dict[str, float
     by_anomaly = {name: float(s[(seeds // len(SIGNALS)) % len(ANOMALIES) == k].mean())
                   for k, name in enumerate(ANOMALIES)}
     return float(s.mean()), by_signal, by_anomaly
+
+
+def breakdown(by_signal: dict[str, float], by_anomaly: dict[str, float]) -> tuple[str, str]:
+    """The per-kind means of :func:`table` as text: by signal kind, by anomaly kind."""
+    return tuple(", ".join(f"{name} {score:.1f}" for name, score in means.items()) for means in (by_signal, by_anomaly))
